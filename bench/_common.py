@@ -1,0 +1,119 @@
+"""Shared plumbing of the benchmark scripts: environment defaults, Django setup, worker processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CELERY = str(Path(sys.executable).parent / "celery")
+LOG_DIR = ROOT / "var" / "bench"
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/megahub_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
+
+
+def set_env_defaults() -> None:
+    """PostgreSQL `megahub_bench` and Redis DB 6 unless the caller says otherwise."""
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "megahub.settings")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+
+def django_setup() -> None:
+    set_env_defaults()
+    import django
+
+    django.setup()
+
+
+def machine() -> str:
+    import platform
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores{f' ({cpu})' if cpu else ''}, Python {platform.python_version()}"
+
+
+class Worker:
+    """A `celery worker` subprocess; `ready()` waits until it answers a ping (boot is never timed)."""
+
+    def __init__(self, app: str, name: str, queue: str, concurrency: int, env: dict | None = None):
+        self.hostname = f"{name}@bench"
+        self.args = [CELERY, "-A", app, "worker", "-l", "WARNING", "-P", "prefork", "-c", str(concurrency),
+                     "-n", self.hostname, "-Q", queue, "-E", "--without-gossip", "--without-mingle"]
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOG_DIR / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, control_app, timeout: float = 60) -> "Worker":
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()[-3000:]}")
+            try:
+                if control_app.control.ping(destination=[self.hostname], timeout=0.5):
+                    return self
+            except Exception:  # noqa: BLE001 - broker not answering yet
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()[-3000:]}")
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if getattr(self, "_log", None):
+            self._log.close()
+            self._log = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_until(predicate, timeout: float, interval: float, what: str):
+    """Poll `predicate()` until truthy; returns (value, monotonic time it became truthy)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        now = time.monotonic()
+        if value:
+            return value, now
+        if now > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def delete_brand_tasks(brand) -> None:
+    """Delete a benchmark brand's tasks and their events (other apps' rows cascade with the ORM)."""
+    from django.db import DatabaseError, connection, transaction
+
+    from task_core.models import BaseTask, TaskEvent
+
+    try:
+        BaseTask.objects.filter(brand=brand).delete()
+    except DatabaseError:  # another app's model without its table yet (a work tree mid-change)
+        with transaction.atomic(), connection.cursor() as cur:
+            tasks, events = BaseTask._meta.db_table, TaskEvent._meta.db_table
+            cur.execute(f"DELETE FROM {events} WHERE task_id IN (SELECT id FROM {tasks} WHERE brand_id = %s)",
+                        [brand.pk])
+            cur.execute(f"DELETE FROM {tasks} WHERE brand_id = %s", [brand.pk])

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from task_core.api.auth import LoginView, MeView, RefreshView
+
+
+def healthz(request):
+    """Liveness for load balancers and compose; the full check is /tasks/system/health/."""
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz),
+    path("auth/token/", LoginView.as_view(), name="token_obtain"),
+    path("auth/token/refresh/", RefreshView.as_view(), name="token_refresh"),
+    path("auth/me/", MeView.as_view(), name="me"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Apps that own a prefix under /tasks/ come before the task routes.
+    path("tasks/system/", include("task_scheduling.api.system_urls")),
+    path("tasks/scheduled/", include("task_scheduling.api.urls")),
+    path("tasks/", include("task_core.api.urls")),
+]
+
+handler400 = "megahub.api.views.bad_request"
+handler403 = "megahub.api.views.permission_denied"
+handler404 = "megahub.api.views.not_found"
+handler500 = "megahub.api.views.server_error"

@@ -1,0 +1,152 @@
+"""Staff admin for brands, memberships and tasks.
+
+Superusers see everything. Other staff see only the rows of brands they are members of, may look at tasks
+and use the retry/cancel actions where their role in the task's brand is operator or above.
+"""
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from megahub.api.exceptions import ApplicationError
+from megahub.api.scoping import ROLE_RANK
+
+from . import services
+from .models import BaseTask, Brand, BrandMembership, TaskEvent
+
+
+def member_brand_ids(user, min_role: str = "viewer") -> set[int]:
+    if not (user.is_active and user.is_staff):
+        return set()
+    return {m.brand_id for m in BrandMembership.objects.for_user(user)
+            if ROLE_RANK[m.role] >= ROLE_RANK[min_role]}
+
+
+class BrandScopedAdmin(admin.ModelAdmin):
+    """Limits non-superuser staff to their brands' rows. `brand_path` names the brand lookup."""
+
+    brand_path = "brand"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.brand_path}__in": member_brand_ids(request.user)})
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or bool(member_brand_ids(request.user))
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+class MembershipInline(admin.TabularInline):
+    model = BrandMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Brand)
+class BrandAdmin(BrandScopedAdmin):
+    brand_path = "pk"
+    list_display = ["name", "slug", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(BrandMembership)
+class BrandMembershipAdmin(BrandScopedAdmin):
+    list_display = ["user", "brand", "role", "created_at"]
+    list_filter = ["role", "brand"]
+    search_fields = ["user__username", "brand__name"]
+    autocomplete_fields = ["user"]
+    list_select_related = ["user", "brand"]
+
+
+class TaskEventInline(admin.TabularInline):
+    model = TaskEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "from_status", "to_status", "actor", "worker", "detail"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BaseTask)
+class BaseTaskAdmin(BrandScopedAdmin):
+    list_display = ["id", "task_type", "status_badge", "progress_bar", "priority", "brand", "created_by",
+                    "origin", "created_at", "completed_at"]
+    list_filter = ["status", "brand", "priority", "origin", "task_type"]
+    search_fields = ["task_id", "task_type", "description", "error_message"]
+    list_select_related = ["brand", "created_by"]
+    date_hierarchy = "created_at"
+    inlines = [TaskEventInline]
+    actions = ["retry_tasks", "cancel_tasks"]
+    readonly_fields = [f.name for f in BaseTask._meta.fields]
+    fieldsets = [
+        (None, {"fields": ["task_id", "task_type", "status", "priority", "brand", "created_by", "origin",
+                           "description", "retry_of"]}),
+        ("Progress", {"fields": ["progress_percentage", "progress_message", "worker", "queue"]}),
+        ("Data", {"fields": ["context_data", "result_data"]}),
+        ("Errors and retries", {"fields": ["error_message", "error_traceback", "retry_count", "max_retries",
+                                           "timeout_seconds"]}),
+        ("Times", {"fields": ["created_at", "queued_at", "started_at", "completed_at", "idempotency_key"]}),
+    ]
+
+    def has_add_permission(self, request):
+        return False  # tasks are submitted through the API, schedules or these actions
+
+    def has_change_permission(self, request, obj=None):
+        return False  # status changes only through the state machine (actions below)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        colours = {"completed": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "retrying": "#ef6c00",
+                   "cancelled": "#616161", "interrupted": "#6a1b9a"}
+        return format_html('<b style="color:{}">{}</b>', colours.get(obj.status, "#333"), obj.status)
+
+    @admin.display(description="progress", ordering="progress_percentage")
+    def progress_bar(self, obj):
+        return format_html(
+            '<div style="width:100px;background:#eee;border-radius:3px" title="{}">'
+            '<div style="width:{}px;background:#4caf50;height:10px;border-radius:3px"></div></div>',
+            obj.progress_message or f"{obj.progress_percentage}%", obj.progress_percentage,
+        )
+
+    def _run_action(self, request, queryset, verb, func):
+        allowed = None if request.user.is_superuser else member_brand_ids(request.user, "operator")
+        done, refused = 0, []
+        for task in queryset.select_related("brand"):
+            if allowed is not None and task.brand_id not in allowed:
+                refused.append(f"{task.pk}: needs the operator role in {task.brand}")
+                continue
+            try:
+                func(task=task, actor=request.user)
+                done += 1
+            except ApplicationError as exc:
+                refused.append(f"{task.pk}: {exc.detail}")
+        if done:
+            self.message_user(request, f"{verb} {done} task(s).", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not done: " + "; ".join(refused), messages.WARNING)
+
+    @admin.action(description="Retry selected failed/cancelled tasks")
+    def retry_tasks(self, request, queryset):
+        self._run_action(request, queryset, "Retried", services.task_retry)
+
+    @admin.action(description="Cancel selected tasks")
+    def cancel_tasks(self, request, queryset):
+        self._run_action(request, queryset, "Cancelled", services.task_cancel)

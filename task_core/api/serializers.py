@@ -1,0 +1,112 @@
+from rest_framework import serializers
+
+from ..models import BaseTask, TaskEvent, TaskPriority
+
+
+class BrandRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    """A task as the reference example shows it. Other apps add fields with `register_task_field`."""
+
+    brand = BrandRefSerializer(read_only=True)
+    created_by = UserRefSerializer(read_only=True, allow_null=True)
+    duration_ms = serializers.IntegerField(read_only=True, allow_null=True)
+    retry_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = BaseTask
+        fields = [
+            "id", "task_id", "task_type", "status", "priority", "progress_percentage", "progress_message",
+            "brand", "created_by", "description", "origin", "queue", "worker", "retry_count", "max_retries",
+            "timeout_seconds", "retry_of", "created_at", "queued_at", "started_at", "completed_at",
+            "duration_ms", "context_data", "result_data", "error_message",
+        ]
+        read_only_fields = fields
+
+
+class TaskDetailSerializer(TaskSerializer):
+    class Meta(TaskSerializer.Meta):
+        fields = [*TaskSerializer.Meta.fields, "error_traceback"]
+        read_only_fields = fields
+
+
+def register_task_field(name: str, field: serializers.Field) -> None:
+    """Add a read-only field to the task representation (called by other apps from AppConfig.ready())."""
+    for cls in (TaskSerializer, TaskDetailSerializer):
+        cls._declared_fields[name] = field
+        if name not in cls.Meta.fields:
+            cls.Meta.fields = [*cls.Meta.fields, name]
+            cls.Meta.read_only_fields = cls.Meta.fields
+
+
+class TaskCreateSerializer(serializers.Serializer):
+    task_type = serializers.CharField(max_length=120, help_text="A type listed by /tasks/system/task-info/.")
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    context_data = serializers.JSONField(required=False, default=dict,
+                                         help_text="Parameters, validated against the type's schema (64 KiB max).")
+    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False)
+    timeout_seconds = serializers.IntegerField(min_value=1, required=False)
+
+
+class TaskEventSerializer(serializers.ModelSerializer):
+    actor = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TaskEvent
+        fields = ["id", "from_status", "to_status", "actor", "worker", "detail", "created_at"]
+
+
+class QueueStatsSerializer(serializers.Serializer):
+    queues = serializers.DictField(child=serializers.IntegerField(), help_text="Messages waiting per queue.")
+    counts_by_status = serializers.DictField(child=serializers.IntegerField(),
+                                             help_text="This brand's tasks by status.")
+    workers_online = serializers.ListField(child=serializers.CharField())
+
+
+class SystemStatusSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    database = serializers.CharField()
+    broker = serializers.CharField()
+    task_types = serializers.IntegerField()
+    workers_online = serializers.ListField(child=serializers.CharField())
+    counts_by_status = serializers.DictField(child=serializers.IntegerField())
+    outbox_pending = serializers.IntegerField(help_text="Tasks of this brand waiting for the broker.")
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "unavailable"])
+    components = serializers.DictField(child=serializers.DictField())
+
+
+class HealthUnavailableSerializer(HealthSerializer):
+    """A 503 health answer: the components, plus the API's error shape like every other error."""
+
+    detail = serializers.CharField()
+    error_code = serializers.CharField()
+    field_errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class TaskTypeInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    description = serializers.CharField()
+    parameters_schema = serializers.DictField(help_text="JSON Schema (2020-12) of context_data.")
+    ui = serializers.DictField(help_text="Rendering hints per parameter.")
+    defaults = serializers.DictField()
+
+
+class EnumsSerializer(serializers.Serializer):
+    statuses = serializers.ListField(child=serializers.DictField())
+    priorities = serializers.ListField(child=serializers.DictField())
+    origins = serializers.ListField(child=serializers.DictField())
+    roles = serializers.ListField(child=serializers.DictField())
+    transitions = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))

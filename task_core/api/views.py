@@ -1,0 +1,140 @@
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from megahub.api.exceptions import ApplicationError, error_body
+from megahub.api.parsers import JSONParser
+from megahub.api.scoping import BrandScopedMixin
+
+from .. import selectors, services
+from ..filters import TaskFilter
+from ..registry import all_task_types
+from .serializers import (
+    EnumsSerializer,
+    HealthSerializer,
+    HealthUnavailableSerializer,
+    QueueStatsSerializer,
+    SystemStatusSerializer,
+    TaskCreateSerializer,
+    TaskDetailSerializer,
+    TaskEventSerializer,
+    TaskSerializer,
+    TaskTypeInfoSerializer,
+)
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="A replay with the same key returns the task the first call created (200).",
+)
+
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 255  # BaseTask.idempotency_key
+
+
+def _idempotency_key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not key.isprintable():
+        msg = f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} printable characters."
+        raise ApplicationError(f"Invalid Idempotency-Key header: {msg}", error_code="VALIDATION_ERROR",
+                               field_errors={"Idempotency-Key": [msg]})
+    return key or None
+
+
+class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Tasks of the request's brand: list, create, detail, retry, cancel, events, queue stats."""
+
+    serializer_class = TaskSerializer
+    parser_classes = [JSONParser]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = TaskFilter
+    lookup_value_regex = "[0-9]+|[0-9a-fA-F-]{36}"
+    not_found_code = "TASK_NOT_FOUND"
+    not_found_detail = "Task not found or access denied"
+    action_roles = {"create": "operator", "retry": "operator", "cancel": "operator"}
+
+    def get_queryset(self):
+        return selectors.task_queryset(brand=self.request.brand)
+
+    def get_serializer_class(self):
+        return TaskDetailSerializer if self.action == "retrieve" else TaskSerializer
+
+    def get_object(self):
+        task = selectors.task_get(brand=self.request.brand, lookup=str(self.kwargs["pk"]))
+        if task is None:
+            raise NotFound()
+        return task
+
+    @extend_schema(request=TaskCreateSerializer, responses={201: TaskDetailSerializer, 200: TaskDetailSerializer},
+                   parameters=[IDEMPOTENCY_HEADER])
+    def create(self, request):
+        data = TaskCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        task, created = services.task_create(
+            brand=request.brand, created_by=request.user,
+            idempotency_key=_idempotency_key(request), **data.validated_data,
+        )
+        headers = {} if created else {"Idempotent-Replayed": "true"}
+        return Response(TaskDetailSerializer(task).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK, headers=headers)
+
+    @extend_schema(request=None, responses={201: TaskDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Run a failed or cancelled task again as a new task (origin "retry"); 409 otherwise."""
+        new_task = services.task_retry(task=self.get_object(), actor=request.user)
+        return Response(TaskDetailSerializer(new_task).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: TaskDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a pending, queued or running task (a running one is terminated); 409 when finished."""
+        task = services.task_cancel(task=self.get_object(), actor=request.user)
+        return Response(TaskDetailSerializer(task).data)
+
+    @extend_schema(responses={200: TaskEventSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        """The task's history: every transition, who or which worker caused it, and when."""
+        page = self.paginate_queryset(selectors.task_events(task=self.get_object()))
+        return self.get_paginated_response(TaskEventSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: QueueStatsSerializer}, filters=False)
+    @action(detail=False, methods=["get"], url_path="queue-stats", filter_backends=[])
+    def queue_stats(self, request):
+        """Messages waiting per broker queue, this brand's tasks by status, live workers. 503 if the
+        broker cannot be reached."""
+        return Response(QueueStatsSerializer(selectors.queue_stats(brand=request.brand)).data)
+
+
+class SystemViewSet(BrandScopedMixin, viewsets.ViewSet):
+    """System endpoints under /tasks/system/."""
+
+    @extend_schema(responses={200: SystemStatusSerializer})
+    @action(detail=False, methods=["get"])
+    def status(self, request):
+        return Response(SystemStatusSerializer(selectors.system_status(brand=request.brand)).data)
+
+    @extend_schema(responses={200: HealthSerializer, 503: HealthUnavailableSerializer})
+    @action(detail=False, methods=["get"])
+    def health(self, request):
+        """Database, broker and workers; 503 when the database or the broker is down."""
+        health = selectors.system_health()
+        if health["status"] != "unavailable":
+            return Response(HealthSerializer(health).data)
+        down = [name for name, c in health["components"].items() if name != "workers" and c["status"] == "down"]
+        body = {**health, **error_body(f"Unavailable: {', '.join(down)} down.", "SERVICE_UNAVAILABLE")}
+        return Response(HealthUnavailableSerializer(body).data, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    @extend_schema(responses={200: EnumsSerializer})
+    @action(detail=False, methods=["get"])
+    def enums(self, request):
+        return Response(EnumsSerializer(selectors.enums()).data)
+
+    @extend_schema(responses={200: TaskTypeInfoSerializer(many=True)})
+    @action(detail=False, methods=["get"], url_path="task-info")
+    def task_info(self, request):
+        """Every registered task type with its JSON Schema, defaults and UI hints."""
+        return Response(TaskTypeInfoSerializer([t.describe() for t in all_task_types()], many=True).data)

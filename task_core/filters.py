@@ -1,0 +1,57 @@
+"""The /tasks/ FilterSet. Other apps add their cross-app filters with `register_task_filter` from their
+AppConfig.ready(), so core never imports them."""
+
+import django_filters
+from django.db.models import Q
+
+from .models import BaseTask, TaskPriority, TaskStatus
+
+STATUS_ALIASES = {"active": TaskStatus.unfinished(), "finished": TaskStatus.finished()}
+
+
+class TaskFilter(django_filters.FilterSet):
+    status = django_filters.CharFilter(
+        method="filter_status",
+        help_text="One or more statuses, comma-separated; `active` = unfinished, `finished` = done.",
+    )
+    priority = django_filters.MultipleChoiceFilter(choices=TaskPriority.choices)
+    task_type = django_filters.CharFilter(field_name="task_type")
+    search = django_filters.CharFilter(method="filter_search",
+                                       help_text="Text in the task type, description or task id.")
+    created_at__gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_at__lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    ordering = django_filters.OrderingFilter(
+        fields=("created_at", "completed_at", "started_at", "priority", "status", "task_type",
+                "progress_percentage", "id"),
+    )
+
+    class Meta:
+        model = BaseTask
+        fields = []
+
+    def filter_status(self, queryset, name, value):
+        wanted: set[str] = set()
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            if part in STATUS_ALIASES:
+                wanted.update(STATUS_ALIASES[part])
+            elif part in TaskStatus.values:
+                wanted.add(part)
+            else:
+                from rest_framework.exceptions import ValidationError
+
+                allowed = ", ".join([*TaskStatus.values, *STATUS_ALIASES])
+                raise ValidationError({"status": [f"Unknown status {part!r}; use one of {allowed}."]})
+        return queryset.filter(status__in=wanted) if wanted else queryset  # "status=," filters nothing
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(task_type__icontains=value) | Q(description__icontains=value) | Q(task_id__icontains=value)
+        )
+
+
+def register_task_filter(name: str, filter_instance: django_filters.Filter) -> None:
+    """Add a filter to /tasks/ (called by other apps from AppConfig.ready())."""
+    TaskFilter.base_filters[name] = filter_instance

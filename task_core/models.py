@@ -1,0 +1,181 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from .querysets import BaseTaskQuerySet, BrandMembershipQuerySet
+
+
+class Brand(models.Model):
+    name = models.CharField("name", max_length=120, unique=True, help_text="Display name of the brand.")
+    slug = models.SlugField("slug", max_length=120, unique=True, help_text="URL-safe identifier.")
+    is_active = models.BooleanField("active", default=True, help_text="Inactive brands cannot be used.")
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class BrandRole(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    OPERATOR = "operator", "Operator"
+    ADMIN = "admin", "Admin"
+
+
+class BrandMembership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="brand_memberships",
+        verbose_name="user", help_text="The member.",
+    )
+    brand = models.ForeignKey(
+        Brand, on_delete=models.CASCADE, related_name="memberships", verbose_name="brand",
+        help_text="The brand the user belongs to.",
+    )
+    role = models.CharField(
+        "role", max_length=16, choices=BrandRole.choices, default=BrandRole.VIEWER,
+        help_text="viewer reads; operator also creates, retries, cancels; admin everything.",
+    )
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+
+    objects = BrandMembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "brand"], name="unique_membership")]
+
+    def __str__(self):
+        return f"{self.user} @ {self.brand} ({self.role})"
+
+
+class TaskStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    RETRYING = "retrying", "Retrying"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+    @classmethod
+    def finished(cls):
+        return [cls.COMPLETED, cls.FAILED, cls.CANCELLED]
+
+    @classmethod
+    def unfinished(cls):
+        return [s for s in cls.values if s not in cls.finished()]
+
+
+class TaskPriority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class TaskOrigin(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+    SCHEDULE = "schedule", "Schedule"
+    RETRY = "retry", "Retry"
+    RESUME = "resume", "Resume"
+    SYSTEM = "system", "System"
+
+
+class BaseTask(models.Model):
+    task_id = models.UUIDField(
+        "task id", default=uuid.uuid4, unique=True, editable=False,
+        help_text="Public id of the task; also the Celery task id.",
+    )
+    task_type = models.CharField("task type", max_length=120, db_index=True, help_text="A registered task type.")
+    status = models.CharField(
+        "status", max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING,
+        help_text="Changed only through the state machine (task_core.state_machine).",
+    )
+    priority = models.CharField(
+        "priority", max_length=16, choices=TaskPriority.choices, default=TaskPriority.NORMAL,
+        help_text="Mapped to a broker priority level: critical work overtakes low work.",
+    )
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="tasks", verbose_name="brand",
+                              help_text="The brand that owns the task.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name="created by", help_text="Who submitted it (empty for system and schedule runs).",
+    )
+    description = models.TextField("description", blank=True, default="", help_text="Free text for operators.")
+    context_data = models.JSONField("parameters", default=dict, blank=True,
+                                    help_text="Parameters, validated against the task type's schema.")
+    result_data = models.JSONField("result", null=True, blank=True, help_text="What the task returned.")
+    progress_percentage = models.PositiveSmallIntegerField("progress %", default=0)
+    progress_message = models.CharField("progress message", max_length=255, blank=True, default="")
+    error_message = models.TextField("error message", blank=True, default="")
+    error_traceback = models.TextField("error traceback", blank=True, default="")
+    retry_count = models.PositiveIntegerField("retry count", default=0, help_text="Automatic retries so far.")
+    max_retries = models.PositiveIntegerField("max retries", default=0, help_text="Automatic retries allowed.")
+    timeout_seconds = models.PositiveIntegerField("timeout (s)", default=300,
+                                                  help_text="Soft time limit; the hard limit is a little later.")
+    queue = models.CharField("queue", max_length=64, default="default", help_text="Broker queue it is sent to.")
+    worker = models.CharField("worker", max_length=255, blank=True, default="", help_text="Worker that ran it last.")
+    origin = models.CharField("origin", max_length=16, choices=TaskOrigin.choices, default=TaskOrigin.API,
+                              help_text="What created the task.")
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries",
+        verbose_name="retry of", help_text="The failed or cancelled task this one retries.",
+    )
+    idempotency_key = models.CharField(
+        "idempotency key", max_length=255, null=True, blank=True,
+        help_text="From the Idempotency-Key header: a replay returns the task the first call created.",
+    )
+    created_at = models.DateTimeField("created at", auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField("queued at", null=True, blank=True)
+    started_at = models.DateTimeField("started at", null=True, blank=True)
+    completed_at = models.DateTimeField("completed at", null=True, blank=True)
+
+    objects = BaseTaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["brand", "status"], name="task_brand_status"),
+            models.Index(fields=["brand", "-created_at"], name="task_brand_created"),
+            models.Index(fields=["status", "created_at"], name="task_status_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "idempotency_key"], condition=models.Q(idempotency_key__isnull=False),
+                name="unique_idempotency_key_per_brand",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.task_type} {self.task_id} ({self.status})"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at and self.completed_at:
+            return int((self.completed_at - self.started_at).total_seconds() * 1000)
+        return None
+
+
+class TaskEvent(models.Model):
+    """Append-only history of a task: each status transition, and notes such as an interruption."""
+
+    task = models.ForeignKey(BaseTask, on_delete=models.CASCADE, related_name="events", verbose_name="task")
+    from_status = models.CharField("from", max_length=16, blank=True, default="")
+    to_status = models.CharField("to", max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name="actor", help_text="User who caused it; empty for workers and the system.",
+    )
+    worker = models.CharField("worker", max_length=255, blank=True, default="")
+    detail = models.TextField("detail", blank=True, default="")
+    created_at = models.DateTimeField("at", auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["task", "created_at"], name="taskevent_task_created")]
+
+    def __str__(self):
+        return f"{self.task_id}: {self.from_status or '-'} -> {self.to_status}"

@@ -1,0 +1,270 @@
+"""The execution pipeline: dispatch to the broker (web side) and run under a context (worker side).
+
+Flow: row `pending` -> on commit, publish -> `queued` -> worker marks `running` -> the function runs
+with a TaskContext -> `completed`, or `retrying` (Celery retry with exponential backoff) until retries
+are spent, then `failed`. Delivery is at-least-once (acks late, reject on worker lost): a message for a
+task that is already `running` means the worker that had it died, so the run is recorded as
+interrupted and starts again; a message for a finished task is dropped.
+"""
+
+import logging
+import traceback
+
+from celery import Task, current_app
+from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from . import signals
+from .models import BaseTask, TaskStatus
+from .state_machine import transition, transition_many
+
+logger = logging.getLogger("megahub.pipeline")
+
+# Seconds between the soft time limit (raised inside the task) and the hard one (the child is killed).
+HARD_LIMIT_GRACE_SECONDS = 10
+
+
+class TaskCancelled(Exception):
+    """Raised inside a running task when an operator cancelled it (cooperative cancellation)."""
+
+
+class TaskContext:
+    """What a task function receives: its task row, brand, progress and checkpoint reporting."""
+
+    def __init__(self, task: BaseTask, worker: str):
+        self.task = task
+        self.brand = task.brand
+        self.worker = worker
+        self._resume_state = None
+        self._resume_loaded = False
+
+    @property
+    def resume_state(self):
+        """The state saved by the last checkpoint of an interrupted run, or None on a fresh run."""
+        if not self._resume_loaded:
+            for _receiver, state in signals.task_resume_state.send(sender=BaseTask, task=self.task):
+                if state is not None:
+                    self._resume_state = state
+            self._resume_loaded = True
+        return self._resume_state
+
+    def progress(self, percentage: float, message: str = "") -> None:
+        """Report progress; raises TaskCancelled if the task was cancelled meanwhile."""
+        pct = max(0, min(100, int(percentage)))
+        updated = BaseTask.objects.filter(pk=self.task.pk, status=TaskStatus.RUNNING).update(
+            progress_percentage=pct, progress_message=message[:255]
+        )
+        if not updated:
+            raise TaskCancelled(f"Task {self.task.task_id} is no longer running.")
+        self.task.progress_percentage, self.task.progress_message = pct, message[:255]
+
+    def checkpoint(self, step, state: dict, progress: float | None = None) -> None:
+        """Save resumable state (kept by task_persistence) and report progress."""
+        signals.task_checkpoint.send(sender=BaseTask, task=self.task, step=step, state=state, progress=progress)
+        if progress is not None:
+            self.progress(progress, f"checkpoint {step}")
+
+
+class PipelineTask(Task):
+    """Celery base class of every registered task type: the message carries only the task id."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True  # the result lives on BaseTask; no second row in the result backend
+    max_retries = None  # our retry policy decides (see execute)
+    typing = False
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        # Reached in the worker's main process when the hard time limit killed the child.
+        if isinstance(exc, TimeLimitExceeded):
+            task = BaseTask.objects.filter(task_id=task_id).first()
+            if task is not None:
+                # No request context in the main process: keep the worker the run recorded.
+                transition(task, TaskStatus.FAILED,
+                           detail="hard time limit exceeded; the worker process was killed",
+                           error_message=f"Timed out: hard time limit of {exc.args[0] if exc.args else '?'}s "
+                                         "exceeded", error_traceback="")
+
+
+def register_celery_task(name: str) -> None:
+    """Register a Celery task of this name whose body is the pipeline's `execute`."""
+    current_app.task(name=name, base=PipelineTask, bind=True)(execute)
+
+
+def time_limits(timeout_seconds: int) -> tuple[int, int]:
+    return timeout_seconds, timeout_seconds + HARD_LIMIT_GRACE_SECONDS
+
+
+def publish(task: BaseTask, producer=None) -> None:
+    """Send the task's message to the broker. Raises if the broker cannot be reached."""
+    from .registry import PRIORITY_LEVELS
+
+    soft, hard = time_limits(task.timeout_seconds)
+    current_app.send_task(
+        task.task_type, args=[str(task.task_id)], task_id=str(task.task_id), queue=task.queue,
+        priority=PRIORITY_LEVELS[task.priority], soft_time_limit=soft, time_limit=hard, producer=producer,
+    )
+
+
+def dispatch(task: BaseTask, *, detail: str = "") -> bool:
+    """Publish and mark queued. On a broker failure the task stays pending for the outbox sweep."""
+    try:
+        publish(task)
+    except Exception as exc:  # any broker/network error: keep the task, the sweep retries it
+        logger.warning("Broker unavailable, task %s stays %s: %s", task.task_id, task.status, exc)
+        return False
+    # The worker may already have marked it running; then this guarded update changes nothing.
+    transition(task, TaskStatus.QUEUED, detail=detail or f"sent to queue {task.queue}")
+    return True
+
+
+def dispatch_many(tasks: list[BaseTask]) -> int:
+    """Publish many pending tasks over one producer, then mark the sent ones queued in bulk."""
+    sent: list[int] = []
+    try:
+        with current_app.producer_or_acquire() as producer:
+            for task in tasks:
+                publish(task, producer=producer)
+                sent.append(task.pk)
+    except Exception as exc:  # broker down part-way: the rest stay pending for the outbox sweep
+        logger.warning("Broker unavailable after %s of %s tasks: %s", len(sent), len(tasks), exc)
+    transition_many(sent, TaskStatus.PENDING, TaskStatus.QUEUED, detail="sent to the broker")
+    return len(sent)
+
+
+def execute(celery_task: PipelineTask, task_uuid: str):
+    """Worker side of one delivery of a task message."""
+    from .registry import get_task_type
+
+    hostname = celery_task.request.hostname or ""
+    task = BaseTask.objects.select_related("brand").filter(task_id=task_uuid).first()
+    if task is None:
+        logger.warning("Message for unknown task %s dropped", task_uuid)
+        return None
+    if task.status in TaskStatus.finished():
+        logger.info("Task %s already %s; duplicate delivery dropped", task_uuid, task.status)
+        return None
+    if task.status in (TaskStatus.PENDING, TaskStatus.INTERRUPTED):
+        # The message is here, so it was queued: the dispatcher marks queued only after publishing and
+        # this worker was faster. Record it so every history reads ... -> queued -> running.
+        transition(task, TaskStatus.QUEUED, detail=f"sent to queue {task.queue}")
+    elif task.status == TaskStatus.RUNNING:
+        # At-least-once delivery: the previous holder died (child killed, worker lost).
+        lost = task.worker or "unknown worker"
+        transition(task, TaskStatus.INTERRUPTED, worker=hostname,
+                   detail=f"run on {lost} was interrupted (worker lost); message redelivered")
+    if not transition(task, TaskStatus.RUNNING, worker=hostname, detail="started"):
+        logger.info("Task %s cannot start from %s; dropped", task_uuid, task.status)
+        return None
+    signals.task_started.send(sender=BaseTask, task=task, worker=hostname)
+
+    ttype = get_task_type(task.task_type)
+    ctx = TaskContext(task, hostname)
+    try:
+        result = ttype.func(ctx, **(task.context_data or {}))
+    except TaskCancelled:
+        signals.task_finished.send(sender=BaseTask, task=task, status=task.status, worker=hostname)
+        return None
+    except Retry:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any error of the task function is recorded
+        return _handle_failure(celery_task, task, ttype, exc, hostname)
+
+    if transition(task, TaskStatus.COMPLETED, worker=hostname, detail="completed",
+                  result_data=_jsonable(result), progress_percentage=100, error_message=""):
+        signals.task_finished.send(sender=BaseTask, task=task, status=task.status, worker=hostname)
+    return None
+
+
+def _handle_failure(celery_task, task, ttype, exc, hostname):
+    timed_out = isinstance(exc, SoftTimeLimitExceeded)
+    message = (f"Timed out after {task.timeout_seconds}s" if timed_out
+               else f"{type(exc).__name__}: {exc}")[:5000]
+    tb = traceback.format_exc()
+    if task.retry_count < task.max_retries:
+        attempt = task.retry_count + 1
+        countdown = ttype.backoff_seconds(attempt)
+        if transition(task, TaskStatus.RETRYING, worker=hostname,
+                      detail=f"attempt {attempt}/{task.max_retries} in {countdown}s after: {message}",
+                      retry_count=attempt, error_message=message, error_traceback=tb):
+            signals.task_finished.send(sender=BaseTask, task=task, status=task.status, worker=hostname)
+            raise celery_task.retry(countdown=countdown, exc=exc)
+        return None
+    if transition(task, TaskStatus.FAILED, worker=hostname, detail=message,
+                  error_message=message, error_traceback=tb):
+        signals.task_finished.send(sender=BaseTask, task=task, status=task.status, worker=hostname)
+    return None
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, dict | list | str | int | float | bool):
+        return value
+    return {"value": str(value)}
+
+
+def dispatch_pending(limit: int = 1000) -> int:
+    """Outbox sweep: publish tasks left pending (broker was down, or the process died after commit)."""
+    tasks = list(BaseTask.objects.awaiting_dispatch(settings.OUTBOX_GRACE_SECONDS).order_by("created_at")[:limit])
+    return dispatch_many(tasks) if tasks else 0
+
+
+def recover_interrupted(task: BaseTask, reason: str, *, worker: str = "") -> bool:
+    """Mark a task whose worker vanished as interrupted and send it again.
+
+    With the broker down it goes back to `pending`, where the outbox sweep finds it: never lost.
+    """
+    fields = {"worker": worker} if worker else {}
+    if not transition(task, TaskStatus.INTERRUPTED, detail=reason, **fields):
+        return False
+    if not dispatch(task, detail="re-sent after interruption"):
+        transition(task, TaskStatus.PENDING, detail="broker unavailable; kept for the outbox sweep")
+    return True
+
+
+def recover_worker_orphans(hostname: str) -> int:
+    """A worker starting under a name that still has running tasks died without finishing them."""
+    count = 0
+    for task in BaseTask.objects.filter(status=TaskStatus.RUNNING, worker=hostname):
+        count += recover_interrupted(task, f"worker {hostname} restarted while this task was running",
+                                     worker=hostname)
+    return count
+
+
+MAX_INTERRUPTIONS = 3
+
+
+def reap_stuck(now=None) -> dict:
+    """Nothing stays running forever: a run past its hard limit plus a grace was lost with its worker."""
+    now = now or timezone.now()
+    reaped = {"requeued": 0, "failed": 0}
+    for task in BaseTask.objects.filter(status__in=[TaskStatus.RUNNING, TaskStatus.RETRYING],
+                                        started_at__isnull=False).iterator():
+        _, hard = time_limits(task.timeout_seconds)
+        backoff = 0
+        if task.status == TaskStatus.RETRYING:
+            backoff = 300  # a retry waits out its countdown in the broker
+        deadline = task.started_at + timezone.timedelta(seconds=hard + settings.STUCK_TASK_GRACE_SECONDS + backoff)
+        if deadline > now:
+            continue
+        interruptions = task.events.filter(to_status=TaskStatus.INTERRUPTED).count()
+        if interruptions >= MAX_INTERRUPTIONS:
+            if transition(task, TaskStatus.FAILED, detail=f"lost {interruptions} times; giving up",
+                          error_message=f"Worker lost {interruptions} times"):
+                reaped["failed"] += 1
+        elif recover_interrupted(task, f"no result {hard}s after start on {task.worker or '?'}; worker lost"):
+            reaped["requeued"] += 1
+    return reaped
+
+
+def on_worker_ready(sender=None, **kwargs):
+    hostname = getattr(sender, "hostname", "") or ""
+    close_old_connections()
+    try:
+        recovered = recover_worker_orphans(hostname)
+    except Exception:  # never keep a worker from starting
+        logger.exception("Orphan recovery failed for %s", hostname)
+        return
+    if recovered:
+        logger.warning("Re-sent %s task(s) that %s was running when it died", recovered, hostname)

@@ -1,0 +1,128 @@
+"""Reads of task_core. Every brand-owned read takes the brand: there is no unscoped path for the API."""
+
+from django.db.models import Count
+
+from .filters import TaskFilter
+from .models import BaseTask, Brand, BrandMembership, BrandRole, TaskEvent, TaskStatus
+
+
+def brand_role_for_user(*, user, brand_id: int) -> tuple[Brand | None, str | None]:
+    """The brand and the user's role in it; superusers are admins of every active brand."""
+    if user.is_superuser:
+        brand = Brand.objects.filter(pk=brand_id, is_active=True).first()
+        return brand, (BrandRole.ADMIN if brand else None)
+    membership = (BrandMembership.objects.for_user(user).select_related("brand")
+                  .filter(brand_id=brand_id).first())
+    if membership is None:
+        return None, None
+    return membership.brand, membership.role
+
+
+def memberships_for_user(*, user) -> list[dict]:
+    if user.is_superuser:
+        return [{"id": b.pk, "name": b.name, "slug": b.slug, "role": BrandRole.ADMIN}
+                for b in Brand.objects.filter(is_active=True)]
+    return [{"id": m.brand.pk, "name": m.brand.name, "slug": m.brand.slug, "role": m.role}
+            for m in BrandMembership.objects.for_user(user).select_related("brand").order_by("brand__name")]
+
+
+def task_queryset(*, brand):
+    return BaseTask.objects.for_brand(brand).with_relations()
+
+
+def task_list(*, brand, filters=None, request=None):
+    qs = task_queryset(brand=brand)
+    filterset = TaskFilter(filters or {}, queryset=qs, request=request)
+    if not filterset.is_valid():
+        from rest_framework.exceptions import ValidationError
+
+        raise ValidationError(filterset.errors)
+    return filterset.qs
+
+
+def task_get(*, brand, lookup: str) -> BaseTask | None:
+    """A task of the brand by numeric id or by task_id (UUID, as shown by Celery and Flower)."""
+    qs = task_queryset(brand=brand)
+    if lookup.isdigit():
+        return qs.filter(pk=int(lookup)).first()
+    import uuid
+
+    try:
+        return qs.filter(task_id=uuid.UUID(lookup)).first()
+    except ValueError:
+        return None
+
+
+def task_events(*, task) -> list[TaskEvent]:
+    return task.events.select_related("actor")
+
+
+def task_status_counts(*, brand) -> dict[str, int]:
+    counts = dict.fromkeys(TaskStatus.values, 0)
+    rows = BaseTask.objects.for_brand(brand).values("status").annotate(n=Count("id"))
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def queue_stats(*, brand) -> dict:
+    """Broker queue lengths (503 when the broker is down) and this brand's task counts."""
+    from .broker import queue_lengths, workers_online
+    from .registry import all_task_types
+
+    queues = sorted({"default", *(t.queue for t in all_task_types())})
+    return {"queues": queue_lengths(queues), "counts_by_status": task_status_counts(brand=brand),
+            "workers_online": workers_online()}
+
+
+def system_health() -> dict:
+    """Each component's state; "unavailable" when the database or the broker is down."""
+    from django.db import connection
+
+    from .broker import broker_check, workers_online
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database = {"status": "up", "vendor": connection.vendor}
+    except Exception as exc:  # noqa: BLE001
+        database = {"status": "down", "vendor": connection.vendor, "error": str(exc)[:300]}
+    broker = broker_check()
+    workers = workers_online() if broker["status"] == "up" else []
+    components = {"database": database, "broker": broker,
+                  "workers": {"status": "up" if workers else "down", "online": workers}}
+    if database["status"] == "down" or broker["status"] == "down":
+        status = "unavailable"
+    else:
+        status = "ok" if workers else "degraded"  # work is accepted and kept while no worker runs
+    return {"status": status, "components": components}
+
+
+def system_status(*, brand) -> dict:
+    from django.conf import settings
+
+    from .broker import workers_online
+    from .registry import all_task_types
+
+    return {
+        "version": "1.0.0",
+        "database": settings.DB_VENDOR,
+        "broker": settings.BROKER_KIND,
+        "task_types": len(all_task_types()),
+        "workers_online": workers_online(),
+        "counts_by_status": task_status_counts(brand=brand),
+        "outbox_pending": BaseTask.objects.for_brand(brand).filter(status=TaskStatus.PENDING).count(),
+    }
+
+
+def enums() -> dict:
+    from .models import TaskOrigin, TaskPriority
+    from .state_machine import TRANSITIONS
+
+    def choices(enum):
+        return [{"value": value, "label": label} for value, label in enum.choices]
+
+    return {
+        "statuses": choices(TaskStatus), "priorities": choices(TaskPriority), "origins": choices(TaskOrigin),
+        "roles": choices(BrandRole),
+        "transitions": {src: sorted(dst) for src, dst in TRANSITIONS.items()},
+    }

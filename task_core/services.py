@@ -1,0 +1,131 @@
+"""Writes of task_core: submit, retry, cancel. Views and other apps call these, never the ORM directly."""
+
+import json
+import logging
+
+from celery import current_app
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition
+
+from . import pipeline
+from .models import BaseTask, TaskEvent, TaskOrigin, TaskPriority, TaskStatus
+from .registry import get_task_type
+from .state_machine import record_note, transition
+
+logger = logging.getLogger("megahub.tasks")
+
+RETRYABLE = {TaskStatus.FAILED, TaskStatus.CANCELLED}
+
+
+def _check_size(params: dict) -> None:
+    size = len(json.dumps(params, separators=(",", ":")).encode())
+    limit = settings.TASK_CONTEXT_MAX_BYTES
+    if size > limit:
+        msg = f"context_data is {size} bytes; the limit is {limit} bytes ({limit // 1024} KiB)."
+        raise ApplicationError(msg, error_code="VALIDATION_ERROR", field_errors={"context_data": [msg]})
+
+
+def task_build(*, brand, task_type: str, context_data: dict | None = None, priority: str | None = None,
+               description: str = "", max_retries: int | None = None, timeout_seconds: int | None = None,
+               queue: str | None = None, origin: str = TaskOrigin.API, created_by=None,
+               idempotency_key: str | None = None, retry_of: BaseTask | None = None) -> BaseTask:
+    """Validate against the registry and return an unsaved BaseTask with the type's defaults applied."""
+    ttype = get_task_type(task_type)
+    params = ttype.validate(context_data if context_data is not None else {})
+    _check_size(params)
+    if priority is not None and priority not in TaskPriority.values:
+        raise ApplicationError(f"Unknown priority {priority!r}.", error_code="VALIDATION_ERROR",
+                               field_errors={"priority": [f"Must be one of {', '.join(TaskPriority.values)}."]})
+    timeout = timeout_seconds if timeout_seconds is not None else ttype.timeout_seconds
+    if not 1 <= timeout <= settings.MAX_TASK_TIMEOUT_SECONDS:
+        raise ApplicationError("Invalid timeout.", error_code="VALIDATION_ERROR", field_errors={
+            "timeout_seconds": [f"Must be between 1 and {settings.MAX_TASK_TIMEOUT_SECONDS}."]})
+    return BaseTask(
+        brand=brand, task_type=task_type, context_data=params, priority=priority or ttype.priority,
+        description=description, max_retries=ttype.max_retries if max_retries is None else max_retries,
+        timeout_seconds=timeout, queue=queue or ttype.queue, origin=origin, created_by=created_by,
+        idempotency_key=idempotency_key or None, retry_of=retry_of,
+    )
+
+
+def task_create(*, brand, created_by=None, task_type: str, context_data: dict | None = None,
+                idempotency_key: str | None = None, **options) -> tuple[BaseTask, bool]:
+    """Create a task and enqueue it when the transaction commits. Returns (task, created).
+
+    With an idempotency key, a replay returns the task the first call created (created=False); the
+    same key with different parameters is a 409.
+    """
+    task = task_build(brand=brand, created_by=created_by, task_type=task_type, context_data=context_data,
+                      idempotency_key=idempotency_key, **options)
+    if idempotency_key:
+        existing = BaseTask.objects.filter(brand=brand, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, task), False
+    try:
+        with transaction.atomic():
+            task.save()
+            TaskEvent.objects.create(task=task, to_status=task.status, actor=created_by,
+                                     detail=f"created ({task.origin})")
+            transaction.on_commit(lambda: pipeline.dispatch(task))
+    except IntegrityError:
+        existing = BaseTask.objects.filter(brand=brand, idempotency_key=idempotency_key).first()
+        if idempotency_key and existing is not None:  # a concurrent first call won the race
+            return _replay(existing, task), False
+        raise
+    return task, True
+
+
+def _replay(existing: BaseTask, attempted: BaseTask) -> BaseTask:
+    if existing.task_type != attempted.task_type or existing.context_data != attempted.context_data:
+        raise Conflict("This Idempotency-Key was already used with different parameters.",
+                       error_code="IDEMPOTENCY_KEY_REUSED")
+    return existing
+
+
+def task_create_many(*, brand, specs: list[dict], created_by=None, origin: str = TaskOrigin.SYSTEM,
+                     ) -> list[BaseTask]:
+    """Create many tasks in one transaction with bulk inserts; they are enqueued on commit."""
+    tasks = [task_build(brand=brand, created_by=created_by, origin=origin, **spec) for spec in specs]
+    with transaction.atomic():
+        BaseTask.objects.bulk_create(tasks, batch_size=1000)
+        if not all(t.pk for t in tasks):  # backends without RETURNING on bulk insert
+            by_id = dict(BaseTask.objects.filter(task_id__in=[t.task_id for t in tasks])
+                         .values_list("task_id", "pk"))
+            for t in tasks:
+                t.pk = t.id = by_id[t.task_id]
+        TaskEvent.objects.bulk_create(
+            [TaskEvent(task=t, to_status=t.status, actor=created_by, detail=f"created ({origin})") for t in tasks],
+            batch_size=1000,
+        )
+        transaction.on_commit(lambda: pipeline.dispatch_many(tasks))
+    return tasks
+
+
+def task_retry(*, task: BaseTask, actor=None) -> BaseTask:
+    """Run a failed or cancelled task again, as a new task that points back at this one."""
+    if task.status not in RETRYABLE:
+        raise InvalidTransition(f"Only failed or cancelled tasks can be retried; this one is {task.status}.")
+    with transaction.atomic():
+        new_task, _ = task_create(
+            brand=task.brand, created_by=actor, task_type=task.task_type, context_data=task.context_data,
+            priority=task.priority, description=task.description, max_retries=task.max_retries,
+            timeout_seconds=task.timeout_seconds, queue=task.queue, origin=TaskOrigin.RETRY, retry_of=task,
+        )
+        record_note(task, f"retried as task {new_task.pk} ({new_task.task_id})", actor=actor)
+    return new_task
+
+
+def task_cancel(*, task: BaseTask, actor=None) -> BaseTask:
+    """Cancel: a queued task never starts; a running one is terminated on its worker."""
+    was = task.status
+    if not transition(task, TaskStatus.CANCELLED, actor=actor,
+                      detail=f"cancelled by {getattr(actor, 'username', None) or 'system'}"):
+        raise InvalidTransition(f"A {task.status} task cannot be cancelled.")
+    terminate = was in {TaskStatus.RUNNING, TaskStatus.RETRYING}
+    try:
+        current_app.control.revoke(str(task.task_id), terminate=terminate, signal="SIGTERM")
+    except Exception as exc:  # noqa: BLE001 - the DB state already stops the task at its next step
+        logger.warning("Could not broadcast revoke for %s: %s", task.task_id, exc)
+    return task

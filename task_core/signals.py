@@ -1,0 +1,14 @@
+"""Signals core sends so the other apps can react without core importing them.
+
+- task_started(task, worker)            worker side, after the task is marked running
+- task_finished(task, status, worker)   worker side, after completed / failed / cancelled / retrying
+- task_checkpoint(task, step, state, progress)   a task author called ctx.checkpoint()
+- task_resume_state(task) -> state      receivers may return the state a resumed run continues from
+"""
+
+from django.dispatch import Signal
+
+task_started = Signal()
+task_finished = Signal()
+task_checkpoint = Signal()
+task_resume_state = Signal()

@@ -1,0 +1,15 @@
+"""System Celery tasks fired by Beat (see CELERY_BEAT_SCHEDULE). Thin: each calls one service."""
+
+from celery import shared_task
+
+from . import pipeline
+
+
+@shared_task(name="megahub.dispatch_pending", ignore_result=True)
+def dispatch_pending():
+    return pipeline.dispatch_pending()
+
+
+@shared_task(name="megahub.reap_stuck_tasks", ignore_result=True)
+def reap_stuck_tasks():
+    return pipeline.reap_stuck()

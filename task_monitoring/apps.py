@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class TaskMonitoringConfig(AppConfig):
+    name = "task_monitoring"

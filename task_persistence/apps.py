@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class TaskPersistenceConfig(AppConfig):
+    name = "task_persistence"

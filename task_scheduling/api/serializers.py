@@ -1,0 +1,276 @@
+"""Input serializers (validate requests) and output serializers (shape responses), kept apart."""
+
+from zoneinfo import ZoneInfo
+
+from rest_framework import serializers
+
+from task_core.models import TaskPriority
+
+from ..models import (
+    MissedRunPolicy,
+    OverlapPolicy,
+    PeriodicTask,
+    Schedule,
+    ScheduledRun,
+    ScheduleEvent,
+    ScheduleKind,
+    TaskCalendar,
+)
+from ..timing import describe_cron
+
+
+def local_iso(value, tz_name: str):
+    """A UTC instant shown in the template's own timezone (ISO 8601 with its offset)."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(ZoneInfo(tz_name)).isoformat()
+    except Exception:  # noqa: BLE001 - an unknown zone never breaks a listing
+        return value.isoformat()
+
+
+# --- output ----------------------------------------------------------------------------------------
+
+class CalendarSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TaskCalendar
+        fields = ["id", "name", "description", "timezone", "excluded_dates", "blackout_windows",
+                  "created_at", "updated_at"]
+
+
+class PeriodicTaskSerializer(serializers.ModelSerializer):
+    cron_description = serializers.SerializerMethodField(help_text="Human description of the cron expression.")
+    next_run_at = serializers.SerializerMethodField(help_text="Next run of its active schedules, in its timezone.")
+    schedules_total = serializers.IntegerField(read_only=True, default=0)
+    schedules_active = serializers.IntegerField(read_only=True, default=0)
+    calendar = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = PeriodicTask
+        fields = ["id", "name", "description", "task_type", "parameters", "kind", "cron_expression",
+                  "cron_description", "interval_seconds", "run_at", "timezone", "calendar", "priority",
+                  "max_retries", "timeout_seconds", "queue", "overlap_policy", "missed_run_policy",
+                  "auto_pause_after", "is_active", "schedules_total", "schedules_active", "next_run_at",
+                  "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_cron_description(self, obj) -> str:
+        return describe_cron(obj.cron_expression) if obj.kind == ScheduleKind.CRON else ""
+
+    def get_next_run_at(self, obj) -> str | None:
+        value = getattr(obj, "next_run", None)
+        if value is None and not hasattr(obj, "next_run"):
+            from ..selectors import next_run_of_template
+
+            value = next_run_of_template(template=obj)
+        return local_iso(value, obj.timezone)
+
+
+class ScheduleEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+
+    class Meta:
+        model = ScheduleEvent
+        fields = ["id", "event_type", "from_status", "to_status", "due_at", "task_id", "detail", "actor",
+                  "created_at"]
+
+
+class ScheduleSerializer(serializers.ModelSerializer):
+    periodic_task_name = serializers.CharField(source="periodic_task.name", default="", read_only=True)
+    timezone = serializers.CharField(source="periodic_task.timezone", default="UTC", read_only=True)
+    next_run_at = serializers.SerializerMethodField(help_text="Next due time in the template's timezone.")
+    last_run_at = serializers.SerializerMethodField(help_text="Last due time that fired, in the template's timezone.")
+
+    class Meta:
+        model = Schedule
+        fields = ["id", "periodic_task", "periodic_task_name", "label", "status", "parameter_overrides",
+                  "beat_name", "timezone", "next_run_at", "last_run_at", "run_count", "success_count",
+                  "failure_count", "skip_count", "consecutive_failures", "error_message", "created_at",
+                  "updated_at"]
+        read_only_fields = fields
+
+    def _tz(self, obj):
+        return obj.periodic_task.timezone if obj.periodic_task else "UTC"
+
+    def get_next_run_at(self, obj) -> str | None:
+        return local_iso(obj.next_run_at, self._tz(obj))
+
+    def get_last_run_at(self, obj) -> str | None:
+        return local_iso(obj.last_run_at, self._tz(obj))
+
+
+class ScheduleDetailSerializer(ScheduleSerializer):
+    recent_events = serializers.SerializerMethodField()
+
+    class Meta(ScheduleSerializer.Meta):
+        fields = [*ScheduleSerializer.Meta.fields, "snapshot", "recent_events"]
+        read_only_fields = fields
+
+    def get_recent_events(self, obj) -> list[dict]:
+        from ..selectors import schedule_events
+
+        return ScheduleEventSerializer(schedule_events(schedule=obj, limit=self.context.get("events", 20)),
+                                       many=True).data
+
+
+class RunTaskSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    task_id = serializers.UUIDField()
+    status = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    error_message = serializers.CharField()
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    task = RunTaskSerializer(read_only=True, allow_null=True)
+    status = serializers.SerializerMethodField(help_text="The task's status, or the outcome when none was created.")
+
+    class Meta:
+        model = ScheduledRun
+        fields = ["id", "schedule", "periodic_task", "due_at", "outcome", "detail", "status", "task", "created_at"]
+
+    def get_status(self, obj) -> str:
+        return obj.task.status if obj.task_id and obj.task else obj.outcome
+
+
+class ExecutionStatsSerializer(serializers.Serializer):
+    total_runs = serializers.IntegerField()
+    finished_runs = serializers.IntegerField()
+    success_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed), 0..1.")
+    average_duration_ms = serializers.IntegerField(allow_null=True)
+    last_run_at = serializers.DateTimeField(allow_null=True)
+    next_run_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExecutionPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    stats = ExecutionStatsSerializer()
+    results = ExecutionSerializer(many=True)
+
+
+class RunNowSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The new task's database id.")
+    task_id = serializers.UUIDField(help_text="The new task's public id (also its Celery id).")
+    status = serializers.CharField()
+
+
+class CronRunSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="Local time in the requested timezone.")
+    at_utc = serializers.DateTimeField()
+    dst = serializers.CharField(allow_null=True, help_text='"gap" or "repeat" when DST affects this run.')
+    excluded = serializers.BooleanField(help_text="Removed by the calendar.")
+    excluded_reason = serializers.CharField()
+
+
+class ValidateCronResultSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    error = serializers.CharField(allow_blank=True)
+    expression = serializers.CharField()
+    normalized = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)
+    timezone = serializers.CharField()
+    next_runs = CronRunSerializer(many=True)
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class SummarySerializer(serializers.Serializer):
+    schedules_by_status = serializers.DictField(child=serializers.IntegerField())
+    schedules_total = serializers.IntegerField()
+    periodic_tasks = serializers.DictField(child=serializers.IntegerField())
+    next_fire = serializers.DictField(allow_null=True)
+    runs_24h = serializers.DictField()
+    timestamp = serializers.DateTimeField()
+
+
+class CalendarPreviewSerializer(serializers.Serializer):
+    periodic_task_id = serializers.IntegerField()
+    name = serializers.CharField()
+    removed = serializers.IntegerField(help_text="How many of the listed runs the calendar removes.")
+    runs = CronRunSerializer(many=True)
+
+
+class OrphansSerializer(serializers.Serializer):
+    beat_entries = serializers.ListField(child=serializers.DictField())
+    schedules = serializers.ListField(child=serializers.DictField())
+
+
+class OrphansCleanupSerializer(OrphansSerializer):
+    beat_entries_removed = serializers.IntegerField()
+    schedules_removed = serializers.IntegerField()
+
+
+# --- input -----------------------------------------------------------------------------------------
+
+class PeriodicTaskInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    task_type = serializers.CharField(max_length=120)
+    parameters = serializers.JSONField(required=False, help_text="Validated against the task type's schema.")
+    kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
+    cron_expression = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    interval_seconds = serializers.IntegerField(min_value=1, max_value=366 * 86400, required=False, allow_null=True)
+    run_at = serializers.DateTimeField(required=False, allow_null=True)
+    timezone = serializers.CharField(max_length=64, required=False)
+    calendar = serializers.IntegerField(required=False, allow_null=True, help_text="Id of a calendar of the brand.")
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
+    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False, allow_null=True)
+    timeout_seconds = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    queue = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, required=False)
+    missed_run_policy = serializers.ChoiceField(choices=MissedRunPolicy.choices, required=False)
+    auto_pause_after = serializers.IntegerField(min_value=0, max_value=1000, required=False)
+    is_active = serializers.BooleanField(required=False)
+    register = serializers.BooleanField(required=False, default=True, write_only=True,
+                                        help_text="Create: also register its first schedule in Beat (default).")
+
+    def validate_parameters(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+
+class CronJobInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    task_type = serializers.CharField(max_length=120)
+    parameters = serializers.JSONField(required=False)
+    run_at = serializers.DateTimeField(help_text="When it runs, with a UTC offset.")
+    timezone = serializers.CharField(max_length=64, required=False)
+    calendar = serializers.IntegerField(required=False, allow_null=True)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
+    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False, allow_null=True)
+    timeout_seconds = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    missed_run_policy = serializers.ChoiceField(choices=MissedRunPolicy.choices, required=False)
+
+
+class ScheduleCreateSerializer(serializers.Serializer):
+    parameter_overrides = serializers.JSONField(required=False, default=dict,
+                                                help_text="Merged over the template's parameters at each run.")
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class ValidateCronInputSerializer(serializers.Serializer):
+    expression = serializers.CharField(max_length=120, allow_blank=True)
+    timezone = serializers.CharField(max_length=64, required=False, default="UTC")
+    count = serializers.IntegerField(min_value=1, max_value=100, required=False, default=5)
+    calendar = serializers.IntegerField(required=False, allow_null=True, help_text="Apply this calendar (id).")
+    after = serializers.DateTimeField(required=False, help_text="List runs after this instant (default now).")
+
+
+class CalendarInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    timezone = serializers.CharField(max_length=64, required=False)
+    excluded_dates = serializers.ListField(child=serializers.CharField(max_length=10), required=False,
+                                           max_length=3660)
+    blackout_windows = serializers.ListField(child=serializers.DictField(), required=False, max_length=100)
+
+
+class ExecutionFilterSerializer(serializers.Serializer):
+    status = serializers.CharField(required=False, help_text="A task status or a run outcome, comma-separated.")
+    due_at__gte = serializers.DateTimeField(required=False)
+    due_at__lte = serializers.DateTimeField(required=False)

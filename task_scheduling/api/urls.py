@@ -1,0 +1,13 @@
+"""Routes of task_scheduling under /tasks/scheduled/."""
+
+from rest_framework.routers import SimpleRouter
+
+from .views import CalendarViewSet, CronJobViewSet, PeriodicTaskViewSet, ScheduleViewSet
+
+router = SimpleRouter()
+router.register("periodic-tasks", PeriodicTaskViewSet, basename="periodic-task")
+router.register("schedules", ScheduleViewSet, basename="schedule")
+router.register("cron-jobs", CronJobViewSet, basename="cron-job")
+router.register("calendars", CalendarViewSet, basename="calendar")
+
+urlpatterns = router.urls

@@ -1,0 +1,131 @@
+"""Keeps django-celery-beat rows in step with our Schedules: one row per registered schedule, enabled
+exactly while the schedule is active. Beat reads only these rows (see beat.py).
+
+Bulk writes skip django-celery-beat's signals, so every bulk path ends with
+`PeriodicTasks.update_changed()`, which makes Beat reload.
+"""
+
+import json
+from datetime import datetime
+
+from django.utils import timezone
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTasks
+from django_celery_beat.models import PeriodicTask as BeatEntry
+
+from .models import PeriodicTask, Schedule, ScheduleKind, ScheduleStatus
+from .timing import Timing, normalize_cron
+
+FIRE_TASK = "task_scheduling.fire"
+BEAT_PREFIX = "megahub-schedule-"
+
+
+def beat_name(schedule_id: int) -> str:
+    return f"{BEAT_PREFIX}{schedule_id}"
+
+
+def _schedule_fields(template: PeriodicTask) -> dict:
+    """The interval/crontab/clocked of a template, as shared django-celery-beat rows."""
+    fields = {"interval": None, "crontab": None, "clocked": None, "solar": None, "one_off": False}
+    if template.kind == ScheduleKind.CRON:
+        minute, hour, dom, month, dow = normalize_cron(template.cron_expression).split(" ")
+        fields["crontab"], _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow,
+            timezone=template.timezone)
+    elif template.kind == ScheduleKind.INTERVAL:
+        fields["interval"], _ = IntervalSchedule.objects.get_or_create(
+            every=template.interval_seconds, period=IntervalSchedule.SECONDS)
+    elif template.kind == ScheduleKind.DATE:
+        fields["clocked"], _ = ClockedSchedule.objects.get_or_create(clocked_time=template.run_at)
+        fields["one_off"] = True
+    return fields
+
+
+def beat_entry_values(schedule: Schedule, template: PeriodicTask, schedule_fields: dict) -> dict:
+    return {
+        "task": FIRE_TASK,
+        "kwargs": json.dumps({"schedule_id": schedule.pk, "brand_id": schedule.brand_id}),
+        "enabled": schedule.status == ScheduleStatus.ACTIVE,
+        "start_time": schedule.anchor_at,
+        "priority": 0,  # dispatcher messages overtake ordinary work
+        "description": f"{template.name} (brand {schedule.brand_id}, schedule {schedule.pk})",
+        **schedule_fields,
+    }
+
+
+def beat_entry_upsert(*, schedule: Schedule, template: PeriodicTask, after: datetime | None = None) -> BeatEntry:
+    """Create or update the row of one schedule. `after`: Beat computes the next fire after this instant
+    (resume and registration pass now, so nothing that fell due before is fired)."""
+    values = beat_entry_values(schedule, template, _schedule_fields(template))
+    entry = BeatEntry.objects.filter(name=beat_name(schedule.pk)).first() or BeatEntry(name=beat_name(schedule.pk))
+    for key, value in values.items():
+        setattr(entry, key, value)
+    if after is not None:
+        entry.last_run_at = after
+    entry.save()  # its own signal marks the schedule changed for Beat
+    if schedule.beat_name != entry.name:
+        schedule.beat_name = entry.name
+        Schedule.objects.filter(pk=schedule.pk).update(beat_name=entry.name)
+    return entry
+
+
+def beat_entries_create_many(*, schedules: list[Schedule], template: PeriodicTask) -> None:
+    """Bulk registration (many schedules of one template)."""
+    fields = _schedule_fields(template)
+    now = timezone.now()
+    rows = []
+    for s in schedules:
+        rows.append(BeatEntry(name=beat_name(s.pk), last_run_at=now, **beat_entry_values(s, template, fields)))
+    BeatEntry.objects.bulk_create(rows, batch_size=1000)
+    for start in range(0, len(schedules), 1000):
+        chunk = schedules[start:start + 1000]
+        for s in chunk:
+            s.beat_name = beat_name(s.pk)
+        Schedule.objects.bulk_update(chunk, ["beat_name"])
+    PeriodicTasks.update_changed()
+
+
+def beat_entries_set_enabled(*, schedule_ids: list[int], enabled: bool) -> int:
+    """Enable (resume) or disable (pause) the rows of many schedules in one update."""
+    names = [beat_name(pk) for pk in schedule_ids]
+    values = {"enabled": enabled, "date_changed": timezone.now()}
+    # Beat computes the next fire after last_run_at: on resume that is now, so runs that fell due
+    # while paused are not fired.
+    values["last_run_at"] = timezone.now() if enabled else None
+    count = 0
+    for start in range(0, len(names), 1000):
+        count += BeatEntry.objects.filter(name__in=names[start:start + 1000]).update(**values)
+    PeriodicTasks.update_changed()
+    return count
+
+
+def beat_entries_delete(*, schedule_ids: list[int] | None = None, names: list[str] | None = None) -> int:
+    names = list(names or []) + [beat_name(pk) for pk in schedule_ids or []]
+    count = 0
+    for start in range(0, len(names), 1000):
+        count += BeatEntry.objects.filter(name__in=names[start:start + 1000]).delete()[0]
+    if count:
+        PeriodicTasks.update_changed()
+    return count
+
+
+def beat_entries_mark_run(*, schedule_ids: list[int], due_at: datetime) -> None:
+    """Record the due time a schedule fired at on its row (no signal: Beat needs no reload for this;
+    a restarted Beat computes the next fire after it)."""
+    names = [beat_name(pk) for pk in schedule_ids]
+    for start in range(0, len(names), 1000):
+        BeatEntry.objects.filter(name__in=names[start:start + 1000]).update(last_run_at=due_at)
+
+
+def timing_of_entry(entry: dict) -> Timing | None:
+    """The Timing of a django-celery-beat row read with `.values()` (see beat.ENTRY_FIELDS)."""
+    if entry.get("crontab__minute") is not None:
+        cron = " ".join(str(entry[f"crontab__{f}"]) for f in
+                        ("minute", "hour", "day_of_month", "month_of_year", "day_of_week"))
+        return Timing(kind="cron", cron=cron, tz=str(entry["crontab__timezone"] or "UTC"))
+    if entry.get("interval__every"):
+        seconds = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "microseconds": 1e-6}
+        every = int(entry["interval__every"] * seconds.get(entry["interval__period"], 1))
+        return Timing(kind="interval", every=max(every, 1), anchor=entry.get("start_time"))
+    if entry.get("clocked__clocked_time") is not None:
+        return Timing(kind="date", run_at=entry["clocked__clocked_time"])
+    return None

@@ -1,0 +1,177 @@
+"""List filters, ordering, pagination of /tasks/, and the SQL query budget of list and detail."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from task_core import services
+from task_core.models import BaseTask
+from task_core.state_machine import transition
+
+pytestmark = pytest.mark.django_db
+
+PATHS = {"pending": (), "queued": ("queued",), "running": ("queued", "running"),
+         "completed": ("queued", "running", "completed"), "failed": ("queued", "running", "failed"),
+         "cancelled": ("cancelled",)}
+
+
+def make_task(brand, status="pending", *, user=None, task_type="demo.echo", context_data=None, **options):
+    task, _ = services.task_create(brand=brand, created_by=user, task_type=task_type,
+                                   context_data=context_data if context_data is not None else {}, **options)
+    for step in PATHS[status]:
+        assert transition(task, step)
+    return task
+
+
+def ids(resp):
+    assert resp.status_code == 200, resp.json()
+    return [t["id"] for t in resp.json()["results"]]
+
+
+def assert_field_error(resp, field):
+    assert resp.status_code == 400, resp.json()
+    body = resp.json()
+    assert body["error_code"] == "VALIDATION_ERROR"
+    assert field in body["field_errors"], body
+    return body
+
+
+@pytest.fixture
+def tasks(brand, operator):
+    """One task per status, in creation order."""
+    return {status: make_task(brand, status, user=operator) for status in PATHS}
+
+
+def test_status_filter_single_and_comma_list(operator_api, tasks):
+    assert ids(operator_api.get("/tasks/", {"status": "failed"})) == [tasks["failed"].pk]
+    got = ids(operator_api.get("/tasks/", {"status": "completed, failed"}))
+    assert sorted(got) == sorted([tasks["completed"].pk, tasks["failed"].pk])
+
+
+def test_status_aliases_active_and_finished(operator_api, tasks):
+    active = set(ids(operator_api.get("/tasks/", {"status": "active"})))
+    assert active == {tasks[s].pk for s in ("pending", "queued", "running")}
+    finished = set(ids(operator_api.get("/tasks/", {"status": "finished"})))
+    assert finished == {tasks[s].pk for s in ("completed", "failed", "cancelled")}
+    both = set(ids(operator_api.get("/tasks/", {"status": "active,cancelled"})))
+    assert both == active | {tasks["cancelled"].pk}
+
+
+def test_an_empty_status_list_does_not_filter(operator_api, tasks):
+    assert len(ids(operator_api.get("/tasks/", {"status": " , "}))) == len(PATHS)
+
+
+def test_unknown_status_is_400(operator_api, tasks):
+    body = assert_field_error(operator_api.get("/tasks/", {"status": "done"}), "status")
+    assert "done" in body["field_errors"]["status"][0]
+
+
+def test_priority_filter_one_or_several(operator_api, brand, operator):
+    low = make_task(brand, user=operator, priority="low")
+    high = make_task(brand, user=operator, priority="high")
+    make_task(brand, user=operator, priority="normal")
+    assert ids(operator_api.get("/tasks/", {"priority": "low"})) == [low.pk]
+    assert sorted(ids(operator_api.get("/tasks/?priority=low&priority=high"))) == sorted([low.pk, high.pk])
+    assert_field_error(operator_api.get("/tasks/", {"priority": "urgent"}), "priority")
+
+
+def test_task_type_filter(operator_api, brand, operator):
+    seo = make_task(brand, user=operator, task_type="seo_keyword_analysis", context_data={"keyword_ids": [1]})
+    make_task(brand, user=operator, task_type="demo.echo")
+    assert ids(operator_api.get("/tasks/", {"task_type": "seo_keyword_analysis"})) == [seo.pk]
+    assert ids(operator_api.get("/tasks/", {"task_type": "demo.nothing"})) == []
+
+
+def test_search_in_description_type_and_task_id(operator_api, brand, operator):
+    nightly = make_task(brand, user=operator, description="Nightly Humari refresh")
+    seo = make_task(brand, user=operator, task_type="seo_keyword_analysis", context_data={"keyword_ids": [1]})
+    plain = make_task(brand, user=operator)
+    assert ids(operator_api.get("/tasks/", {"search": "nightly"})) == [nightly.pk]
+    assert ids(operator_api.get("/tasks/", {"search": "keyword"})) == [seo.pk]
+    assert ids(operator_api.get("/tasks/", {"search": str(plain.task_id)})) == [plain.pk]
+    assert len(ids(operator_api.get("/tasks/", {"search": "  "}))) == 3
+
+
+def test_created_at_range(operator_api, brand, operator):
+    now = timezone.now()
+    old, mid, new = (make_task(brand, user=operator) for _ in range(3))
+    for task, days in ((old, 10), (mid, 5), (new, 0)):
+        BaseTask.objects.filter(pk=task.pk).update(created_at=now - timedelta(days=days))
+
+    since = (now - timedelta(days=6)).isoformat()
+    until = (now - timedelta(days=4)).isoformat()
+    assert sorted(ids(operator_api.get("/tasks/", {"created_at__gte": since}))) == sorted([mid.pk, new.pk])
+    assert sorted(ids(operator_api.get("/tasks/", {"created_at__lte": until}))) == sorted([old.pk, mid.pk])
+    assert ids(operator_api.get("/tasks/", {"created_at__gte": since, "created_at__lte": until})) == [mid.pk]
+    assert_field_error(operator_api.get("/tasks/", {"created_at__gte": "yesterday"}), "created_at__gte")
+
+
+def test_default_order_is_newest_first_and_ordering_is_honoured(operator_api, brand, operator):
+    first, second, third = (make_task(brand, user=operator, priority=p) for p in ("low", "critical", "normal"))
+    assert ids(operator_api.get("/tasks/")) == [third.pk, second.pk, first.pk]
+    assert ids(operator_api.get("/tasks/", {"ordering": "created_at"})) == [first.pk, second.pk, third.pk]
+    assert ids(operator_api.get("/tasks/", {"ordering": "-id"})) == [third.pk, second.pk, first.pk]
+    assert_field_error(operator_api.get("/tasks/", {"ordering": "error_traceback"}), "ordering")
+
+
+def test_filters_combine(operator_api, brand, operator):
+    target = make_task(brand, "failed", user=operator, priority="high", description="target")
+    make_task(brand, "failed", user=operator, priority="low")
+    make_task(brand, "pending", user=operator, priority="high")
+    assert ids(operator_api.get("/tasks/", {"status": "failed", "priority": "high"})) == [target.pk]
+
+
+def test_pagination_with_page_size(operator_api, brand, operator):
+    made = [make_task(brand, user=operator).pk for _ in range(5)]
+    page1 = operator_api.get("/tasks/", {"page_size": 2}).json()
+    assert page1["count"] == 5 and len(page1["results"]) == 2
+    assert page1["previous"] is None and "page=2" in page1["next"]
+    page3 = operator_api.get("/tasks/", {"page_size": 2, "page": 3}).json()
+    assert len(page3["results"]) == 1 and page3["next"] is None
+    pages = [operator_api.get("/tasks/", {"page_size": 2, "page": p}).json()["results"] for p in (1, 2, 3)]
+    seen = [t["id"] for page in pages for t in page]
+    assert sorted(seen) == sorted(made)
+
+
+def test_page_size_is_capped(operator_api, brand, operator):
+    make_task(brand, user=operator)
+    resp = operator_api.get("/tasks/", {"page_size": 100000})
+    assert resp.status_code == 200 and resp.json()["count"] == 1
+
+
+# --- query budget -------------------------------------------------------------------------------
+
+def _count_queries(client, url, **params):
+    with CaptureQueriesContext(connection) as ctx:
+        resp = client.get(url, params)
+    assert resp.status_code == 200, resp.json()
+    return len(ctx.captured_queries)
+
+
+def test_list_query_count_does_not_grow_with_the_number_of_tasks(
+    api, brand, operator, viewer, django_assert_max_num_queries
+):
+    client = api(viewer, brand)
+    make_task(brand, "completed", user=operator)
+    few = _count_queries(client, "/tasks/")
+    for i in range(15):
+        make_task(brand, "completed" if i % 2 else "failed", user=viewer if i % 3 else operator,
+                  description=f"task {i}")
+    many = _count_queries(client, "/tasks/")
+    assert many == few, f"{few} queries for 1 task, {many} for 16: an N+1 in the task representation"
+    with django_assert_max_num_queries(6):
+        assert len(client.get("/tasks/", {"status": "finished"}).json()["results"]) == 16
+
+
+def test_detail_and_events_query_budget(operator_api, brand, operator, django_assert_max_num_queries):
+    task = make_task(brand, "completed", user=operator)
+    # user, membership, task (+ headroom for fields other apps add with select_related)
+    with django_assert_max_num_queries(5):
+        assert operator_api.get(f"/tasks/{task.pk}/").status_code == 200
+    with django_assert_max_num_queries(5):
+        assert operator_api.get(f"/tasks/{task.task_id}/").status_code == 200
+    with django_assert_max_num_queries(6):
+        assert operator_api.get(f"/tasks/{task.pk}/events/").json()["count"] == 4

@@ -1,0 +1,146 @@
+"""The task state machine: every legal and illegal transition, guarded updates, events and timestamps."""
+
+from datetime import UTC
+
+import pytest
+
+from task_core.models import BaseTask, TaskEvent, TaskStatus
+from task_core.state_machine import TRANSITIONS, can_transition, transition, transition_many
+
+pytestmark = pytest.mark.django_db
+
+STATUSES = list(TaskStatus.values)
+# A legal walk from pending to each status.
+PATHS = {
+    "pending": (),
+    "queued": ("queued",),
+    "running": ("queued", "running"),
+    "retrying": ("queued", "running", "retrying"),
+    "interrupted": ("queued", "running", "interrupted"),
+    "completed": ("queued", "running", "completed"),
+    "failed": ("queued", "running", "failed"),
+    "cancelled": ("queued", "cancelled"),
+}
+STAMPS = {"queued": "queued_at", "running": "started_at", "completed": "completed_at", "failed": "completed_at",
+          "cancelled": "completed_at"}
+
+
+def task_in(brand, status):
+    task = BaseTask.objects.create(brand=brand, task_type="demo.echo")
+    for step in PATHS[status]:
+        assert transition(task, step)
+    return BaseTask.objects.get(pk=task.pk)
+
+
+def test_the_table_covers_every_status_and_finished_ones_are_final():
+    assert set(TRANSITIONS) == set(STATUSES)
+    for status in TaskStatus.finished():
+        assert TRANSITIONS[status] == frozenset()
+    for src, targets in TRANSITIONS.items():
+        assert src not in targets, f"{src} -> {src} would record a no-op"
+        assert targets <= set(STATUSES)
+
+
+@pytest.mark.parametrize("src,dst", [(s, d) for s in STATUSES for d in STATUSES if d in TRANSITIONS[s]])
+def test_a_legal_transition_is_written_with_its_event_and_timestamp(brand, src, dst):
+    task = task_in(brand, src)
+    events = task.events.count()
+
+    assert can_transition(src, dst)
+    assert transition(task, dst, detail="because", worker="w9@test") is True
+    assert task.status == dst  # in memory too
+
+    row = BaseTask.objects.get(pk=task.pk)
+    assert row.status == dst and row.worker == "w9@test"
+    if dst in STAMPS:
+        assert getattr(row, STAMPS[dst]) is not None
+    event = row.events.order_by("-id").first()
+    assert row.events.count() == events + 1
+    assert (event.from_status, event.to_status, event.detail, event.worker) == (src, dst, "because", "w9@test")
+
+
+@pytest.mark.parametrize("src,dst", [(s, d) for s in STATUSES for d in STATUSES if d not in TRANSITIONS[s]])
+def test_an_illegal_transition_is_refused_and_writes_nothing(brand, src, dst):
+    task = task_in(brand, src)
+    before = BaseTask.objects.filter(pk=task.pk).values().get()
+    events = task.events.count()
+
+    assert not can_transition(src, dst)
+    assert transition(task, dst, result_data={"sneaky": True}) is False
+    assert task.status == src
+    assert BaseTask.objects.filter(pk=task.pk).values().get() == before
+    assert task.events.count() == events
+
+
+def test_extra_fields_are_written_in_the_same_update(brand):
+    task = task_in(brand, "running")
+    assert transition(task, "completed", result_data={"n": 3}, progress_percentage=100)
+    row = BaseTask.objects.get(pk=task.pk)
+    assert (row.result_data, row.progress_percentage) == ({"n": 3}, 100)
+
+
+def test_a_given_timestamp_is_kept(brand):
+    from datetime import datetime
+
+    at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    task = task_in(brand, "pending")
+    assert transition(task, "queued", queued_at=at)
+    assert BaseTask.objects.get(pk=task.pk).queued_at == at
+
+
+def test_record_event_false_writes_no_event(brand):
+    task = task_in(brand, "pending")
+    assert transition(task, "queued", record_event=False)
+    assert BaseTask.objects.get(pk=task.pk).status == "queued"
+    assert not task.events.exists()
+
+
+def test_a_stale_copy_does_not_move_a_task_that_finished_meanwhile(brand):
+    """The worker's copy says running; an operator cancelled the task meanwhile: completing must not win."""
+    stale = task_in(brand, "running")
+    fresh = BaseTask.objects.get(pk=stale.pk)
+    assert transition(fresh, "cancelled")
+
+    assert transition(stale, "completed", result_data={"late": True}) is False
+    row = BaseTask.objects.get(pk=stale.pk)
+    assert row.status == "cancelled" and row.result_data is None
+    assert not row.events.filter(to_status="completed").exists()
+    assert stale.status == "cancelled"  # the copy learnt the truth
+
+
+def test_a_stale_copy_moves_when_the_new_status_also_allows_it(brand):
+    """Web still sees pending, the worker already marked it queued: running is legal from both."""
+    stale = task_in(brand, "pending")
+    assert transition(BaseTask.objects.get(pk=stale.pk), "queued")
+
+    assert transition(stale, "running") is True
+    event = BaseTask.objects.get(pk=stale.pk).events.order_by("-id").first()
+    assert (event.from_status, event.to_status) == ("queued", "running")  # recorded from the real status
+
+
+def test_two_cancels_of_the_same_task_record_one(brand):
+    a = task_in(brand, "queued")
+    b = BaseTask.objects.get(pk=a.pk)
+    assert transition(a, "cancelled") is True
+    assert transition(b, "cancelled") is False
+    assert TaskEvent.objects.filter(task_id=a.pk, to_status="cancelled").count() == 1
+
+
+def test_transition_many_moves_only_tasks_still_in_the_expected_status(brand):
+    waiting = [task_in(brand, "pending") for _ in range(3)]
+    moved_on = task_in(brand, "cancelled")
+    pks = [t.pk for t in waiting] + [moved_on.pk]
+
+    moved = transition_many(pks, "pending", "queued", detail="bulk", chunk=2)
+
+    assert sorted(moved) == sorted(t.pk for t in waiting)
+    assert set(BaseTask.objects.filter(pk__in=pks).values_list("status", flat=True)) == {"queued", "cancelled"}
+    assert all(t is not None for t in BaseTask.objects.filter(status="queued").values_list("queued_at", flat=True))
+    assert TaskEvent.objects.filter(to_status="queued", detail="bulk").count() == 3
+    assert not TaskEvent.objects.filter(task_id=moved_on.pk, detail="bulk").exists()
+
+
+def test_transition_many_refuses_an_illegal_pair(brand):
+    task = task_in(brand, "completed")
+    assert transition_many([task.pk], "completed", "running") == []
+    assert BaseTask.objects.get(pk=task.pk).status == "completed"

@@ -1,0 +1,84 @@
+"""Pure tests of next-run computation (DST in two timezones) and calendars."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from task_scheduling.timing import CalendarRules, CronError, Timing, dst_note, normalize_cron, prev_fire, upcoming
+
+
+def utc(*args):
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_spring_forward_gap_in_paris_runs_when_the_clocks_jump():
+    t = Timing(kind="cron", cron="30 2 * * *", tz="Europe/Paris")
+    runs = upcoming(t, after=utc(2025, 3, 28), count=4)
+    # 02:30 CET = 01:30 UTC; on 30 March 02:30 does not exist: it runs at 03:00 CEST = 01:00 UTC.
+    assert runs == [utc(2025, 3, 28, 1, 30), utc(2025, 3, 29, 1, 30), utc(2025, 3, 30, 1, 0), utc(2025, 3, 31, 0, 30)]
+    assert dst_note(t, runs[2]) == "gap"
+    assert dst_note(t, runs[1]) is None
+
+
+def test_several_times_inside_one_gap_collapse_into_one_run():
+    t = Timing(kind="cron", cron="*/20 2 * * *", tz="Europe/Paris")
+    runs = upcoming(t, after=utc(2025, 3, 29, 23), count=2)
+    assert runs == [utc(2025, 3, 30, 1, 0), utc(2025, 3, 31, 0, 0)]
+
+
+def test_fall_back_repeat_in_new_york_runs_once_at_the_first_occurrence():
+    t = Timing(kind="cron", cron="30 1 * * *", tz="America/New_York")
+    runs = upcoming(t, after=utc(2025, 11, 1), count=3)
+    # 01:30 EDT = 05:30 UTC; on 2 Nov 01:30 happens twice (EDT then EST): once, at 05:30 UTC.
+    assert runs == [utc(2025, 11, 1, 5, 30), utc(2025, 11, 2, 5, 30), utc(2025, 11, 3, 6, 30)]
+    assert dst_note(t, runs[1]) == "repeat"
+
+
+def test_hourly_cron_skips_the_repeated_hour_second_pass():
+    t = Timing(kind="cron", cron="0 * * * *", tz="America/New_York")
+    runs = upcoming(t, after=utc(2025, 11, 2, 4, 30), count=3)
+    # 01:00 EDT (05:00 UTC) runs; 01:00 EST (06:00 UTC) is the repeat and does not; then 02:00 EST.
+    assert runs == [utc(2025, 11, 2, 5), utc(2025, 11, 2, 7), utc(2025, 11, 2, 8)]
+
+
+def test_prev_fire_agrees_with_next_fire_across_dst():
+    for tz in ("Europe/Paris", "America/New_York", "Australia/Sydney"):
+        t = Timing(kind="cron", cron="*/30 * * * *", tz=tz)
+        runs = upcoming(t, after=utc(2025, 3, 29), count=400)
+        for previous, current in zip(runs, runs[1:], strict=False):
+            assert prev_fire(t, current) == current
+            assert prev_fire(t, current.replace(second=1) if current.second == 0 else current) == current
+            assert previous < current
+
+
+def test_interval_is_anchored_not_drifting():
+    t = Timing(kind="interval", every=90, anchor=utc(2025, 1, 1, 0, 0, 0))
+    assert upcoming(t, after=utc(2025, 1, 1, 0, 2, 59), count=2) == [utc(2025, 1, 1, 0, 3), utc(2025, 1, 1, 0, 4, 30)]
+    assert prev_fire(t, utc(2025, 1, 1, 0, 4, 29)) == utc(2025, 1, 1, 0, 3)
+
+
+@pytest.mark.parametrize("expr,reason", [
+    ("61 * * * *", "Invalid cron expression"), ("* * * *", "Expected 5 fields"),
+    ("* * * * * *", "Expected 5 fields"), ("@sometimes", "Unknown alias"), ("", "empty"),
+])
+def test_invalid_cron_gives_the_reason(expr, reason):
+    with pytest.raises(CronError, match=reason):
+        normalize_cron(expr)
+
+
+def test_aliases_expand():
+    assert normalize_cron("@daily") == "0 0 * * *"
+    assert normalize_cron("@hourly") == "0 * * * *"
+
+
+def test_calendar_excluded_dates_and_windows_in_its_own_timezone():
+    cal = CalendarRules.from_values("Europe/Paris", ["2025-12-25"],
+                                    [{"days": [5, 6], "start": "00:00", "end": "23:59"},
+                                     {"days": [0], "start": "22:00", "end": "02:00"}])
+    assert cal.exclusion(utc(2025, 12, 25, 10)) == "2025-12-25 is an excluded date"
+    assert cal.exclusion(utc(2025, 12, 24, 23, 30)) is not None  # 00:30 on the 25th in Paris
+    assert cal.exclusion(utc(2025, 12, 24, 22, 30)) is None  # 23:30 on the 24th in Paris (a Wednesday)
+    assert cal.exclusion(utc(2025, 12, 20, 12)) is not None  # Saturday
+    assert cal.exclusion(utc(2025, 12, 22, 21, 30)) is not None  # Monday 22:30 Paris
+    assert cal.exclusion(utc(2025, 12, 23, 0, 30)) is not None  # Tuesday 01:30 Paris, window crosses midnight
+    assert cal.exclusion(utc(2025, 12, 23, 1, 30)) is None  # Tuesday 02:30 Paris
