@@ -197,7 +197,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    # Several models have a "status" field with different choices: name each enum explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "task_core.models.TaskStatus",
+        "ScheduleStatusEnum": "task_scheduling.models.ScheduleStatus",
+        "HealthStatusEnum": ["ok", "degraded", "unavailable"],
+    },
 }
 
 LANGUAGE_CODE = "en-us"
