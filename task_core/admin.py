@@ -79,7 +79,7 @@ class TaskEventInline(admin.TabularInline):
     can_delete = False
     fields = ["created_at", "from_status", "to_status", "actor", "worker", "detail"]
     readonly_fields = fields
-    ordering = ["created_at", "id"]
+    ordering = ["id"]
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -174,8 +174,10 @@ class TaskEvent(models.Model):
     created_at = models.DateTimeField("at", auto_now_add=True)
 
     class Meta:
-        ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["task", "created_at"], name="taskevent_task_created")]
+        # Transitions of one task serialize on its row lock and take their event id while holding it, so
+        # the id is the true order; created_at is read from the writer's clock before it got the lock.
+        ordering = ["id"]
+        indexes = [models.Index(fields=["task", "id"], name="taskevent_task_id")]
 
     def __str__(self):
         return f"{self.task_id}: {self.from_status or '-'} -> {self.to_status}"

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from . import signals
 from .models import BaseTask, TaskStatus
-from .state_machine import transition, transition_many
+from .state_machine import start_run, transition, transition_many
 
 logger = logging.getLogger("megahub.pipeline")
 
@@ -35,10 +35,14 @@ class TaskContext:
 
     def __init__(self, task: BaseTask, worker: str):
         self.task = task
-        self.brand = task.brand
         self.worker = worker
         self._resume_state = None
         self._resume_loaded = False
+
+    @property
+    def brand(self):
+        """The task's brand (loaded on first use: most tasks never need it)."""
+        return self.task.brand
 
     @property
     def resume_state(self):
@@ -139,24 +143,8 @@ def execute(celery_task: PipelineTask, task_uuid: str):
     from .registry import get_task_type
 
     hostname = celery_task.request.hostname or ""
-    task = BaseTask.objects.select_related("brand").filter(task_id=task_uuid).first()
+    task = start_run(task_uuid, worker=hostname) or _start(task_uuid, hostname)
     if task is None:
-        logger.warning("Message for unknown task %s dropped", task_uuid)
-        return None
-    if task.status in TaskStatus.finished():
-        logger.info("Task %s already %s; duplicate delivery dropped", task_uuid, task.status)
-        return None
-    if task.status in (TaskStatus.PENDING, TaskStatus.INTERRUPTED):
-        # The message is here, so it was queued: the dispatcher marks queued only after publishing and
-        # this worker was faster. Record it so every history reads ... -> queued -> running.
-        transition(task, TaskStatus.QUEUED, detail=f"sent to queue {task.queue}")
-    elif task.status == TaskStatus.RUNNING:
-        # At-least-once delivery: the previous holder died (child killed, worker lost).
-        lost = task.worker or "unknown worker"
-        transition(task, TaskStatus.INTERRUPTED, worker=hostname,
-                   detail=f"run on {lost} was interrupted (worker lost); message redelivered")
-    if not transition(task, TaskStatus.RUNNING, worker=hostname, detail="started"):
-        logger.info("Task %s cannot start from %s; dropped", task_uuid, task.status)
         return None
     signals.task_started.send(sender=BaseTask, task=task, worker=hostname)
 
@@ -176,6 +164,30 @@ def execute(celery_task: PipelineTask, task_uuid: str):
                   result_data=_jsonable(result), progress_percentage=100, error_message=""):
         signals.task_finished.send(sender=BaseTask, task=task, status=task.status, worker=hostname)
     return None
+
+
+def _start(task_uuid: str, hostname: str) -> BaseTask | None:
+    """The general path to `running` (any database, any status); None when the message is dropped."""
+    task = BaseTask.objects.filter(task_id=task_uuid).first()
+    if task is None:
+        logger.warning("Message for unknown task %s dropped", task_uuid)
+        return None
+    if task.status in TaskStatus.finished():
+        logger.info("Task %s already %s; duplicate delivery dropped", task_uuid, task.status)
+        return None
+    if task.status in (TaskStatus.PENDING, TaskStatus.INTERRUPTED):
+        # The message is here, so it was queued: the dispatcher marks queued only after publishing and
+        # this worker was faster. Record it so every history reads ... -> queued -> running.
+        transition(task, TaskStatus.QUEUED, detail=f"sent to queue {task.queue}")
+    elif task.status == TaskStatus.RUNNING:
+        # At-least-once delivery: the previous holder died (child killed, worker lost).
+        lost = task.worker or "unknown worker"
+        transition(task, TaskStatus.INTERRUPTED, worker=hostname,
+                   detail=f"run on {lost} was interrupted (worker lost); message redelivered")
+    if not transition(task, TaskStatus.RUNNING, worker=hostname, detail="started"):
+        logger.info("Task %s cannot start from %s; dropped", task_uuid, task.status)
+        return None
+    return task
 
 
 def _handle_failure(celery_task, task, ttype, exc, hostname):

@@ -1,10 +1,12 @@
-"""The one state machine of BaseTask. Every status change in the project goes through `transition`.
+"""The one state machine of BaseTask. Every status change in the project goes through this module.
 
 A transition is a guarded UPDATE (`WHERE status = <the status we saw>`), so a late or duplicate message
-can never move a task backwards, and it writes a TaskEvent in the same breath.
+can never move a task backwards, and it writes a TaskEvent atomically with it. On PostgreSQL the UPDATE
+and the event INSERT are one statement (a data-modifying CTE): one round trip and one commit per
+transition, which is most of what a no-op task costs the worker (see docs/benchmarks.md).
 """
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import BaseTask, TaskEvent
@@ -48,15 +50,11 @@ def transition(task: BaseTask, to_status: str, *, actor=None, detail: str = "", 
         current = task.status
         if not can_transition(current, to_status):
             return False
-        # One transaction: the row stays locked until its event is written, so a transition made
-        # meanwhile by another process (web vs worker) waits and its event always sorts after this one.
-        with transaction.atomic():
-            updated = BaseTask.objects.filter(pk=task.pk, status=current).update(status=to_status, **fields)
-            if updated and record_event:
-                TaskEvent.objects.create(task=task, from_status=current, to_status=to_status,
-                                         actor=actor, worker=fields.get("worker", task.worker),
-                                         detail=detail[:5000])
-        if updated:
+        event = None
+        if record_event:
+            event = {"from_status": current, "to_status": to_status, "actor": actor,
+                     "worker": fields.get("worker", task.worker), "detail": detail[:5000]}
+        if _write(task.pk, current, to_status, fields, event):
             task.status = to_status
             for name, value in fields.items():
                 setattr(task, name, value)
@@ -64,6 +62,98 @@ def transition(task: BaseTask, to_status: str, *, actor=None, detail: str = "", 
         # Someone else moved it: look again once.
         task.status = BaseTask.objects.filter(pk=task.pk).values_list("status", flat=True).first() or current
     return False
+
+
+def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | None) -> bool:
+    """The guarded UPDATE of one row and its event, atomically. True if the row was in `current`.
+
+    The row stays locked until its event is written, so a transition made meanwhile by another process
+    (web vs worker) waits and its event always sorts after this one.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        # Inside a caller's transaction the ORM path costs no extra commit; SQLite has no DML in CTEs.
+        with transaction.atomic():
+            updated = BaseTask.objects.filter(pk=pk, status=current).update(status=to_status, **fields)
+            if updated and event is not None:
+                TaskEvent.objects.create(task_id=pk, **event)
+        return bool(updated)
+    sets, params = _assignments({"status": to_status, **fields})
+    sql = f"UPDATE {_TASK} SET {sets} WHERE id = %s AND status = %s RETURNING id"
+    params += [pk, current]
+    if event is not None:
+        sql = f"WITH u AS ({sql}) INSERT INTO {_EVENT} ({_EVENT_COLS}) SELECT u.id, {_EVENT_VALUES} FROM u"
+        params += _event_params(event)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount > 0
+
+
+_TASK = BaseTask._meta.db_table
+_EVENT = TaskEvent._meta.db_table
+_EVENT_FIELDS = ("from_status", "to_status", "actor", "worker", "detail", "created_at")
+_EVENT_COLS = ", ".join(["task_id", *(TaskEvent._meta.get_field(f).column for f in _EVENT_FIELDS)])
+_EVENT_VALUES = ", ".join(["%s"] * len(_EVENT_FIELDS))
+
+
+def _assignments(values: dict) -> tuple[str, list]:
+    """`col = %s, ...` and the database values of BaseTask fields, converted as the ORM would."""
+    sets, params = [], []
+    for name, value in values.items():
+        field = BaseTask._meta.get_field(name)
+        sets.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    return ", ".join(sets), params
+
+
+def _event_params(event: dict) -> list:
+    actor = event.get("actor")
+    return [event["from_status"], event["to_status"], getattr(actor, "pk", actor), event.get("worker", ""),
+            event.get("detail", "")[:5000], timezone.now()]
+
+
+# The statuses a delivered message may start a run from in one step (the common case). Others
+# (running: redelivery after a lost worker; interrupted; finished) take the general path.
+START_FROM = (S.PENDING, S.QUEUED, S.RETRYING)
+
+
+def start_run(task_uuid, *, worker: str, queued_detail: str = "sent to queue") -> BaseTask | None:
+    """Worker side: load the task of a message and mark it running, in one statement on PostgreSQL.
+
+    A task still `pending` (the worker was faster than the dispatcher's `queued` mark) is recorded as
+    pending -> queued -> running so every history reads the same. Returns None, changing nothing, when
+    the task is in any other status or on another database; the caller then takes the general path.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    now = timezone.now()
+    cols = ", ".join(f"t.{connection.ops.quote_name(f.column)}" for f in BaseTask._meta.concrete_fields)
+    placeholders = ", ".join(["%s"] * len(START_FROM))
+    event_cols = ", ".join(TaskEvent._meta.get_field(f).column for f in _EVENT_FIELDS)
+    sql = f"""
+        WITH cur AS (
+            SELECT id, status FROM {_TASK} WHERE task_id = %s AND status IN ({placeholders}) FOR UPDATE
+        ), u AS (
+            UPDATE {_TASK} t SET status = %s, worker = %s, started_at = %s, queued_at = COALESCE(t.queued_at, %s)
+            FROM cur WHERE t.id = cur.id
+            RETURNING {cols}, cur.status AS previous_status
+        ), ev AS (
+            INSERT INTO {_EVENT} (task_id, {event_cols})
+            SELECT u.id, x.from_status, x.to_status, NULL, %s, x.detail, %s
+            FROM u CROSS JOIN LATERAL (VALUES
+                (1, %s, %s, %s || ' ' || u.queue),
+                (2, CASE WHEN u.previous_status = %s THEN %s ELSE u.previous_status END, %s, 'started')
+            ) AS x(n, from_status, to_status, detail)
+            WHERE x.n = 2 OR u.previous_status = %s
+            ORDER BY x.n
+        )
+        SELECT * FROM u"""
+    params = [str(task_uuid), *START_FROM, S.RUNNING, worker, now, now, worker, now,
+              S.PENDING, S.QUEUED, queued_detail, S.PENDING, S.QUEUED, S.RUNNING, S.PENDING]
+    rows = list(BaseTask.objects.raw(sql, params))
+    return rows[0] if rows else None
+
+
+assert all(can_transition(s, S.RUNNING) for s in START_FROM) and can_transition(S.PENDING, S.QUEUED)
 
 
 def record_note(task: BaseTask, detail: str, *, actor=None) -> TaskEvent:

@@ -6,7 +6,12 @@ logger = logging.getLogger("megahub.scheduling")
 
 
 def on_task_finished(sender, task, status, worker="", **kwargs):
+    from task_core.models import TaskOrigin
+
     from .services import schedule_record_outcome
+
+    if task.origin != TaskOrigin.SCHEDULE:  # only schedule runs have a ScheduledRun: skip the query
+        return
 
     try:
         schedule_record_outcome(task=task, status=status)
