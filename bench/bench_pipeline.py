@@ -38,11 +38,9 @@ WARMUP = 50
 QUEUE = "bench_pipeline"
 POLL = 0.1
 TIMEOUT = max(120.0, N / 10)
-VARIANTS = ["ours-one", "ours-bulk", "dcr-shipped", "dcr-tuned", "floor"]
-# What-if (not the project's code): ours-one with transition() made atomic; see bench/what_if_app.py.
-WHATIF = os.environ.get("BENCH_WHATIF", "1") != "0"
-if WHATIF:
-    VARIANTS.append("whatif-atomic")
+ALL_VARIANTS = ["ours-one", "ours-bulk", "dcr-shipped", "dcr-tuned", "floor"]
+# BENCH_VARIANTS=ours-one,dcr-tuned runs a subset (the headline needs both of those).
+VARIANTS = [v for v in os.environ.get("BENCH_VARIANTS", ",".join(ALL_VARIANTS)).split(",") if v in ALL_VARIANTS]
 
 
 class Bench:
@@ -100,7 +98,7 @@ class Bench:
     # --- one timed run ---------------------------------------------------------------------------
     def run(self, variant: str, worker: Worker | None = None) -> dict:
         """Warm up, then time N tasks. Returns {seconds, enqueue_seconds, rate}."""
-        if variant.startswith("ours") or variant == "whatif-atomic":
+        if variant.startswith("ours"):
             bulk = variant == "ours-bulk"
             self.ours_app.set_current()
             self.reset_ours()
@@ -129,16 +127,10 @@ class Bench:
             name = f"bench-{variant}-{uuid.uuid4().hex[:6]}"
             if variant.startswith("ours"):
                 worker = Worker("megahub", name, QUEUE, CONCURRENCY)
-            elif variant == "whatif-atomic":
-                worker = Worker("bench.what_if_app", name, QUEUE, CONCURRENCY)
             else:
                 plain_variant = {"dcr-shipped": "shipped", "dcr-tuned": "tuned"}.get(variant, "floor")
                 worker = Worker("bench.plain_app", name, QUEUE, CONCURRENCY, env={"BENCH_PLAIN_VARIANT": plain_variant})
-            worker.start(self.ours_app if variant.startswith(("ours", "whatif")) else self.plain.app)
-        if variant == "whatif-atomic":
-            from bench import what_if_app
-
-            what_if_app.patch()
+            worker.start(self.ours_app if variant.startswith("ours") else self.plain.app)
         try:
             enqueue(WARMUP)
             wait_until(lambda: done(WARMUP), 60, POLL, f"{variant} warm-up")
@@ -149,8 +141,6 @@ class Bench:
         finally:
             if own:
                 worker.stop()
-            if variant == "whatif-atomic":
-                what_if_app.unpatch()
         seconds = t_end - t0
         return {"seconds": seconds, "enqueue_seconds": t_enq, "rate": N / seconds}
 
@@ -219,22 +209,6 @@ def profile(bench: Bench, n: int = 300) -> dict:
     out["ours worker: execute (SELECT, running, echo, completed)"] = measure(
         lambda i: celery_task.apply(args=[ids[i]], task_id=ids[i], hostname="profile@bench"), n)
 
-    # The same two steps with transition() atomic (bench/what_if_app.py), for the suggestion's numbers.
-    from bench import what_if_app
-
-    what_if_app.patch()
-    try:
-        bench.reset_ours()
-        out["what-if atomic transition: task_create (1 task)"] = measure(
-            lambda i: services.task_create(brand=bench.brand, task_type="demo.echo",
-                                           context_data={"message": "bench"}, queue=QUEUE), n)
-        bench.purge_queue()
-        ids = [str(t.task_id) for t in BaseTask.objects.filter(brand=bench.brand).order_by("pk")]
-        out["what-if atomic transition: worker execute"] = measure(
-            lambda i: celery_task.apply(args=[ids[i]], task_id=ids[i], hostname="profile@bench"), n)
-    finally:
-        what_if_app.unpatch()
-
     backend = bench.plain.app.backend
 
     def store(_i):
@@ -287,14 +261,14 @@ def main():
         ours_worker.start(bench.ours_app)
         try:
             order = ["ours-one", "ours-bulk"] if rnd % 2 == 0 else ["ours-bulk", "ours-one"]
-            for variant in order:
+            for variant in (v for v in order if v in VARIANTS):
                 r = bench.run(variant, ours_worker)
                 rates[variant].append(r["rate"]), enq[variant].append(r["enqueue_seconds"])
                 print(f"  round {rnd + 1} {variant:<12} {r['seconds']:7.2f} s  {r['rate']:8.1f} tasks/s"
                       f"  (enqueue {r['enqueue_seconds']:.2f} s, load {os.getloadavg()[0]:.1f})", flush=True)
         finally:
             ours_worker.stop()
-        for variant in VARIANTS[2:]:
+        for variant in (v for v in VARIANTS if not v.startswith("ours")):
             r = bench.run(variant)
             rates[variant].append(r["rate"]), enq[variant].append(r["enqueue_seconds"])
             print(f"  round {rnd + 1} {variant:<12} {r['seconds']:7.2f} s  {r['rate']:8.1f} tasks/s"
@@ -307,9 +281,6 @@ def main():
     for v in VARIANTS:
         print(f"  {v:<12} {med[v]:9.1f} {statistics.median(enq[v]):10.2f}   {med['ours-one'] / med[v]:12.2f}x"
               f"   {med['ours-bulk'] / med[v]:13.2f}x")
-    if WHATIF:
-        print("  (whatif-atomic is NOT the project's code: ours-one with transition() wrapped in "
-              "transaction.atomic(), see bench/what_if_app.py)")
     ratio = med["ours-one"] / med["dcr-tuned"]
     print(f"HEADLINE ours (task_create one by one) / dcr-tuned = {ratio:.2f}x "
           f"(target >= 1.00x: {'MET' if ratio >= 1.0 else 'NOT MET'}); "

@@ -118,6 +118,8 @@ MAX_TASK_TIMEOUT_SECONDS = env_int("MAX_TASK_TIMEOUT_SECONDS", 6 * 3600)
 OUTBOX_GRACE_SECONDS = env_int("OUTBOX_GRACE_SECONDS", 5)
 # Seconds past its hard time limit after which a `running` task is declared lost by the reaper.
 STUCK_TASK_GRACE_SECONDS = env_int("STUCK_TASK_GRACE_SECONDS", 120)
+# Seconds a task may stay `queued` while its queue is empty before the reaper re-sends its lost message.
+QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 300)
 TASK_CONTEXT_MAX_BYTES = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
@@ -138,9 +140,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 # Celery's Django fixup closes the DB connection around every task unless this is set.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BEAT_SCHEDULER = os.environ.get("CELERY_BEAT_SCHEDULER", "task_scheduling.beat:Scheduler")
+# Each expires before the next one is due, so runs that piled up while no worker ran are dropped.
 CELERY_BEAT_SCHEDULE = {
-    "megahub.dispatch_pending": {"task": "megahub.dispatch_pending", "schedule": 10.0},
-    "megahub.reap_stuck_tasks": {"task": "megahub.reap_stuck_tasks", "schedule": 60.0},
+    "megahub.dispatch_pending": {"task": "megahub.dispatch_pending", "schedule": 10.0, "options": {"expires": 9}},
+    "megahub.reap_stuck_tasks": {"task": "megahub.reap_stuck_tasks", "schedule": 60.0, "options": {"expires": 55}},
+    "megahub.flush_expired_tokens": {"task": "megahub.flush_expired_tokens", "schedule": 86400.0,
+                                     "options": {"expires": 3600}},
 }
 if BROKER_KIND.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {

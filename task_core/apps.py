@@ -11,8 +11,9 @@ class TaskCoreConfig(AppConfig):
 
         autodiscover_modules("task_types")
 
-        from celery.signals import worker_ready
+        from celery.signals import task_postrun, worker_ready
 
-        from .pipeline import on_worker_ready
+        from .pipeline import on_task_postrun, on_worker_ready
 
         worker_ready.connect(on_worker_ready, dispatch_uid="megahub.recover_worker_orphans")
+        task_postrun.connect(on_task_postrun, dispatch_uid="megahub.drop_broken_db_connections")

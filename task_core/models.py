@@ -118,6 +118,9 @@ class BaseTask(models.Model):
                                                   help_text="Soft time limit; the hard limit is a little later.")
     queue = models.CharField("queue", max_length=64, default="default", help_text="Broker queue it is sent to.")
     worker = models.CharField("worker", max_length=255, blank=True, default="", help_text="Worker that ran it last.")
+    worker_pid = models.PositiveIntegerField(
+        "worker pid", null=True, blank=True,
+        help_text="Process that ran it last: tells a redelivered message after a lost run from a duplicate.")
     origin = models.CharField("origin", max_length=16, choices=TaskOrigin.choices, default=TaskOrigin.API,
                               help_text="What created the task.")
     retry_of = models.ForeignKey(

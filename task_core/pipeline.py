@@ -7,23 +7,31 @@ task that is already `running` means the worker that had it died, so the run is 
 interrupted and starts again; a message for a finished task is dropped.
 """
 
+import json
 import logging
+import os
 import traceback
 
+import psutil
 from celery import Task, current_app
 from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
 from django.utils import timezone
+
+from megahub.api.exceptions import BrokerUnavailable
 
 from . import signals
 from .models import BaseTask, TaskStatus
-from .state_machine import start_run, transition, transition_many
+from .state_machine import record_note, start_run, transition, transition_many
 
 logger = logging.getLogger("megahub.pipeline")
 
 # Seconds between the soft time limit (raised inside the task) and the hard one (the child is killed).
 HARD_LIMIT_GRACE_SECONDS = 10
+# Seconds before a delivery that could not reach the database is tried again.
+DB_RETRY_SECONDS = 5
 
 
 class TaskCancelled(Exception):
@@ -140,10 +148,24 @@ def dispatch_many(tasks: list[BaseTask]) -> int:
 
 def execute(celery_task: PipelineTask, task_uuid: str):
     """Worker side of one delivery of a task message."""
+    try:
+        return _execute(celery_task, task_uuid)
+    except (OperationalError, InterfaceError) as exc:
+        # The database cannot record the run: keep the message and try again, rather than ack it and
+        # leave the row queued or running with nobody working on it.
+        logger.warning("Database unavailable for task %s, retrying in %ss: %s", task_uuid, DB_RETRY_SECONDS, exc)
+        for conn in connections.all(initialized_only=True):
+            conn.close_if_unusable_or_obsolete()
+        raise celery_task.retry(countdown=DB_RETRY_SECONDS, exc=exc) from exc
+
+
+def _execute(celery_task: PipelineTask, task_uuid: str):
     from .registry import get_task_type
 
-    hostname = celery_task.request.hostname or ""
-    task = start_run(task_uuid, worker=hostname) or _start(task_uuid, hostname)
+    request = celery_task.request
+    hostname = request.hostname or ""
+    task = start_run(task_uuid, worker=hostname) or _start(
+        task_uuid, hostname, redelivered=bool((request.delivery_info or {}).get("redelivered")))
     if task is None:
         return None
     signals.task_started.send(sender=BaseTask, task=task, worker=hostname)
@@ -151,22 +173,19 @@ def execute(celery_task: PipelineTask, task_uuid: str):
     ttype = get_task_type(task.task_type)
     ctx = TaskContext(task, hostname)
     try:
-        result = ttype.func(ctx, **(task.context_data or {}))
+        result = _storable(ttype.func(ctx, **(task.context_data or {})))
     except TaskCancelled:
-        signals.task_finished.send(sender=BaseTask, task=task, status=task.status, worker=hostname)
-        return None
+        return None  # the cancel already recorded it
     except Retry:
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the task function is recorded
         return _handle_failure(celery_task, task, ttype, exc, hostname)
-
-    if transition(task, TaskStatus.COMPLETED, worker=hostname, detail="completed",
-                  result_data=_jsonable(result), progress_percentage=100, error_message=""):
-        signals.task_finished.send(sender=BaseTask, task=task, status=task.status, worker=hostname)
+    transition(task, TaskStatus.COMPLETED, worker=hostname, detail="completed",
+               result_data=result, progress_percentage=100, error_message="")
     return None
 
 
-def _start(task_uuid: str, hostname: str) -> BaseTask | None:
+def _start(task_uuid: str, hostname: str, *, redelivered: bool = False) -> BaseTask | None:
     """The general path to `running` (any database, any status); None when the message is dropped."""
     task = BaseTask.objects.filter(task_id=task_uuid).first()
     if task is None:
@@ -180,14 +199,30 @@ def _start(task_uuid: str, hostname: str) -> BaseTask | None:
         # this worker was faster. Record it so every history reads ... -> queued -> running.
         transition(task, TaskStatus.QUEUED, detail=f"sent to queue {task.queue}")
     elif task.status == TaskStatus.RUNNING:
-        # At-least-once delivery: the previous holder died (child killed, worker lost).
+        if not _run_was_lost(task, hostname, redelivered):
+            # A second message for a run that is alive (e.g. the outbox sweep raced a slow dispatcher):
+            # running it too would run the task twice at once.
+            logger.warning("Task %s is running on %s; duplicate message dropped", task_uuid, task.worker)
+            return None
         lost = task.worker or "unknown worker"
         transition(task, TaskStatus.INTERRUPTED, worker=hostname,
                    detail=f"run on {lost} was interrupted (worker lost); message redelivered")
-    if not transition(task, TaskStatus.RUNNING, worker=hostname, detail="started"):
+    if not transition(task, TaskStatus.RUNNING, worker=hostname, worker_pid=os.getpid(), detail="started"):
         logger.info("Task %s cannot start from %s; dropped", task_uuid, task.status)
         return None
     return task
+
+
+def _run_was_lost(task: BaseTask, hostname: str, redelivered: bool) -> bool:
+    """A message arrived for a task recorded as running: was that run lost, or is this a duplicate?
+
+    On the worker that ran it we can look: the run is lost if its pool process is gone (SIGKILL,
+    out of memory) or is this very process, free again. Elsewhere we trust the broker: Redis flags a
+    message it hands out again after its holder died (visibility timeout, reject on worker lost).
+    """
+    if task.worker == hostname and task.worker_pid:
+        return task.worker_pid == os.getpid() or not psutil.pid_exists(task.worker_pid)
+    return redelivered
 
 
 def _handle_failure(celery_task, task, ttype, exc, hostname):
@@ -201,25 +236,33 @@ def _handle_failure(celery_task, task, ttype, exc, hostname):
         if transition(task, TaskStatus.RETRYING, worker=hostname,
                       detail=f"attempt {attempt}/{task.max_retries} in {countdown}s after: {message}",
                       retry_count=attempt, error_message=message, error_traceback=tb):
-            signals.task_finished.send(sender=BaseTask, task=task, status=task.status, worker=hostname)
             raise celery_task.retry(countdown=countdown, exc=exc)
         return None
-    if transition(task, TaskStatus.FAILED, worker=hostname, detail=message,
-                  error_message=message, error_traceback=tb):
-        signals.task_finished.send(sender=BaseTask, task=task, status=task.status, worker=hostname)
+    transition(task, TaskStatus.FAILED, worker=hostname, detail=message, error_message=message, error_traceback=tb)
     return None
 
 
-def _jsonable(value):
-    if value is None or isinstance(value, dict | list | str | int | float | bool):
-        return value
-    return {"value": str(value)}
+def _storable(value):
+    """The task's return value as stored JSON: dates, decimals and UUIDs become strings; a scalar or
+    other value is wrapped. Raises TypeError for what JSON cannot hold, which fails the run clearly."""
+    if value is not None and not isinstance(value, dict | list | str | int | float | bool):
+        value = {"value": value}
+    try:
+        return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"The task's result cannot be stored as JSON: {exc}") from None
 
 
 def dispatch_pending(limit: int = 1000) -> int:
-    """Outbox sweep: publish tasks left pending (broker was down, or the process died after commit)."""
-    tasks = list(BaseTask.objects.awaiting_dispatch(settings.OUTBOX_GRACE_SECONDS).order_by("created_at")[:limit])
-    return dispatch_many(tasks) if tasks else 0
+    """Outbox sweep: publish tasks left pending (broker was down, or the process died after commit).
+
+    The rows stay locked until they are marked queued, and a concurrent sweep skips locked rows, so two
+    sweeps (several piled up while the workers were down) never publish the same task twice.
+    """
+    with transaction.atomic():
+        tasks = list(BaseTask.objects.awaiting_dispatch(settings.OUTBOX_GRACE_SECONDS)
+                     .select_for_update(skip_locked=True).order_by("created_at")[:limit])
+        return dispatch_many(tasks) if tasks else 0
 
 
 def recover_interrupted(task: BaseTask, reason: str, *, worker: str = "") -> bool:
@@ -248,15 +291,21 @@ MAX_INTERRUPTIONS = 3
 
 
 def reap_stuck(now=None) -> dict:
-    """Nothing stays running forever: a run past its hard limit plus a grace was lost with its worker."""
+    """Nothing stays running or queued forever.
+
+    A run past its hard limit plus a grace was lost with its worker: it is sent again (failed after
+    MAX_INTERRUPTIONS). A task queued for longer than QUEUED_STALE_SECONDS while its queue holds no
+    message lost its message (a broker restarted without persistence): it is sent again. Both are safe
+    against a message that was not lost after all: the worker drops a duplicate (see `_start`).
+    """
     now = now or timezone.now()
-    reaped = {"requeued": 0, "failed": 0}
+    reaped = {"requeued": 0, "failed": 0, "resent": resend_lost_messages(now)}
     for task in BaseTask.objects.filter(status__in=[TaskStatus.RUNNING, TaskStatus.RETRYING],
                                         started_at__isnull=False).iterator():
         _, hard = time_limits(task.timeout_seconds)
         backoff = 0
-        if task.status == TaskStatus.RETRYING:
-            backoff = 300  # a retry waits out its countdown in the broker
+        if task.status == TaskStatus.RETRYING:  # a retry waits out its countdown in the broker
+            backoff = _retry_backoff(task)
         deadline = task.started_at + timezone.timedelta(seconds=hard + settings.STUCK_TASK_GRACE_SECONDS + backoff)
         if deadline > now:
             continue
@@ -268,6 +317,50 @@ def reap_stuck(now=None) -> dict:
         elif recover_interrupted(task, f"no result {hard}s after start on {task.worker or '?'}; worker lost"):
             reaped["requeued"] += 1
     return reaped
+
+
+def _retry_backoff(task: BaseTask) -> int:
+    from .registry import UnknownTaskType, get_task_type
+
+    try:
+        return get_task_type(task.task_type).backoff_seconds(task.retry_count)
+    except UnknownTaskType:
+        return 300
+
+
+def resend_lost_messages(now=None) -> int:
+    """Publish again the tasks queued for too long in a queue that holds no message at all."""
+    from .broker import queue_lengths
+
+    cutoff = (now or timezone.now()) - timezone.timedelta(seconds=settings.QUEUED_STALE_SECONDS)
+    stale = list(BaseTask.objects.filter(status=TaskStatus.QUEUED, queued_at__lt=cutoff).order_by("queued_at")[:1000])
+    if not stale:
+        return 0
+    try:
+        lengths = queue_lengths(sorted({t.queue for t in stale}))
+    except BrokerUnavailable:
+        return 0  # nothing can be sent now; the next pass looks again
+    resent = 0
+    for task in stale:
+        if lengths.get(task.queue):
+            continue  # messages are waiting there: this one may be among them
+        try:
+            publish(task)
+        except Exception as exc:  # noqa: BLE001 - broker gone meanwhile; the next pass retries
+            logger.warning("Could not re-send task %s: %s", task.task_id, exc)
+            break
+        record_note(task, f"queued since {task.queued_at:%Y-%m-%d %H:%M:%S} UTC but its queue {task.queue} is "
+                          "empty: the message was lost; sent again")
+        resent += 1
+    return resent
+
+
+def on_task_postrun(**kwargs):
+    """The worker keeps its database connection across tasks (CELERY_DB_REUSE_MAX); after a database
+    error (server restarted, network cut) drop it if it is broken, so the next task reconnects."""
+    for conn in connections.all(initialized_only=True):
+        if conn.errors_occurred:
+            conn.close_if_unusable_or_obsolete()
 
 
 def on_worker_ready(sender=None, **kwargs):

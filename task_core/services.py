@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition
 
-from . import pipeline
+from . import pipeline, state_machine
 from .models import BaseTask, TaskEvent, TaskOrigin, TaskPriority, TaskStatus
 from .registry import get_task_type
 from .state_machine import record_note, transition
@@ -64,16 +64,14 @@ def task_create(*, brand, created_by=None, task_type: str, context_data: dict | 
         if existing is not None:
             return _replay(existing, task), False
     try:
-        with transaction.atomic():
-            task.save()
-            TaskEvent.objects.create(task=task, to_status=task.status, actor=created_by,
-                                     detail=f"created ({task.origin})")
-            transaction.on_commit(lambda: pipeline.dispatch(task))
+        state_machine.create(task, actor=created_by, detail=f"created ({task.origin})")
     except IntegrityError:
         existing = BaseTask.objects.filter(brand=brand, idempotency_key=idempotency_key).first()
         if idempotency_key and existing is not None:  # a concurrent first call won the race
             return _replay(existing, task), False
         raise
+    # At once outside a transaction; inside one, when it commits (the worker must find the row).
+    transaction.on_commit(lambda: pipeline.dispatch(task))
     return task, True
 
 
@@ -119,13 +117,13 @@ def task_retry(*, task: BaseTask, actor=None) -> BaseTask:
 
 def task_cancel(*, task: BaseTask, actor=None) -> BaseTask:
     """Cancel: a queued task never starts; a running one is terminated on its worker."""
-    was = task.status
     if not transition(task, TaskStatus.CANCELLED, actor=actor,
                       detail=f"cancelled by {getattr(actor, 'username', None) or 'system'}"):
         raise InvalidTransition(f"A {task.status} task cannot be cancelled.")
-    terminate = was in {TaskStatus.RUNNING, TaskStatus.RETRYING}
+    # terminate=True whatever the status we read: it may have started meanwhile, and for a task that
+    # is not running the revoke only keeps a worker from starting it.
     try:
-        current_app.control.revoke(str(task.task_id), terminate=terminate, signal="SIGTERM")
+        current_app.control.revoke(str(task.task_id), terminate=True, signal="SIGTERM")
     except Exception as exc:  # noqa: BLE001 - the DB state already stops the task at its next step
         logger.warning("Could not broadcast revoke for %s: %s", task.task_id, exc)
     return task

@@ -6,11 +6,18 @@ and the event INSERT are one statement (a data-modifying CTE): one round trip an
 transition, which is most of what a no-op task costs the worker (see docs/benchmarks.md).
 """
 
+import logging
+import os
+from contextlib import nullcontext
+
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import signals
 from .models import BaseTask, TaskEvent
 from .models import TaskStatus as S
+
+logger = logging.getLogger("megahub.tasks")
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.QUEUED, S.RUNNING, S.CANCELLED, S.FAILED}),
@@ -58,10 +65,49 @@ def transition(task: BaseTask, to_status: str, *, actor=None, detail: str = "", 
             task.status = to_status
             for name, value in fields.items():
                 setattr(task, name, value)
+            if to_status in FINISHING:
+                send_finished(task)
             return True
         # Someone else moved it: look again once.
         task.status = BaseTask.objects.filter(pk=task.pk).values_list("status", flat=True).first() or current
     return False
+
+
+# Entering one of these tells the other apps a run ended (task_finished), whichever path moved it:
+# the worker, a cancel from the API or admin, the reaper, the hard time limit.
+FINISHING = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.RETRYING})
+
+
+def send_finished(task: BaseTask) -> None:
+    """Tell the other apps; a failing receiver is logged and never undoes or blocks the transition."""
+    for receiver, result in signals.task_finished.send_robust(sender=BaseTask, task=task, status=task.status,
+                                                              worker=task.worker):
+        if isinstance(result, Exception):
+            logger.error("task_finished receiver %r failed for task %s", receiver, task.pk, exc_info=result)
+
+
+def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
+    """Insert a new task in its initial status together with its first event (one statement on PostgreSQL).
+
+    Inside a caller's transaction it runs in a savepoint, so an IntegrityError (a duplicate idempotency
+    key) leaves that transaction usable.
+    """
+    event = {"from_status": "", "to_status": task.status, "actor": actor, "worker": "", "detail": detail}
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            task.save(force_insert=True)
+            TaskEvent.objects.create(task=task, **event)
+        return task
+    fields = [f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk]
+    params = [f.get_db_prep_save(f.pre_save(task, add=True), connection) for f in fields]
+    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = (f"WITH t AS (INSERT INTO {_TASK} ({cols}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id) "
+           f"INSERT INTO {_EVENT} ({_EVENT_COLS}) SELECT t.id, {_EVENT_VALUES} FROM t RETURNING task_id")
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(sql, params + _event_params(event))
+        task.pk = cursor.fetchone()[0]
+    task._state.adding, task._state.db = False, connection.alias
+    return task
 
 
 def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | None) -> bool:
@@ -133,7 +179,11 @@ def start_run(task_uuid, *, worker: str, queued_detail: str = "sent to queue") -
         WITH cur AS (
             SELECT id, status FROM {_TASK} WHERE task_id = %s AND status IN ({placeholders}) FOR UPDATE
         ), u AS (
-            UPDATE {_TASK} t SET status = %s, worker = %s, started_at = %s, queued_at = COALESCE(t.queued_at, %s)
+            UPDATE {_TASK} t SET status = %s, worker = %s, worker_pid = %s,
+                -- Clocks of two processes (or vCPUs) can disagree by a little: never let a stamp
+                -- precede the one before it in the lifecycle.
+                started_at = GREATEST(%s, t.queued_at, t.created_at),
+                queued_at = COALESCE(t.queued_at, GREATEST(%s, t.created_at))
             FROM cur WHERE t.id = cur.id
             RETURNING {cols}, cur.status AS previous_status
         ), ev AS (
@@ -147,7 +197,7 @@ def start_run(task_uuid, *, worker: str, queued_detail: str = "sent to queue") -
             ORDER BY x.n
         )
         SELECT * FROM u"""
-    params = [str(task_uuid), *START_FROM, S.RUNNING, worker, now, now, worker, now,
+    params = [str(task_uuid), *START_FROM, S.RUNNING, worker, os.getpid(), now, now, worker, now,
               S.PENDING, S.QUEUED, queued_detail, S.PENDING, S.QUEUED, S.RUNNING, S.PENDING]
     rows = list(BaseTask.objects.raw(sql, params))
     return rows[0] if rows else None

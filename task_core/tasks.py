@@ -13,3 +13,11 @@ def dispatch_pending():
 @shared_task(name="megahub.reap_stuck_tasks", ignore_result=True)
 def reap_stuck_tasks():
     return pipeline.reap_stuck()
+
+
+@shared_task(name="megahub.flush_expired_tokens", ignore_result=True)
+def flush_expired_tokens():
+    """Delete expired refresh tokens and their blacklist entries (simplejwt's flushexpiredtokens)."""
+    from django.core.management import call_command
+
+    call_command("flushexpiredtokens", verbosity=0)

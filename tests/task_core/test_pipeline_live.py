@@ -98,7 +98,8 @@ def test_seo_analysis_completes_with_results_and_full_history(live_worker, opera
     assert body["progress_percentage"] == 100
     assert body["worker"] == live_worker.hostname
     assert body["error_message"] == ""
-    assert body["created_at"] <= body["queued_at"] <= body["started_at"] <= body["completed_at"]
+    assert body["created_at"] <= body["queued_at"] <= body["started_at"] <= body["completed_at"], (
+        body, history(BaseTask.objects.get(pk=pk)))
 
     events = operator_api.get(f"/tasks/{pk}/events/").json()["results"]
     assert [(e["from_status"], e["to_status"]) for e in events] == [
@@ -281,7 +282,7 @@ def test_work_survives_a_broker_outage(workers, operator_api, settings):
             assert pipeline.dispatch_pending() == 0  # a sweep while the broker is down sends nothing, loses nothing
             hard = pipeline.time_limits(BaseTask.objects.get(pk=lost).timeout_seconds)[1]
             later = timezone.now() + timedelta(seconds=hard + settings.STUCK_TASK_GRACE_SECONDS + 1)
-            assert pipeline.reap_stuck(now=later) == {"requeued": 1, "failed": 0}
+            assert pipeline.reap_stuck(now=later) == {"requeued": 1, "failed": 0, "resent": 0}
             assert BaseTask.objects.get(pk=kept).status == "pending"
             assert BaseTask.objects.get(pk=lost).status == "pending"
 
@@ -332,12 +333,12 @@ def test_reaper_resends_a_running_task_whose_worker_is_gone(workers, queue, bran
     wait_running_with_progress(task.pk)
     lost.kill()
 
-    assert pipeline.reap_stuck() == {"requeued": 0, "failed": 0}  # within its limits: left alone
+    assert pipeline.reap_stuck() == {"requeued": 0, "failed": 0, "resent": 0}  # within its limits: left alone
     assert reload(task).status == "running"
 
     hard = pipeline.time_limits(task.timeout_seconds)[1]
     later = timezone.now() + timedelta(seconds=hard + settings.STUCK_TASK_GRACE_SECONDS + 1)
-    assert pipeline.reap_stuck(now=later) == {"requeued": 1, "failed": 0}
+    assert pipeline.reap_stuck(now=later) == {"requeued": 1, "failed": 0, "resent": 0}
     assert reload(task).status == "queued"
 
     workers(queues=queue)  # another worker, another name
