@@ -1,39 +1,172 @@
-"""Staff admin for templates, schedules (with their events) and calendars. Writes go through the services
-so the Beat rows stay in sync; the next run is shown in the template's timezone."""
+"""Staff admin for templates, schedules (with their events) and calendars.
 
+Forms validate with the services' own validators (a bad cron, parameters, calendar or overrides is a form
+error, never a half-saved row), saves and deletes go through the services so the Beat rows stay in sync,
+and the actions need the operator role in the object's brand (task_core.admin's `member_brand_ids`, as
+for tasks). django-celery-beat's own admin stays registered for the system entries, but the rows of our
+schedules (and the crontab/interval/clocked rows they use) are read-only there: editing them behind the
+services' back would make Beat fire something the schedules do not say.
+"""
+
+from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule
+from django_celery_beat.models import PeriodicTask as BeatEntry
 
 from megahub.api.exceptions import ApplicationError
-from task_core.admin import BrandScopedAdmin
+from task_core.admin import BrandScopedAdmin, member_brand_ids
 
 from . import services
 from .api.serializers import local_iso
+from .beat_sync import FIRE_TASK
 from .models import PeriodicTask, Schedule, ScheduleEvent, ScheduleStatus, TaskCalendar
 
 
-def _run(request, label, func, objects):
-    done, failed = 0, []
-    for obj in objects:
+def _operator_split(request, objects) -> tuple[list, list[str]]:
+    """(objects the user may act on, messages for the others): operator role in the object's brand."""
+    if request.user.is_superuser:
+        return list(objects), []
+    allowed = member_brand_ids(request.user, "operator")
+    ok = [o for o in objects if o.brand_id in allowed]
+    return ok, [f"{o}: needs the operator role in its brand" for o in objects if o.brand_id not in allowed]
+
+
+def _act(modeladmin, request, objects, label: str, func) -> None:
+    """Run `func` on each object the user may act on; report what was done and what was not, and why."""
+    ok, refused = _operator_split(request, objects)
+    done = 0
+    for obj in ok:
         try:
             func(obj)
             done += 1
         except ApplicationError as exc:
-            failed.append(f"{obj}: {exc.detail}")
+            refused.append(f"{obj}: {exc.detail}")
     if done:
-        messages.success(request, f"{label}: {done} done.")
-    for msg in failed:
-        messages.warning(request, msg)
+        modeladmin.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
+    if refused:
+        modeladmin.message_user(request, f"{label}, not done: " + "; ".join(refused), messages.WARNING)
+
+
+def _form_errors(form: forms.ModelForm, exc: ApplicationError) -> None:
+    """Put a service's field errors on the form fields they name (parameters.x -> parameters)."""
+    for key, msgs in (exc.field_errors or {"": [str(exc.detail)]}).items():
+        root = key.split(".", 1)[0]
+        for msg in msgs:
+            if root in form.fields and root not in form.errors:
+                form.add_error(root, f"{key}: {msg}" if key != root else msg)
+            elif root not in form.fields:
+                form.add_error(None, f"{key}: {msg}" if key else msg)
+
+
+class ServiceSavedAdmin(BrandScopedAdmin):
+    """Saves through a service. If the service still refuses (a race after the form validated), the error
+    is shown and the page comes back unsaved: no success message, no log entry of a change that did not
+    happen."""
+
+    def save_model(self, request, obj, form, change):
+        try:
+            self.save_with_service(request, obj, form, change)
+        except ApplicationError as exc:
+            request._scheduling_not_saved = True
+            messages.error(request, f"Not saved: {exc.detail} {exc.field_errors or ''}".strip())
+
+    def save_with_service(self, request, obj, form, change):
+        raise NotImplementedError
+
+    def _not_saved(self, request) -> bool:
+        return getattr(request, "_scheduling_not_saved", False)
+
+    def log_addition(self, request, obj, message):
+        return None if self._not_saved(request) else super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        return None if self._not_saved(request) else super().log_change(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return HttpResponseRedirect(request.path) if self._not_saved(request) else super().response_add(
+            request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return HttpResponseRedirect(request.path) if self._not_saved(request) else super().response_change(
+            request, obj)
+
+
+# --- calendars -------------------------------------------------------------------------------------
+
+class TaskCalendarForm(forms.ModelForm):
+    class Meta:
+        model = TaskCalendar
+        fields = ["brand", "name", "description", "timezone", "excluded_dates", "blackout_windows"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        probe = TaskCalendar(pk=self.instance.pk, brand_id=(cleaned.get("brand") or self.instance.brand).pk,
+                             name=cleaned.get("name", ""), timezone=cleaned.get("timezone", "UTC"),
+                             excluded_dates=cleaned.get("excluded_dates") or [],
+                             blackout_windows=cleaned.get("blackout_windows") or [])
+        try:
+            services.calendar_validate(calendar=probe)
+        except ApplicationError as exc:
+            _form_errors(self, exc)
+        else:
+            cleaned["excluded_dates"], cleaned["blackout_windows"] = probe.excluded_dates, probe.blackout_windows
+        return cleaned
 
 
 @admin.register(TaskCalendar)
-class TaskCalendarAdmin(BrandScopedAdmin):
+class TaskCalendarAdmin(ServiceSavedAdmin):
+    form = TaskCalendarForm
     list_display = ["name", "brand", "timezone", "created_at"]
     list_filter = ["brand"]
     search_fields = ["name"]
 
+    def save_with_service(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in ("name", "description", "timezone", "excluded_dates",
+                                                   "blackout_windows")}
+        if change:
+            services.calendar_update(calendar=TaskCalendar.objects.get(pk=obj.pk), **data)
+        else:
+            obj.pk = services.calendar_create(brand=form.cleaned_data["brand"], **data).pk
+
+    def delete_model(self, request, obj):
+        services.calendar_delete(calendar=obj)
+
+
+# --- templates -------------------------------------------------------------------------------------
+
+class PeriodicTaskForm(forms.ModelForm):
+    class Meta:
+        model = PeriodicTask
+        fields = ["brand", *sorted(services.TEMPLATE_FIELDS)]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        probe = PeriodicTask(pk=self.instance.pk, created_by_id=self.instance.created_by_id)
+        for name in self.Meta.fields:
+            setattr(probe, name, cleaned.get(name))
+        timing_changed = not self.instance.pk or bool(services.TIMING_FIELDS & set(self.changed_data))
+        try:
+            services.periodic_task_validate(template=probe, require_future=timing_changed)
+            if self.instance.pk and probe.kind == "manual" and self.instance.schedules.exclude(
+                    status=ScheduleStatus.INACTIVE).exists():
+                raise ApplicationError("Delete this template's schedules before making it manual-only.",
+                                       field_errors={"kind": ["Delete its schedules before making it manual-only."]})
+        except ApplicationError as exc:
+            _form_errors(self, exc)
+        else:
+            cleaned["parameters"] = probe.parameters
+        return cleaned
+
 
 @admin.register(PeriodicTask)
-class PeriodicTaskAdmin(BrandScopedAdmin):
+class PeriodicTaskAdmin(ServiceSavedAdmin):
+    form = PeriodicTaskForm
     list_display = ["name", "brand", "task_type", "kind", "cron_expression", "interval_seconds", "timezone",
                     "is_active", "next_run_local"]
     list_filter = ["brand", "kind", "is_active", "overlap_policy"]
@@ -47,18 +180,15 @@ class PeriodicTaskAdmin(BrandScopedAdmin):
 
         return local_iso(next_run_of_template(template=obj), obj.timezone) or "-"
 
-    def save_model(self, request, obj, form, change):
-        fields = {f: form.cleaned_data[f] for f in form.changed_data if f in services.TEMPLATE_FIELDS}
-        try:
-            if change:
-                services.periodic_task_update(template=PeriodicTask.objects.get(pk=obj.pk), actor=request.user,
-                                              **fields)
-            else:
-                data = {f: getattr(obj, f) for f in services.TEMPLATE_FIELDS}
-                created = services.periodic_task_create(brand=obj.brand, created_by=request.user, **data)
-                obj.pk = created.pk
-        except ApplicationError as exc:
-            messages.error(request, f"{exc.detail} {exc.field_errors}")
+    def save_with_service(self, request, obj, form, change):
+        if change:
+            fields = {f: form.cleaned_data[f] for f in form.changed_data if f in services.TEMPLATE_FIELDS}
+            services.periodic_task_update(template=PeriodicTask.objects.get(pk=obj.pk), actor=request.user,
+                                          **fields)
+        else:
+            data = {f: form.cleaned_data[f] for f in services.TEMPLATE_FIELDS}
+            obj.pk = services.periodic_task_create(brand=form.cleaned_data["brand"], created_by=request.user,
+                                                   **data).pk
 
     def delete_model(self, request, obj):
         services.periodic_task_delete(template=obj)
@@ -67,18 +197,22 @@ class PeriodicTaskAdmin(BrandScopedAdmin):
         for obj in queryset:
             services.periodic_task_delete(template=obj)
 
-    @admin.action(description="Pause")
+    @admin.action(description="Pause (operator)")
     def pause(self, request, queryset):
-        _run(request, "Pause", lambda t: services.periodic_task_pause(template=t, actor=request.user), queryset)
+        _act(self, request, queryset, "Pause", lambda t: services.periodic_task_pause(template=t, actor=request.user))
 
-    @admin.action(description="Resume")
+    @admin.action(description="Resume (operator)")
     def resume(self, request, queryset):
-        _run(request, "Resume", lambda t: services.periodic_task_resume(template=t, actor=request.user), queryset)
+        _act(self, request, queryset, "Resume",
+             lambda t: services.periodic_task_resume(template=t, actor=request.user))
 
-    @admin.action(description="Run now")
+    @admin.action(description="Run now (operator)")
     def run_now(self, request, queryset):
-        _run(request, "Run now", lambda t: services.periodic_task_run_now(template=t, actor=request.user), queryset)
+        _act(self, request, queryset, "Run now",
+             lambda t: services.periodic_task_run_now(template=t, actor=request.user))
 
+
+# --- schedules -------------------------------------------------------------------------------------
 
 class ScheduleEventInline(admin.TabularInline):
     model = ScheduleEvent
@@ -92,11 +226,30 @@ class ScheduleEventInline(admin.TabularInline):
         return False
 
 
+class ScheduleForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = ["label", "parameter_overrides"]
+
+    def clean(self):
+        cleaned = super().clean()
+        template = self.instance.periodic_task
+        if not self.errors and template is not None:
+            try:
+                services.schedule_validate_overrides(template=template,
+                                                     overrides=cleaned.get("parameter_overrides") or {})
+            except ApplicationError as exc:
+                _form_errors(self, exc)
+        return cleaned
+
+
 @admin.register(Schedule)
-class ScheduleAdmin(BrandScopedAdmin):
+class ScheduleAdmin(ServiceSavedAdmin):
+    form = ScheduleForm
     list_display = ["id", "periodic_task", "brand", "status", "next_run_local", "last_run_at", "run_count",
                     "failure_count", "skip_count"]
     list_filter = ["brand", "status"]
+    list_select_related = ["periodic_task", "brand"]
     readonly_fields = ["periodic_task", "brand", "status", "snapshot", "beat_name", "anchor_at", "next_run_local",
                        "last_run_at", "run_count", "success_count", "failure_count", "skip_count",
                        "consecutive_failures", "error_message", "created_at"]
@@ -111,6 +264,11 @@ class ScheduleAdmin(BrandScopedAdmin):
         tz = obj.periodic_task.timezone if obj.periodic_task else "UTC"
         return local_iso(obj.next_run_at, tz) or "-"
 
+    def save_with_service(self, request, obj, form, change):
+        fields = {f: form.cleaned_data[f] for f in form.changed_data if f in ("label", "parameter_overrides")}
+        if fields:
+            services.schedule_update(schedule=Schedule.objects.get(pk=obj.pk), actor=request.user, **fields)
+
     def delete_model(self, request, obj):
         services.schedule_delete(schedule=obj)
 
@@ -118,20 +276,99 @@ class ScheduleAdmin(BrandScopedAdmin):
         for obj in queryset:
             services.schedule_delete(schedule=obj)
 
-    @admin.action(description="Pause")
+    def _bulk(self, request, queryset, label, func):
+        ok, refused = _operator_split(request, list(queryset.select_related("periodic_task")))
+        n = func(schedules=ok, actor=request.user)
+        self.message_user(request, f"{label}: {n} schedule(s).", messages.SUCCESS)
+        if refused or n < len(ok):
+            left = len(ok) - n
+            self.message_user(request, "; ".join(refused + ([f"{left} not in a state that allows it"] if left else [])),
+                              messages.WARNING)
+
+    @admin.action(description="Pause (operator)")
     def pause(self, request, queryset):
-        n = services.schedules_pause_many(schedules=list(queryset.select_related("periodic_task")),
-                                          actor=request.user)
-        messages.success(request, f"Paused {n} schedule(s).")
+        self._bulk(request, queryset, "Paused", services.schedules_pause_many)
 
-    @admin.action(description="Resume")
+    @admin.action(description="Resume (operator)")
     def resume(self, request, queryset):
-        n = services.schedules_resume_many(schedules=list(queryset.select_related("periodic_task")),
-                                           actor=request.user)
-        messages.success(request, f"Resumed {n} schedule(s).")
+        self._bulk(request, queryset, "Resumed", services.schedules_resume_many)
 
-    @admin.action(description="Run now (its template)")
+    @admin.action(description="Run now (its template, operator)")
     def run_now(self, request, queryset):
         templates = {s.periodic_task for s in queryset.select_related("periodic_task")
                      if s.periodic_task and s.status != ScheduleStatus.INACTIVE}
-        _run(request, "Run now", lambda t: services.periodic_task_run_now(template=t, actor=request.user), templates)
+        _act(self, request, sorted(templates, key=lambda t: t.pk), "Run now",
+             lambda t: services.periodic_task_run_now(template=t, actor=request.user))
+
+
+# --- django-celery-beat's admin: our rows are read-only there ----------------------------------------
+
+class _GuardOurRows:
+    """Refuses edits and deletes of django-celery-beat rows that belong to (or are used by) our schedules."""
+
+    def is_ours(self, obj) -> bool:
+        raise NotImplementedError
+
+    def ours_in(self, queryset):
+        raise NotImplementedError
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not (obj is not None and self.is_ours(obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj is not None and self.is_ours(obj))
+
+    def others(self, request, queryset):
+        ours = self.ours_in(queryset)
+        if ours.exists():
+            self.message_user(request, f"{ours.count()} row(s) used by megahub schedules left unchanged: manage "
+                              "them under Task scheduling.", messages.WARNING)
+        return queryset.exclude(pk__in=ours.values("pk"))
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, self.others(request, queryset))
+
+
+class BeatEntryAdmin(_GuardOurRows, beat_admin.PeriodicTaskAdmin):
+    def is_ours(self, obj):
+        return obj.task == FIRE_TASK
+
+    def ours_in(self, queryset):
+        return queryset.filter(task=FIRE_TASK)
+
+    @admin.action(description="Enable selected tasks")
+    def enable_tasks(self, request, queryset):
+        return super().enable_tasks(request, self.others(request, queryset))
+
+    @admin.action(description="Disable selected tasks")
+    def disable_tasks(self, request, queryset):
+        return super().disable_tasks(request, self.others(request, queryset))
+
+    @admin.action(description="Toggle activity of selected tasks")
+    def toggle_tasks(self, request, queryset):
+        return super().toggle_tasks(request, self.others(request, queryset))
+
+    @admin.action(description="Run selected tasks")
+    def run_tasks(self, request, queryset):
+        return super().run_tasks(request, self.others(request, queryset))
+
+
+def _timing_admin(base):
+    class TimingAdmin(_GuardOurRows, base):
+        def is_ours(self, obj):
+            return obj.periodictask_set.filter(task=FIRE_TASK).exists()
+
+        def ours_in(self, queryset):
+            return queryset.filter(periodictask__task=FIRE_TASK).distinct()
+
+    TimingAdmin.__name__ = f"Guarded{base.__name__}"
+    return TimingAdmin
+
+
+for _model, _admin in ((BeatEntry, BeatEntryAdmin),
+                       (CrontabSchedule, _timing_admin(beat_admin.CrontabScheduleAdmin)),
+                       (IntervalSchedule, _timing_admin(beat_admin.IntervalScheduleAdmin)),
+                       (ClockedSchedule, _timing_admin(beat_admin.ClockedScheduleAdmin))):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)

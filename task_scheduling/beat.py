@@ -5,12 +5,25 @@ Why a subclass: the stock scheduler sends one message per due entry, saves each 
 whole schedule on every tick, which stalls with thousands of entries (django-celery-beat #650, #675,
 #786). Here the rows of our schedules (task `task_scheduling.fire`) are kept out of the parent's schedule
 and held in one heap ordered by due time. A tick pops every due schedule and sends one dispatcher message
-per batch of up to SCHEDULING_DISPATCH_BATCH (schedule id, due time) pairs. The heap is rebuilt only
-when django-celery-beat's change marker moves, so an idle tick is two tiny queries and a heap peek.
+per batch of up to SCHEDULING_DISPATCH_BATCH `[schedule id, due time, sent at, since]` items. The heap
+is rebuilt only when django-celery-beat's change marker moves (or every 5 minutes), so an idle tick is
+two tiny queries and a heap peek.
 
 Due times are deterministic (cron: the scheduled wall-clock minute in the template's timezone; interval:
 anchor + k × interval), so two Beats, or a restarted one, send the same pairs and the dispatcher's
 unique claim keeps one run per pair.
+
+Nothing is lost silently:
+- a row Beat cannot read (bad name, unknown timezone, an expression croniter rejects) is skipped and
+  logged, never fatal;
+- due times Beat could not fire on time (it was down, or a tick came late) collapse into the latest one,
+  and the item says since when, so the dispatcher records how many were collapsed;
+- a batch the broker refused is kept and sent again next tick;
+- a batch whose message vanished (say, with a SIGKILLed worker: Redis would hand it back only after its
+  visibility timeout, hours later) is sent again: after SCHEDULING_CONFIRM_SECONDS Beat looks for the
+  claim row of each (schedule, due time) it sent and re-sends those without one whose schedule is still
+  active (with their original `sent at`, so they are not taken for missed runs). Re-sending is safe:
+  the claims refuse duplicates.
 """
 
 import heapq
@@ -35,6 +48,8 @@ ENTRY_FIELDS = (
     "clocked__clocked_time",
 )
 FULL_RELOAD_SECONDS = 300
+CONFIRM_CHECK_SECONDS = 10  # how often Beat looks for sent batches nobody handled
+CONFIRM_MAX_RESENDS = 10
 
 
 def utcnow() -> datetime:
@@ -42,14 +57,20 @@ def utcnow() -> datetime:
 
 
 class Scheduler(DatabaseScheduler):
+    #: extra options of the dispatcher messages (send_task keywords), e.g. {"queue": "..."}
+    dispatch_options: dict = {}
+
     def __init__(self, *args, **kwargs):
-        self._ours: list[tuple[datetime, int, object]] = []
+        self._ours: list[tuple] = []  # (due, schedule id, timing, since)
         self._ours_ts = None
         self._ours_loaded_at = 0.0
         self._fired: dict[int, datetime] = {}  # schedule id -> last due sent by this process
-        self._unsent: list[tuple[int, datetime]] = []
+        self._unsent: list[tuple] = []  # (sid, due, sent_at, since) the broker refused
+        self._pending: dict[tuple[int, datetime], list] = {}  # (sid, due) -> [sent_at, since, sent_mono, resends]
+        self._pending_checked = 0.0
         self._next_cache: dict = {}
         self.ours_loaded = 0
+        self.ours_skipped = 0
         super().__init__(*args, **kwargs)
 
     # The parent never sees our rows: it keeps only the system entries.
@@ -85,80 +106,147 @@ class Scheduler(DatabaseScheduler):
             value = self._next_cache[key] = timing.next_after(after) or False
         return value or None
 
-    def _first_due(self, timing, after: datetime, now: datetime):
+    def _first_due(self, timing, after: datetime, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """(first due time after `after`, since): when that is already past (Beat was down, or the tick
+        came late), one fire for the latest due time instead, and `since` = `after`, so the dispatcher
+        records what was collapsed and applies the missed-run policy from its age."""
         first = self._next(timing, after)
         if first is not None and first <= now:
-            # Overdue (Beat was down, or just restarted): one fire for the latest due time; the
-            # dispatcher applies the missed-run policy from its age.
-            first = timing.latest_at_or_before(now) or first
-        return first
+            latest = timing.latest_at_or_before(now) or first
+            return latest, (after if latest > first else None)
+        return first, None
 
     def load_ours(self, now: datetime | None = None) -> int:
         now = now or utcnow()
         rows = BeatEntry.objects.filter(task=FIRE_TASK, enabled=True).values(*ENTRY_FIELDS)
         heap = []
         timings: dict[tuple, object] = {}
+        skipped = 0
         for row in rows.iterator(chunk_size=2000):
-            name = row["name"]
-            if not name.startswith(BEAT_PREFIX):
+            try:
+                entry = self._heap_entry(row, timings, now)
+            except Exception as exc:  # noqa: BLE001 - one bad row never stops Beat
+                skipped += 1
+                logger.error("Scheduling: Beat row %r skipped: %s: %s", row.get("name"), type(exc).__name__, exc)
                 continue
-            sid = int(name[len(BEAT_PREFIX):])
-            key = tuple(row[f] for f in ENTRY_FIELDS[2:])
-            timing = timings.get(key)
-            if timing is None:
-                timing = timings[key] = timing_of_entry(row)
-            if timing is None:
-                continue
-            after = max(row["last_run_at"] or now, self._fired.get(sid, row["last_run_at"] or now))
-            first = self._first_due(timing, after, now)
-            if first is not None:
-                heap.append((first, sid, timing))
+            if entry is not None:
+                heap.append(entry)
         heapq.heapify(heap)
         self._ours = heap
         self._ours_loaded_at = time.monotonic()
-        self.ours_loaded = len(heap)
-        logger.info("Scheduling: %s active schedules loaded", len(heap))
+        self.ours_loaded, self.ours_skipped = len(heap), skipped
+        logger.info("Scheduling: %s active schedules loaded%s", len(heap),
+                    f" ({skipped} unreadable rows skipped)" if skipped else "")
         return len(heap)
+
+    def _heap_entry(self, row: dict, timings: dict, now: datetime):
+        name = row["name"]
+        if not name.startswith(BEAT_PREFIX) or not name[len(BEAT_PREFIX):].isdigit():
+            raise ValueError(f"not a schedule row name (expected {BEAT_PREFIX}<id>)")
+        sid = int(name[len(BEAT_PREFIX):])
+        key = tuple(row[f] for f in ENTRY_FIELDS[2:])
+        timing = timings.get(key)
+        if timing is None:
+            timing = timings[key] = timing_of_entry(row)
+            if timing is not None:
+                timing.next_after(now)  # validates the expression and the timezone once per timing
+        if timing is None:
+            return None
+        last = row["last_run_at"] or now
+        after = max(last, self._fired.get(sid, last))
+        first, since = self._first_due(timing, after, now)
+        return None if first is None else (first, sid, timing, since)
 
     def _tick_ours(self) -> float:
         close_old_connections()
         now = utcnow()
         if self._changed():
             self.load_ours(now)
-        due: list[tuple[int, datetime]] = self._unsent
+        due: list[tuple] = self._unsent
         self._unsent = []
         heap = self._ours
         while heap and heap[0][0] <= now:
-            at, sid, timing = heapq.heappop(heap)
-            due.append((sid, at))
+            at, sid, timing, since = heapq.heappop(heap)
+            due.append((sid, at, now, since))
             self._fired[sid] = at
-            nxt = self._next(timing, at)
-            if nxt is not None and nxt <= now:
-                nxt = self._first_due(timing, at, now)
+            nxt, nxt_since = self._next(timing, at), None
+            if nxt is not None and nxt <= now:  # this tick came late: collapse what it overran
+                nxt, nxt_since = self._first_due(timing, at, now)
                 if nxt is not None and nxt <= at:
-                    nxt = self._next(timing, now)
+                    nxt, nxt_since = self._next(timing, now), None
             if nxt is not None:
-                heapq.heappush(heap, (nxt, sid, timing))
+                heapq.heappush(heap, (nxt, sid, timing, nxt_since))
         if due:
             self._send(due)
+        self._confirm()
         if self._unsent:
             return 1.0
-        if not heap:
-            return self.max_interval
-        return max(0.0, min(self.max_interval, (heap[0][0] - utcnow()).total_seconds()))
+        wait = self.max_interval if not heap else (heap[0][0] - utcnow()).total_seconds()
+        if self._pending:
+            wait = min(wait, CONFIRM_CHECK_SECONDS)
+        return max(0.0, min(self.max_interval, wait))
 
-    def _send(self, due: list[tuple[int, datetime]]) -> None:
+    def _send(self, due: list[tuple], resend: bool = False) -> None:
         size = getattr(settings, "SCHEDULING_DISPATCH_BATCH", 1000)
         sent = 0
         try:
             with self.app.producer_or_acquire() as producer:
                 for start in range(0, len(due), size):
                     chunk = due[start:start + size]
-                    self.app.send_task(DISPATCH_TASK, args=[[[sid, at.isoformat()] for sid, at in chunk]],
-                                       priority=0, producer=producer)
+                    self.app.send_task(DISPATCH_TASK, args=[[_wire(item) for item in chunk]],
+                                       producer=producer, **{"priority": 0, **self.dispatch_options})
                     sent += len(chunk)
         except Exception as exc:  # broker down: keep the rest and try again next tick
             logger.warning("Could not send %s due schedules, retrying: %s", len(due) - sent, exc)
-            self._unsent = due[sent:]
+            if not resend:
+                self._unsent = due[sent:]
+        mono = time.monotonic()
+        for sid, at, sent_at, since in due[:sent]:
+            state = self._pending.get((sid, at))
+            if state is None:
+                self._pending[(sid, at)] = [sent_at, since, mono, 0]
+            else:
+                state[2], state[3] = mono, state[3] + 1
         if sent:
-            logger.info("Scheduling: sent %s due schedules in %s message(s)", sent, -(-sent // size))
+            # A few items are listed (schedule@due), so an operator can follow one schedule's fires.
+            listed = "" if sent > 20 else ": " + " ".join(f"{sid}@{at.isoformat()}" for sid, at, _, _ in due[:sent])
+            logger.info("Scheduling: %s %s due schedules in %s message(s)%s", "re-sent" if resend else "sent",
+                        sent, -(-sent // size), listed)
+
+    def _confirm(self) -> None:
+        """Re-send the items whose dispatch left no claim after SCHEDULING_CONFIRM_SECONDS."""
+        mono = time.monotonic()
+        if not self._pending or mono - self._pending_checked < CONFIRM_CHECK_SECONDS:
+            return
+        self._pending_checked = mono
+        from .models import Schedule, ScheduledRun, ScheduleStatus
+
+        wait = getattr(settings, "SCHEDULING_CONFIRM_SECONDS", 60)
+        old = sorted(key for key, state in self._pending.items() if mono - state[2] >= wait)
+        again = []
+        for start in range(0, len(old), 1000):
+            chunk = old[start:start + 1000]
+            ids = {sid for sid, _ in chunk}
+            claimed = set(ScheduledRun.objects.filter(schedule_id__in=ids, due_at__in={at for _, at in chunk})
+                          .values_list("schedule_id", "due_at"))
+            active = set(Schedule.objects.filter(pk__in=ids, status=ScheduleStatus.ACTIVE)
+                         .values_list("pk", flat=True))
+            for sid, at in chunk:
+                state = self._pending[(sid, at)]
+                if (sid, at) in claimed or sid not in active:
+                    del self._pending[(sid, at)]  # handled, or nothing to fire any more
+                elif state[3] >= CONFIRM_MAX_RESENDS:
+                    del self._pending[(sid, at)]
+                    logger.error("Scheduling: schedule %s due %s was sent %s times and never handled; giving up",
+                                 sid, at.isoformat(), state[3] + 1)
+                else:
+                    again.append((sid, at, state[0], state[1]))
+        if again:
+            logger.warning("Scheduling: %s due schedules sent %ss ago left no trace; sending them again",
+                           len(again), wait)
+            self._send(again, resend=True)
+
+
+def _wire(item: tuple) -> list:
+    sid, at, sent_at, since = item
+    return [sid, at.isoformat(), sent_at.isoformat(), since.isoformat() if since else None]

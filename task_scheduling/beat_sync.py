@@ -6,8 +6,11 @@ Bulk writes skip django-celery-beat's signals, so every bulk path ends with
 """
 
 import json
+import threading
+from contextlib import contextmanager
 from datetime import datetime
 
+from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTasks
 from django_celery_beat.models import PeriodicTask as BeatEntry
@@ -68,13 +71,13 @@ def beat_entry_upsert(*, schedule: Schedule, template: PeriodicTask, after: date
     return entry
 
 
-def beat_entries_create_many(*, schedules: list[Schedule], template: PeriodicTask) -> None:
+def beat_entries_create_many(*, schedules: list[Schedule], template: PeriodicTask, fields: dict | None = None,
+                             after: datetime | None = None) -> None:
     """Bulk registration (many schedules of one template)."""
-    fields = _schedule_fields(template)
-    now = timezone.now()
-    rows = []
-    for s in schedules:
-        rows.append(BeatEntry(name=beat_name(s.pk), last_run_at=now, **beat_entry_values(s, template, fields)))
+    fields = fields or _schedule_fields(template)
+    after = after or timezone.now()
+    rows = [BeatEntry(name=beat_name(s.pk), last_run_at=after, **beat_entry_values(s, template, fields))
+            for s in schedules]
     BeatEntry.objects.bulk_create(rows, batch_size=1000)
     for start in range(0, len(schedules), 1000):
         chunk = schedules[start:start + 1000]
@@ -82,6 +85,27 @@ def beat_entries_create_many(*, schedules: list[Schedule], template: PeriodicTas
             s.beat_name = beat_name(s.pk)
         Schedule.objects.bulk_update(chunk, ["beat_name"])
     PeriodicTasks.update_changed()
+
+
+def beat_entries_retime(*, schedules: list[Schedule], template: PeriodicTask, after: datetime) -> int:
+    """The template's timing changed: point all its schedules' rows at the new crontab/interval/clocked in
+    one UPDATE per 1000 rows (they share it), recreate any row that went missing, and make Beat reload.
+    Beat computes the next fire after `after`, so nothing of the old timing fires late."""
+    fields = _schedule_fields(template)
+    values = {**fields, "last_run_at": after, "date_changed": timezone.now(),
+              "task": FIRE_TASK}
+    updated = 0
+    missing: list[Schedule] = []
+    for start in range(0, len(schedules), 1000):
+        chunk = schedules[start:start + 1000]
+        names = [beat_name(s.pk) for s in chunk]
+        present = set(BeatEntry.objects.filter(name__in=names).values_list("name", flat=True))
+        updated += BeatEntry.objects.filter(name__in=present).update(**values)
+        missing += [s for s in chunk if beat_name(s.pk) not in present]
+    if missing:
+        beat_entries_create_many(schedules=missing, template=template, fields=fields, after=after)
+    PeriodicTasks.update_changed()
+    return updated + len(missing)
 
 
 def beat_entries_set_enabled(*, schedule_ids: list[int], enabled: bool) -> int:
@@ -110,10 +134,35 @@ def beat_entries_delete(*, schedule_ids: list[int] | None = None, names: list[st
 
 def beat_entries_mark_run(*, schedule_ids: list[int], due_at: datetime) -> None:
     """Record the due time a schedule fired at on its row (no signal: Beat needs no reload for this;
-    a restarted Beat computes the next fire after it)."""
+    a restarted Beat computes the next fire after it). Never moves backwards: dispatches of two due
+    times may be processed out of order."""
     names = [beat_name(pk) for pk in schedule_ids]
+    newer = Q(last_run_at__isnull=True) | Q(last_run_at__lt=due_at)
     for start in range(0, len(names), 1000):
-        BeatEntry.objects.filter(name__in=names[start:start + 1000]).update(last_run_at=due_at)
+        BeatEntry.objects.filter(newer, name__in=names[start:start + 1000]).update(last_run_at=due_at)
+
+
+# --- schedules deleted outside the services (brand cascade, queryset.delete(), the admin) ----------
+
+_handled = threading.local()
+
+
+@contextmanager
+def beat_rows_already_removed():
+    """Services that delete schedules remove their Beat rows in bulk first; inside this block the
+    post_delete receiver does not look for them again (one query per schedule saved)."""
+    _handled.active = getattr(_handled, "active", 0) + 1
+    try:
+        yield
+    finally:
+        _handled.active -= 1
+
+
+def on_schedule_deleted(sender, instance: Schedule, **kwargs) -> None:
+    """post_delete of Schedule: a schedule deleted by any other path takes its Beat row with it."""
+    if getattr(_handled, "active", 0):
+        return
+    beat_entries_delete(names=[instance.beat_name or beat_name(instance.pk)])
 
 
 def timing_of_entry(entry: dict) -> Timing | None:

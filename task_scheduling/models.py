@@ -56,6 +56,7 @@ class EventType(models.TextChoices):
     SKIPPED_CALENDAR = "skipped_calendar", "Skipped (calendar)"
     MISSED = "missed", "Missed"
     FAILED = "failed", "Run failed"
+    CANCELLED = "cancelled", "Run cancelled"
     AUTO_PAUSED = "auto_paused", "Auto-paused"
     UPDATED = "updated", "Template updated"
 

@@ -3,6 +3,9 @@
 from django.db import models
 from django.utils import timezone
 
+# Task statuses during which a run counts as unfinished for the overlap policy.
+OVERLAP_BUSY = ("pending", "queued", "running", "retrying")
+
 
 class PeriodicTaskQuerySet(models.QuerySet):
     def for_brand(self, brand):
@@ -36,9 +39,14 @@ class ScheduledRunQuerySet(models.QuerySet):
         return self.filter(brand=brand)
 
     def unfinished(self):
-        from task_core.models import TaskStatus
+        """Runs whose task still occupies the schedule for its overlap policy: pending, queued, running or
+        retrying. `interrupted` does not count: nothing of it executes, and a run waiting for someone to
+        resume it must not block the schedule forever (see docs/scheduling.md)."""
+        return self.filter(task__status__in=OVERLAP_BUSY)
 
-        return self.filter(task__status__in=TaskStatus.unfinished())
+    def deferred(self):
+        """Runs the "queue" overlap policy is holding back (no task yet)."""
+        return self.filter(outcome="deferred", task__isnull=True)
 
     def with_task(self):
         return self.select_related("task", "schedule")

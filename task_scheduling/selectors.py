@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import Avg, Count, F, Min, Q
 from django.utils import timezone
@@ -11,7 +12,7 @@ from task_core.models import TaskStatus
 
 from .beat_sync import BEAT_PREFIX, FIRE_TASK
 from .models import PeriodicTask, RunOutcome, Schedule, ScheduledRun, ScheduleEvent, ScheduleStatus, TaskCalendar
-from .timing import Timing, dst_note, upcoming
+from .timing import Timing, dst_note, upcoming, wall_times_at
 
 
 def periodic_task_queryset(*, brand):
@@ -57,8 +58,11 @@ def executions_stats(*, template, runs) -> dict:
     return {
         "total_runs": runs.count(),
         "finished_runs": agg["total"],
+        "successful_runs": agg["ok"],
+        "failed_runs": agg["total"] - agg["ok"],
         "success_rate": round(agg["ok"] / agg["total"], 4) if agg["total"] else None,
         "average_duration_ms": int(avg.total_seconds() * 1000) if avg is not None else None,
+        "average_duration_seconds": round(avg.total_seconds(), 3) if avg is not None else None,
         "last_run_at": last,
         "next_run_at": next_run_of_template(template=template),
     }
@@ -79,7 +83,7 @@ def summary(*, brand) -> dict:
         total=Count("pk"), active=Count("pk", filter=Q(is_active=True)))
     runs = ScheduledRun.objects.for_brand(brand).filter(due_at__gte=now - timedelta(hours=24))
     outcomes = dict(runs.values_list("outcome").annotate(n=Count("pk")))
-    task_status = dict(runs.filter(task__isnull=False).values_list("task__status").annotate(n=Count("pk")))
+    by_task = dict(runs.filter(task__isnull=False).values_list("task__status").annotate(n=Count("pk")))
     return {
         "schedules_by_status": by_status,
         "schedules_total": sum(by_status.values()),
@@ -88,25 +92,50 @@ def summary(*, brand) -> dict:
         "next_fire": None if nxt is None else {
             "schedule_id": nxt.pk, "periodic_task_id": nxt.periodic_task_id,
             "name": nxt.periodic_task.name if nxt.periodic_task else "", "at": nxt.next_run_at},
-        "runs_24h": {"outcomes": {o: outcomes.get(o, 0) for o in RunOutcome.values},
-                     "tasks_by_status": task_status},
+        # Every key is always there (zeros included), so a dashboard never checks for a missing one.
+        "runs_24h": {"total": sum(by_task.values()),
+                     **{status: by_task.get(status, 0) for status in TaskStatus.values},
+                     "not_run": sum(n for o, n in outcomes.items() if o not in (RunOutcome.FIRED, RunOutcome.MANUAL)),
+                     "outcomes": {o: outcomes.get(o, 0) for o in RunOutcome.values}},
         "timestamp": now,
     }
 
 
 def cron_preview(*, timing: Timing, count: int, calendar=None, after=None) -> list[dict]:
-    """The next `count` fire times, each with its local time, DST note and calendar exclusion."""
-    from zoneinfo import ZoneInfo
-
+    """The next `count` fire times, each with its local time, DST note, the wall-clock times it stands
+    for (several when a DST gap collapses them) and its calendar exclusion."""
     after = after or timezone.now()
     rules = calendar.rules() if calendar is not None else None
     tz = ZoneInfo(timing.tz)
     out = []
+    previous = after
     for at in upcoming(timing, after=after, count=count):
         excluded = rules.exclusion(at) if rules else None
+        walls = wall_times_at(timing, at, previous)
         out.append({"at": at.astimezone(tz), "at_utc": at, "dst": dst_note(timing, at),
+                    "wall_times": [w.strftime("%H:%M") for w in walls],
                     "excluded": bool(excluded), "excluded_reason": excluded or ""})
+        previous = at
     return out
+
+
+def effective_runs(*, timing: Timing, count: int, calendar, after=None, scan: int = 5000) -> tuple[list, bool]:
+    """The next `count` runs that will actually happen once the calendar removes its exclusions, looking
+    at most `scan` fire times ahead. Returns (runs, complete)."""
+    after = after or timezone.now()
+    rules = calendar.rules() if calendar is not None else None
+    tz = ZoneInfo(timing.tz)
+    out, cursor = [], after
+    for _ in range(scan):
+        at = timing.next_after(cursor)
+        if at is None:
+            return out, False
+        cursor = at
+        if rules is None or not rules.exclusion(at):
+            out.append({"at": at.astimezone(tz), "at_utc": at})
+            if len(out) == count:
+                return out, True
+    return out, False
 
 
 def calendar_preview(*, calendar, count: int = 10) -> list[dict]:

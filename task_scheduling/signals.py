@@ -1,4 +1,5 @@
-"""Receivers of task_core's signals, connected from TaskSchedulingConfig.ready()."""
+"""Receivers of task_core's signals and of our own models' deletion, connected from
+TaskSchedulingConfig.ready()."""
 
 import logging
 
@@ -6,14 +7,16 @@ logger = logging.getLogger("megahub.scheduling")
 
 
 def on_task_finished(sender, task, status, worker="", **kwargs):
+    """task_core sends task_finished for every transition into completed, failed or cancelled, whatever
+    the path (worker, API or admin cancel, the reaper giving up, a hard time limit)."""
     from task_core.models import TaskOrigin
 
-    from .services import schedule_record_outcome
+    from .dispatch import schedule_record_outcome
 
     if task.origin != TaskOrigin.SCHEDULE:  # only schedule runs have a ScheduledRun: skip the query
         return
 
     try:
         schedule_record_outcome(task=task, status=status)
-    except Exception:  # never break the worker's bookkeeping of the task itself
+    except Exception:  # never break the caller's bookkeeping of the task itself
         logger.exception("Could not record the outcome of task %s on its schedule", task.pk)

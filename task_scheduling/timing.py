@@ -13,12 +13,13 @@ DST rule (documented in docs/scheduling.md):
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -52,9 +53,13 @@ def normalize_cron(expression: str) -> str:
         if not _FIELD_RE.match(value):
             raise CronError(f"Invalid {name} field {value!r}.")
     try:
-        croniter(expr, datetime(2000, 1, 1))
+        it = croniter(expr, datetime(2000, 1, 1))
     except Exception as exc:  # croniter raises several types; the message is the reason
         raise CronError(f"Invalid cron expression: {exc}") from None
+    try:
+        it.get_next(datetime)
+    except CroniterBadDateError:
+        raise CronError("The expression never matches a date (e.g. 30 February).") from None
     return expr
 
 
@@ -151,10 +156,13 @@ def next_fire(t: Timing, after: datetime) -> datetime | None:
     if t.kind == "cron":
         tz = ZoneInfo(t.tz)
         it = croniter(t.cron, _local_naive(after, tz))
-        for _ in range(2000):  # a repeat/gap skips at most a few; the bound guards impossible specs
-            candidate = wall_to_utc(it.get_next(datetime), tz)
-            if candidate > after:
-                return candidate
+        try:
+            for _ in range(2000):  # a repeat/gap skips at most a few; the bound guards impossible specs
+                candidate = wall_to_utc(it.get_next(datetime), tz)
+                if candidate > after:
+                    return candidate
+        except CroniterBadDateError:  # no date matches any more
+            return None
         return None
     if t.kind == "interval":
         anchor = (t.anchor or after).astimezone(UTC)
@@ -173,10 +181,13 @@ def prev_fire(t: Timing, moment: datetime) -> datetime | None:
     if t.kind == "cron":
         tz = ZoneInfo(t.tz)
         it = croniter(t.cron, _local_naive(moment, tz) + timedelta(seconds=1))
-        for _ in range(2000):
-            candidate = wall_to_utc(it.get_prev(datetime), tz)
-            if candidate <= moment:
-                return candidate
+        try:
+            for _ in range(2000):
+                candidate = wall_to_utc(it.get_prev(datetime), tz)
+                if candidate <= moment:
+                    return candidate
+        except CroniterBadDateError:
+            return None
         return None
     if t.kind == "interval":
         anchor = (t.anchor or moment).astimezone(UTC)
@@ -187,6 +198,45 @@ def prev_fire(t: Timing, moment: datetime) -> datetime | None:
     if t.kind == "date":
         return t.run_at.astimezone(UTC) if t.run_at and t.run_at <= moment else None
     return None
+
+
+def on_grid(t: Timing, due: datetime) -> bool:
+    """Is `due` one of the schedule's fire times? (The dispatcher refuses any other instant.)"""
+    return prev_fire(t, due) == due.astimezone(UTC)
+
+
+def count_between(t: Timing, start: datetime, end: datetime, cap: int = 20) -> int:
+    """How many fire times lie strictly between `start` and `end`, counting at most `cap`."""
+    if t.kind == "interval" and t.every:
+        first = next_fire(t, start)
+        if first is None or first >= end:
+            return 0
+        return min(cap, math.ceil((end - first).total_seconds() / t.every))
+    n, cursor = 0, start
+    while n < cap:
+        cursor = next_fire(t, cursor)
+        if cursor is None or cursor >= end:
+            break
+        n += 1
+    return n
+
+
+def wall_times_at(t: Timing, instant: datetime, after: datetime) -> list[datetime]:
+    """The cron wall-clock times (naive, in t.tz) after `after` that run at `instant`: more than one
+    when several times of a DST gap (and possibly the first time after it) collapse into one run."""
+    if t.kind != "cron":
+        return []
+    tz = ZoneInfo(t.tz)
+    it = croniter(t.cron, _local_naive(after, tz))
+    out: list[datetime] = []
+    for _ in range(2000):
+        wall = it.get_next(datetime)
+        at = wall_to_utc(wall, tz)
+        if at > instant:
+            break
+        if at == instant:
+            out.append(wall)
+    return out
 
 
 def upcoming(t: Timing, *, after: datetime, count: int) -> list[datetime]:

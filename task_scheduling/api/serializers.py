@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 from rest_framework import serializers
 
-from task_core.models import TaskPriority
+from task_core.models import TaskPriority, TaskStatus
 
 from ..models import (
     MissedRunPolicy,
@@ -123,23 +123,68 @@ class RunTaskSerializer(serializers.Serializer):
     error_message = serializers.CharField()
 
 
+def _duration(task):
+    if task is None or task.started_at is None or task.completed_at is None:
+        return None
+    return (task.completed_at - task.started_at).total_seconds()
+
+
 class ExecutionSerializer(serializers.ModelSerializer):
+    """One run of a periodic task: the due time and what the fire did, and (flattened, as the reference
+    specs show an execution) the task it created."""
+
     task = RunTaskSerializer(read_only=True, allow_null=True)
     status = serializers.SerializerMethodField(help_text="The task's status, or the outcome when none was created.")
+    task_type = serializers.SerializerMethodField()
+    task_id = serializers.SerializerMethodField(help_text="The created task's public id (also its Celery id).")
+    started_at = serializers.DateTimeField(source="task.started_at", default=None, read_only=True)
+    completed_at = serializers.DateTimeField(source="task.completed_at", default=None, read_only=True)
+    duration_seconds = serializers.SerializerMethodField()
+    is_success = serializers.SerializerMethodField(help_text="true completed, false failed or cancelled, "
+                                                   "null while running or when no task was created.")
+    result_data = serializers.JSONField(source="task.result_data", default=None, read_only=True)
+    error_message = serializers.SerializerMethodField()
 
     class Meta:
         model = ScheduledRun
-        fields = ["id", "schedule", "periodic_task", "due_at", "outcome", "detail", "status", "task", "created_at"]
+        fields = ["id", "schedule", "periodic_task", "due_at", "outcome", "detail", "status", "task_type",
+                  "task_id", "started_at", "completed_at", "duration_seconds", "is_success", "result_data",
+                  "error_message", "task", "created_at"]
 
     def get_status(self, obj) -> str:
         return obj.task.status if obj.task_id and obj.task else obj.outcome
+
+    def get_task_type(self, obj) -> str:
+        if obj.task_id and obj.task:
+            return obj.task.task_type
+        return obj.periodic_task.task_type if obj.periodic_task_id and obj.periodic_task else ""
+
+    def get_task_id(self, obj) -> str | None:
+        return str(obj.task.task_id) if obj.task_id and obj.task else None
+
+    def get_duration_seconds(self, obj) -> float | None:
+        value = _duration(obj.task if obj.task_id else None)
+        return round(value, 3) if value is not None else None
+
+    def get_is_success(self, obj) -> bool | None:
+        if not obj.task_id or obj.task is None or obj.task.status not in TaskStatus.finished():
+            return None
+        return obj.task.status == TaskStatus.COMPLETED
+
+    def get_error_message(self, obj) -> str:
+        if obj.task_id and obj.task:
+            return obj.task.error_message
+        return obj.detail if obj.outcome == "error" else ""
 
 
 class ExecutionStatsSerializer(serializers.Serializer):
     total_runs = serializers.IntegerField()
     finished_runs = serializers.IntegerField()
+    successful_runs = serializers.IntegerField()
+    failed_runs = serializers.IntegerField()
     success_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed), 0..1.")
     average_duration_ms = serializers.IntegerField(allow_null=True)
+    average_duration_seconds = serializers.FloatField(allow_null=True)
     last_run_at = serializers.DateTimeField(allow_null=True)
     next_run_at = serializers.DateTimeField(allow_null=True)
 
@@ -152,16 +197,33 @@ class ExecutionPageSerializer(serializers.Serializer):
     results = ExecutionSerializer(many=True)
 
 
+class PeriodicTaskDetailSerializer(PeriodicTaskSerializer):
+    stats = ExecutionStatsSerializer(read_only=True, required=False,
+                                     help_text="Execution statistics, with ?include=stats.")
+
+    class Meta(PeriodicTaskSerializer.Meta):
+        fields = [*PeriodicTaskSerializer.Meta.fields, "stats"]
+        read_only_fields = fields
+
+
 class RunNowSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="The new task's database id.")
     task_id = serializers.UUIDField(help_text="The new task's public id (also its Celery id).")
     status = serializers.CharField()
+    execution_id = serializers.IntegerField(help_text="The run (execution) recorded for it, in executions/.")
+    message = serializers.CharField()
 
 
-class CronRunSerializer(serializers.Serializer):
+class RunTimeSerializer(serializers.Serializer):
     at = serializers.DateTimeField(help_text="Local time in the requested timezone.")
     at_utc = serializers.DateTimeField()
+
+
+class CronRunSerializer(RunTimeSerializer):
     dst = serializers.CharField(allow_null=True, help_text='"gap" or "repeat" when DST affects this run.')
+    wall_times = serializers.ListField(child=serializers.CharField(), help_text=(
+        "The wall-clock times (HH:MM) of the expression this run stands for: more than one when a DST gap "
+        "collapses several into one run."))
     excluded = serializers.BooleanField(help_text="Removed by the calendar.")
     excluded_reason = serializers.CharField()
 
@@ -173,8 +235,20 @@ class ValidateCronResultSerializer(serializers.Serializer):
     normalized = serializers.CharField(allow_blank=True)
     description = serializers.CharField(allow_blank=True)
     timezone = serializers.CharField()
-    next_runs = CronRunSerializer(many=True)
+    next_runs = CronRunSerializer(many=True, help_text="The next fire times, each marked if the calendar removes it.")
+    effective_runs = RunTimeSerializer(many=True, help_text="The next `count` runs that will actually happen "
+                                       "(calendar applied).")
     warnings = serializers.ListField(child=serializers.CharField())
+
+
+# Runs due in the last 24 h: `total` (tasks created), one count per task status (zeros included),
+# `not_run` (calendar, overlap, missed, error) and one count per outcome.
+Runs24hSerializer = type("Runs24hSerializer", (serializers.Serializer,), {
+    "total": serializers.IntegerField(help_text="Runs that created a task."),
+    **{status: serializers.IntegerField(help_text=f"Of those, tasks now {status}.") for status in TaskStatus.values},
+    "not_run": serializers.IntegerField(help_text="Due times that created no task (calendar, overlap, missed, error)."),
+    "outcomes": serializers.DictField(child=serializers.IntegerField(), help_text="Runs per outcome."),
+})
 
 
 class SummarySerializer(serializers.Serializer):
@@ -182,7 +256,7 @@ class SummarySerializer(serializers.Serializer):
     schedules_total = serializers.IntegerField()
     periodic_tasks = serializers.DictField(child=serializers.IntegerField())
     next_fire = serializers.DictField(allow_null=True)
-    runs_24h = serializers.DictField()
+    runs_24h = Runs24hSerializer()
     timestamp = serializers.DateTimeField()
 
 

@@ -23,8 +23,10 @@ from .serializers import (
     ExecutionFilterSerializer,
     ExecutionPageSerializer,
     ExecutionSerializer,
+    ExecutionStatsSerializer,
     OrphansCleanupSerializer,
     OrphansSerializer,
+    PeriodicTaskDetailSerializer,
     PeriodicTaskInputSerializer,
     PeriodicTaskSerializer,
     RunNowSerializer,
@@ -35,6 +37,15 @@ from .serializers import (
     ValidateCronInputSerializer,
     ValidateCronResultSerializer,
 )
+
+
+def _choice(params, name: str, allowed) -> str:
+    """A query parameter that must be one of `allowed` (400 naming it otherwise)."""
+    value = params[name]
+    if value not in allowed:
+        raise ApplicationError(f"Invalid {name}.", error_code="VALIDATION_ERROR",
+                               field_errors={name: [f"Use one of {', '.join(allowed)}."]})
+    return value
 
 
 def _resolve_calendar(request, data: dict) -> dict:
@@ -59,11 +70,13 @@ class PeriodicTaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retrie
 
     def get_queryset(self):
         qs = selectors.periodic_task_queryset(brand=self.request.brand)
+        if self.action != "list":
+            return qs
         params = self.request.query_params
-        if params.get("is_active") in ("true", "false"):
-            qs = qs.filter(is_active=params["is_active"] == "true")
+        if params.get("is_active"):
+            qs = qs.filter(is_active=_choice(params, "is_active", ("true", "false")) == "true")
         if params.get("kind"):
-            qs = qs.filter(kind=params["kind"])
+            qs = qs.filter(kind=_choice(params, "kind", ScheduleKind.values))
         if params.get("task_type"):
             qs = qs.filter(task_type=params["task_type"])
         if params.get("search"):
@@ -75,6 +88,19 @@ class PeriodicTaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retrie
         OpenApiParameter("task_type", str), OpenApiParameter("search", str)])
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=[OpenApiParameter("include", str, enum=["stats"],
+                                                description="stats: add its execution statistics.")],
+                   responses={200: PeriodicTaskDetailSerializer})
+    def retrieve(self, request, pk=None):
+        template = self.get_object()
+        data = PeriodicTaskDetailSerializer(template).data
+        include = request.query_params.get("include")
+        if include:
+            _choice(request.query_params, "include", ("stats",))
+            data["stats"] = ExecutionStatsSerializer(selectors.executions_stats(
+                template=template, runs=selectors.executions_queryset(template=template))).data
+        return Response(data)
 
     @extend_schema(request=PeriodicTaskInputSerializer, responses={201: PeriodicTaskSerializer})
     def create(self, request):
@@ -123,9 +149,11 @@ class PeriodicTaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retrie
     @extend_schema(request=None, responses={201: RunNowSerializer})
     @action(detail=True, methods=["post"], url_path="run-now")
     def run_now(self, request, pk=None):
-        """Create and enqueue one run now; returns the new task's id and task_id."""
-        task = services.periodic_task_run_now(template=self.get_object(), actor=request.user)
-        return Response(RunNowSerializer({"id": task.pk, "task_id": task.task_id, "status": task.status}).data,
+        """Create and enqueue one run now; returns the new task's id and task_id and the execution id."""
+        run = services.periodic_task_run_now(template=self.get_object(), actor=request.user)
+        task = run.task
+        return Response(RunNowSerializer({"id": task.pk, "task_id": task.task_id, "status": task.status,
+                                          "execution_id": run.pk, "message": "Task started"}).data,
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[ExecutionFilterSerializer], responses={200: ExecutionPageSerializer})
@@ -189,7 +217,7 @@ class PeriodicTaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retrie
             raise ApplicationError(str(exc), error_code="VALIDATION_ERROR", field_errors={"timezone": [str(exc)]}) \
                 from None
         result = {"valid": True, "error": "", "expression": d["expression"], "normalized": "", "description": "",
-                  "timezone": d["timezone"], "next_runs": [], "warnings": []}
+                  "timezone": d["timezone"], "next_runs": [], "effective_runs": [], "warnings": []}
         try:
             result["normalized"] = normalize_cron(d["expression"])
         except CronError as exc:
@@ -197,16 +225,15 @@ class PeriodicTaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retrie
             return Response(ValidateCronResultSerializer(result).data)
         result["description"] = describe_cron(d["expression"])
         timing = Timing(kind="cron", cron=result["normalized"], tz=d["timezone"])
-        runs = selectors.cron_preview(timing=timing, count=d["count"], calendar=d.get("calendar"),
-                                      after=d.get("after") or timezone.now())
+        after = d.get("after") or timezone.now()
+        runs = selectors.cron_preview(timing=timing, count=d["count"], calendar=d.get("calendar"), after=after)
         result["next_runs"] = runs
-        for run in runs:
-            if run["dst"] == "gap":
-                result["warnings"].append(f"{run['at'].isoformat()}: the wall time falls in a DST gap; it runs when "
-                                          "the clocks jump forward (several times in one gap run once).")
-            elif run["dst"] == "repeat":
-                result["warnings"].append(f"{run['at'].isoformat()}: the wall time occurs twice (DST ends); it runs "
-                                          "once, at its first occurrence.")
+        result["effective_runs"], complete = selectors.effective_runs(
+            timing=timing, count=d["count"], calendar=d.get("calendar"), after=after)
+        result["warnings"] = [w for run in runs for w in _dst_warnings(run)]
+        if not complete:
+            result["warnings"].append(f"Only {len(result['effective_runs'])} of the next {d['count']} runs happen "
+                                      "within the fire times looked at: the calendar removes almost all of them.")
         return Response(ValidateCronResultSerializer(result).data)
 
     @extend_schema(responses={200: SummarySerializer})
@@ -214,6 +241,18 @@ class PeriodicTaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retrie
     def summary(self, request):
         """Schedules by status, the next fire, templates and the last 24 h of runs."""
         return Response(SummarySerializer(selectors.summary(brand=request.brand)).data)
+
+
+def _dst_warnings(run: dict) -> list[str]:
+    at = run["at"].isoformat()
+    if len(run["wall_times"]) > 1:
+        return [f"{at}: the wall times {', '.join(run['wall_times'])} fall into one run (DST gap: clocks jump "
+                "forward); they run once, when the clocks jump."]
+    if run["dst"] == "gap":
+        return [f"{at}: the wall time falls in a DST gap; it runs when the clocks jump forward."]
+    if run["dst"] == "repeat":
+        return [f"{at}: the wall time occurs twice (DST ends); it runs once, at its first occurrence."]
+    return []
 
 
 class ScheduleViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -226,13 +265,17 @@ class ScheduleViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveMo
     def get_queryset(self):
         qs = selectors.schedule_queryset(brand=self.request.brand)
         params = self.request.query_params
+        if self.action != "list":
+            return qs
         if params.get("status"):
-            if params["status"] not in ScheduleStatus.values:
-                raise ApplicationError("Unknown status.", error_code="VALIDATION_ERROR", field_errors={
-                    "status": [f"Use one of {', '.join(ScheduleStatus.values)}."]})
-            qs = qs.filter(status=params["status"])
-        if params.get("periodic_task", "").isdigit():
-            qs = qs.filter(periodic_task_id=int(params["periodic_task"]))
+            qs = qs.filter(status=_choice(params, "status", ScheduleStatus.values))
+        if params.get("periodic_task"):
+            raw = params["periodic_task"]
+            if not raw.isdigit() or not selectors.periodic_task_queryset(brand=self.request.brand).filter(
+                    pk=int(raw)).exists():
+                raise ApplicationError("Unknown periodic task.", error_code="VALIDATION_ERROR", field_errors={
+                    "periodic_task": [f"No periodic task with id {raw} in this brand."]})
+            qs = qs.filter(periodic_task_id=int(raw))
         return qs
 
     def get_serializer_class(self):

@@ -5,12 +5,12 @@ from task_scheduling import services
 
 @pytest.fixture
 def make_template(brand, operator):
-    def make(**fields):
+    def make(brand=brand, **fields):
         values = {"name": f"t{make.n}", "task_type": "demo.echo", "parameters": {"message": "hi"},
                   "kind": "interval", "interval_seconds": 3600}
         values.update(fields)
         make.n += 1
-        return services.periodic_task_create(brand=fields.pop("brand", brand), created_by=operator, **values)
+        return services.periodic_task_create(brand=brand, created_by=operator, **values)
 
     make.n = 0
     return make

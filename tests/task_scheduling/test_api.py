@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
@@ -44,7 +45,7 @@ def test_create_registers_one_beat_entry_and_shows_next_run_in_its_timezone(oper
 @pytest.mark.parametrize("extra,field", [
     ({"cron_expression": "61 * * * *"}, "cron_expression"),
     ({"timezone": "Mars/Olympus"}, "timezone"),
-    ({"parameters": {"message": 5}}, "context_data.message"),
+    ({"parameters": {"message": 5}}, "parameters.message"),
     ({"task_type": "nope"}, "task_type"),
     ({"kind": "interval", "interval_seconds": None}, "interval_seconds"),
     ({"kind": "date", "run_at": "2001-01-01T00:00:00Z"}, "run_at"),
@@ -260,13 +261,22 @@ def test_calendars_crud_and_preview(operator_api, api, outsider, other_brand):
 
 def test_orphans_listed_and_cleaned(operator_api, admin_api, brand):
     pk = create(operator_api).json()["id"]
-    keep = create(operator_api, name="keep").json()["id"]
+    orm = create(operator_api, name="orm").json()["id"]
+    raw = create(operator_api, name="raw").json()["id"]
     schedule = Schedule.objects.get(periodic_task_id=pk)
-    # Deleted behind the services' back: the template by raw SQL-like queryset delete.
+    # Deleted behind the services' back: a queryset delete of the template leaves its schedule orphaned.
     PeriodicTask.objects.filter(pk=pk).delete()
-    gone = Schedule.objects.get(periodic_task_id=keep)
-    Schedule.objects.filter(pk=gone.pk).delete()
-    PeriodicTask.objects.filter(pk=keep).delete()
+    # A schedule deleted through the ORM takes its Beat row with it (post_delete): no orphan.
+    by_orm = Schedule.objects.get(periodic_task_id=orm)
+    Schedule.objects.filter(pk=by_orm.pk).delete()
+    assert not BeatEntry.objects.filter(name=by_orm.beat_name).exists()
+    PeriodicTask.objects.filter(pk=orm).delete()
+    # Raw SQL bypasses everything: its Beat row is left behind.
+    by_sql = Schedule.objects.get(periodic_task_id=raw)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM task_scheduling_scheduleevent WHERE schedule_id = %s", [by_sql.pk])
+        cursor.execute("DELETE FROM task_scheduling_schedule WHERE id = %s", [by_sql.pk])
+    PeriodicTask.objects.filter(pk=raw).delete()
     found = operator_api.get("/tasks/system/orphans/").json()
     assert {e["reason"] for e in found["beat_entries"]} == {"template is gone", "schedule is gone"}
     assert [s["id"] for s in found["schedules"]] == [schedule.pk]

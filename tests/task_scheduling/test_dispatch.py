@@ -1,5 +1,5 @@
 """The dispatcher on the real database: exactly-once claims, calendar, overlap, missed runs, auto-pause,
-one-off completion and the event cap."""
+one-off completion, per-item isolation and the event cap."""
 
 import threading
 from datetime import timedelta
@@ -12,30 +12,43 @@ from django_celery_beat.models import PeriodicTask as BeatEntry
 from task_core.models import BaseTask, TaskStatus
 from task_core.state_machine import transition
 from task_scheduling import services
-from task_scheduling.models import Schedule, ScheduledRun, ScheduleEvent
+from task_scheduling.dispatch import Item, schedule_dispatch, schedule_fire
+from task_scheduling.models import PeriodicTask, Schedule, ScheduledRun, ScheduleEvent
 
 pytestmark = pytest.mark.django_db
 
 
+def registered_ago(schedule, seconds):
+    """Pretend the schedule was registered `seconds` ago (anchor and Beat row move back together)."""
+    schedule.anchor_at -= timedelta(seconds=seconds)
+    Schedule.objects.filter(pk=schedule.pk).update(anchor_at=schedule.anchor_at)
+    BeatEntry.objects.filter(name=schedule.beat_name).update(last_run_at=schedule.anchor_at,
+                                                             start_time=schedule.anchor_at)
+    return schedule
+
+
 def due_now(schedule):
-    """A due time on the schedule's grid, a few seconds ago."""
+    """A due time on the schedule's grid, at most one interval ago."""
     return schedule.periodic_task.timing(anchor=schedule.anchor_at).latest_at_or_before(timezone.now())
 
 
 def finish(task, status):
+    """Run and end a task through core's state machine: it sends task_finished, which the schedule hears."""
     transition(task, TaskStatus.RUNNING)
     transition(task, status)
-    services.schedule_record_outcome(task=task, status=status)
+
+
+def outcomes(schedule=None):
+    runs = ScheduledRun.objects.filter(schedule=schedule) if schedule else ScheduledRun.objects.all()
+    return list(runs.order_by("due_at").values_list("outcome", flat=True))
 
 
 def test_same_due_time_twice_gives_one_task(make_template):
-    schedule = make_template(interval_seconds=60).schedules.get()
-    schedule.anchor_at -= timedelta(seconds=61)
-    Schedule.objects.filter(pk=schedule.pk).update(anchor_at=schedule.anchor_at)
+    schedule = registered_ago(make_template(interval_seconds=60).schedules.get(), 61)
     due = due_now(schedule)
-    first = services.schedule_dispatch(items=[(schedule.pk, due)])
-    second = services.schedule_dispatch(items=[(schedule.pk, due), (schedule.pk, due)])
-    assert first["fired"] == 1 and second == {"fired": 0, "skipped": 0, "duplicates": 1}
+    first = schedule_dispatch(items=[(schedule.pk, due)])
+    second = schedule_dispatch(items=[(schedule.pk, due), (schedule.pk, due)])
+    assert first["fired"] == 1 and second == {"fired": 0, "skipped": 0, "duplicates": 1, "ignored": 0}
     run = ScheduledRun.objects.get()
     assert run.task.origin == "schedule" and run.task.context_data == {"message": "hi"}
     schedule.refresh_from_db()
@@ -43,30 +56,60 @@ def test_same_due_time_twice_gives_one_task(make_template):
     assert BeatEntry.objects.get(name=schedule.beat_name).last_run_at == due
 
 
+def test_out_of_order_dispatches_never_move_last_run_backwards(make_template):
+    schedule = registered_ago(make_template(interval_seconds=10, overlap_policy="allow").schedules.get(), 30)
+    later = due_now(schedule)
+    schedule_dispatch(items=[(schedule.pk, later)])
+    schedule_dispatch(items=[(schedule.pk, later - timedelta(seconds=10))])
+    schedule.refresh_from_db()
+    assert schedule.run_count == 2 and schedule.last_run_at == later
+    assert BeatEntry.objects.get(name=schedule.beat_name).last_run_at == later
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_dispatchers_claim_each_due_time_once(make_template):
     schedules = [make_template(interval_seconds=60, name=f"c{i}").schedules.get() for i in range(20)]
     items = [(s.pk, due_now(s)) for s in schedules]
-    results, barrier = [], threading.Barrier(2)
+    results = _in_threads([lambda: schedule_dispatch(items=items)] * 2)
+    assert sum(r["fired"] for r in results) == 20 and sum(r["duplicates"] for r in results) == 20
+    assert BaseTask.objects.count() == 20 == ScheduledRun.objects.count()
 
-    def run():
+
+def _in_threads(funcs):
+    results, barrier = [], threading.Barrier(len(funcs))
+
+    def run(func):
         barrier.wait()
         try:
-            results.append(services.schedule_dispatch(items=items))
+            results.append(func())
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=run, args=(f,)) for f in funcs]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    assert sorted(r["fired"] for r in results) == [0, 20] or sum(r["fired"] for r in results) == 20
-    assert BaseTask.objects.count() == 20 == ScheduledRun.objects.count()
+    assert len(results) == len(funcs), "a dispatcher thread failed"
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlap_skip_holds_for_concurrent_dispatches_of_two_due_times(make_template):
+    """Two dispatches of different due times of the same schedule at once: one runs, the other sees it
+    (the schedule rows are locked and the overlap rule is decided under the lock)."""
+    schedules = [registered_ago(make_template(interval_seconds=10, name=f"o{i}").schedules.get(), 30)
+                 for i in range(5)]
+    first = [(s.pk, due_now(s) - timedelta(seconds=10)) for s in schedules]
+    second = [(s.pk, due_now(s)) for s in schedules]
+    _in_threads([lambda: schedule_dispatch(items=first), lambda: schedule_dispatch(items=second)])
+    for s in schedules:
+        assert sorted(outcomes(s)) == ["fired", "skipped_overlap"], outcomes(s)
+    assert BaseTask.objects.count() == 5
 
 
 def test_overrides_are_merged_into_the_parameters(make_template):
     template = make_template()
     extra = services.schedule_create(template=template, parameter_overrides={"message": "override"})
-    services.schedule_dispatch(items=[(extra.pk, due_now(extra))])
+    schedule_dispatch(items=[(extra.pk, due_now(extra))])
     assert ScheduledRun.objects.get(schedule=extra).task.context_data == {"message": "override"}
 
 
@@ -75,7 +118,7 @@ def test_calendar_exclusion_is_skipped_and_recorded(make_template, brand):
     cal = services.calendar_create(brand=brand, name="off", excluded_dates=[
         (today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)])
     schedule = make_template(calendar=cal).schedules.get()
-    services.schedule_dispatch(items=[(schedule.pk, due_now(schedule))])
+    schedule_dispatch(items=[(schedule.pk, due_now(schedule))])
     run = ScheduledRun.objects.get()
     assert run.outcome == "skipped_calendar" and run.task is None and not BaseTask.objects.exists()
     assert ScheduleEvent.objects.filter(schedule=schedule, event_type="skipped_calendar").exists()
@@ -83,36 +126,117 @@ def test_calendar_exclusion_is_skipped_and_recorded(make_template, brand):
     assert schedule.skip_count == 1 and schedule.run_count == 0
 
 
-@pytest.mark.parametrize("policy,outcomes", [
+@pytest.mark.parametrize("policy,expected", [
     ("skip", ["fired", "skipped_overlap"]), ("allow", ["fired", "fired"]), ("queue", ["fired", "deferred"])])
-def test_overlap_policies(make_template, policy, outcomes):
+def test_overlap_policies(make_template, policy, expected):
     schedule = make_template(interval_seconds=10, overlap_policy=policy).schedules.get()
     first = due_now(schedule)
-    services.schedule_dispatch(items=[(schedule.pk, first)])
-    services.schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=10))])
-    assert list(ScheduledRun.objects.order_by("due_at").values_list("outcome", flat=True)) == outcomes
+    schedule_dispatch(items=[(schedule.pk, first)])
+    schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=10))])
+    assert outcomes() == expected
     if policy == "queue":
         # A third fire while one is deferred is skipped; when the run ends, the deferred run starts.
-        services.schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=20))])
+        schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=20))])
         assert ScheduledRun.objects.filter(outcome="skipped_overlap").count() == 1
         finish(ScheduledRun.objects.get(due_at=first).task, TaskStatus.COMPLETED)
         released = ScheduledRun.objects.get(due_at=first + timedelta(seconds=10))
         assert released.outcome == "fired" and released.task is not None
+        schedule.refresh_from_db()
+        assert schedule.run_count == 2
 
 
-@pytest.mark.parametrize("policy,outcome", [("skip", "missed"), ("run_once", "fired")])
-def test_missed_run_policy(make_template, policy, outcome):
-    schedule = make_template(interval_seconds=60, missed_run_policy=policy).schedules.get()
-    old = due_now(schedule) - timedelta(minutes=10)
-    services.schedule_dispatch(items=[(schedule.pk, old)])
-    assert ScheduledRun.objects.get().outcome == outcome
-    assert BaseTask.objects.count() == (1 if outcome == "fired" else 0)
+def test_deferred_run_is_dropped_when_the_schedule_was_paused_meanwhile(make_template):
+    schedule = make_template(interval_seconds=10, overlap_policy="queue").schedules.get()
+    first = due_now(schedule)
+    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
+    services.schedule_pause(schedule=schedule)
+    finish(ScheduledRun.objects.get(due_at=first).task, TaskStatus.COMPLETED)
+    held = ScheduledRun.objects.get(due_at=first + timedelta(seconds=10))
+    assert held.outcome == "skipped_overlap" and held.task is None and "paused" in held.detail
+    assert BaseTask.objects.count() == 1
+
+
+def test_deferred_run_starts_when_the_unfinished_run_is_cancelled(make_template):
+    """task_core sends task_finished for a cancel through its service too: the deferred run is released."""
+    from task_core.services import task_cancel
+
+    schedule = make_template(interval_seconds=10, overlap_policy="queue").schedules.get()
+    first = due_now(schedule)
+    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
+    task_cancel(task=ScheduledRun.objects.get(due_at=first).task)
+    held = ScheduledRun.objects.get(due_at=first + timedelta(seconds=10))
+    assert held.outcome == "fired" and held.task is not None
+    assert ScheduleEvent.objects.filter(schedule=schedule, event_type="cancelled").exists()
+
+
+def test_a_deferred_run_left_behind_is_superseded_by_the_next_due_time(make_template):
+    """The unfinished run was interrupted (nothing of it runs; it may wait for a manual resume): it no
+    longer blocks the schedule, and the run it held back gives way to the next due time."""
+    schedule = make_template(interval_seconds=10, overlap_policy="queue").schedules.get()
+    first = due_now(schedule)
+    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
+    task = ScheduledRun.objects.get(due_at=first).task
+    transition(task, TaskStatus.RUNNING)
+    transition(task, TaskStatus.INTERRUPTED)
+    schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=20))])
+    assert outcomes() == ["fired", "skipped_overlap", "fired"]
+    assert "superseded" in ScheduledRun.objects.get(due_at=first + timedelta(seconds=10)).detail
+
+
+def test_missed_run_policy(make_template):
+    for policy, expected in (("skip", "missed"), ("run_once", "fired")):
+        schedule = registered_ago(make_template(interval_seconds=60, missed_run_policy=policy).schedules.get(), 900)
+        old = schedule.anchor_at + timedelta(minutes=5)  # 10 minutes ago
+        assert schedule_dispatch(items=[Item(schedule.pk, old, timezone.now())])["ignored"] == 0
+        assert outcomes(schedule) == [expected]
+    assert BaseTask.objects.count() == 1
+
+
+def test_an_on_time_fire_that_waited_in_a_busy_queue_is_not_missed(make_template):
+    """Lateness is measured from when Beat found the schedule due (sent_at), not from when a worker got to
+    the message."""
+    schedule = registered_ago(make_template(interval_seconds=60, missed_run_policy="skip").schedules.get(), 900)
+    due = schedule.anchor_at + timedelta(minutes=5)
+    result = schedule_dispatch(items=[Item(schedule.pk, due, due + timedelta(seconds=1))], now=timezone.now())
+    assert result["fired"] == 1 and outcomes(schedule) == ["fired"]
+
+
+def test_collapsed_due_times_are_recorded_as_missed(make_template):
+    schedule = registered_ago(make_template(interval_seconds=60).schedules.get(), 600)
+    due = due_now(schedule)
+    schedule_dispatch(items=[Item(schedule.pk, due, timezone.now(), schedule.anchor_at)])
+    event = ScheduleEvent.objects.get(schedule=schedule, event_type="missed")
+    assert event.detail.startswith("9 earlier due time(s)")
+    schedule.refresh_from_db()
+    assert schedule.run_count == 1 and schedule.skip_count == 9
+
+
+def test_a_due_time_off_the_schedule_grid_is_refused(make_template):
+    schedule = make_template(interval_seconds=60).schedules.get()
+    result = schedule_dispatch(items=[(schedule.pk, due_now(schedule) + timedelta(seconds=7))])
+    assert result == {"fired": 0, "skipped": 0, "duplicates": 0, "ignored": 1}
+    assert not ScheduledRun.objects.exists() and not BaseTask.objects.exists()
+
+
+def test_one_bad_item_does_not_sink_the_batch(make_template, other_brand, operator):
+    good = make_template(name="good").schedules.get()
+    other = make_template(name="other", brand=other_brand).schedules.get()
+    bad = make_template(name="bad").schedules.get()
+    # Parameters edited behind the services' back no longer validate against the task type's schema.
+    PeriodicTask.objects.filter(pk=bad.periodic_task_id).update(parameters={"message": 42})
+    result = schedule_dispatch(items=[(s.pk, due_now(s)) for s in (good, other, bad)])
+    assert result["fired"] == 2 and result["skipped"] == 1
+    assert outcomes(good) == ["fired"] and outcomes(other) == ["fired"] and outcomes(bad) == ["error"]
+    bad.refresh_from_db()
+    assert bad.status == "error" and "message" in bad.error_message
+    assert not BeatEntry.objects.get(name=bad.beat_name).enabled
+    assert ScheduleEvent.objects.filter(schedule=bad, event_type="failed").exists()
 
 
 def test_auto_pause_after_consecutive_failures(make_template):
     schedule = make_template(interval_seconds=10, overlap_policy="allow", auto_pause_after=2).schedules.get()
     first = due_now(schedule)
-    services.schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
+    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
     t1, t2 = [r.task for r in ScheduledRun.objects.order_by("due_at")]
     finish(t1, TaskStatus.FAILED)
     schedule.refresh_from_db()
@@ -124,10 +248,31 @@ def test_auto_pause_after_consecutive_failures(make_template):
     assert not BeatEntry.objects.get(name=schedule.beat_name).enabled
 
 
+def test_a_run_the_reaper_gives_up_on_counts_toward_auto_pause(make_template, settings):
+    """A run lost with its worker and given up by task_core's reaper is a failed run for the schedule."""
+    from task_core import pipeline
+
+    settings.STUCK_TASK_GRACE_SECONDS = 0
+    schedule = make_template(interval_seconds=10, auto_pause_after=1).schedules.get()
+    schedule_dispatch(items=[(schedule.pk, due_now(schedule))])
+    task = ScheduledRun.objects.get().task
+    transition(task, TaskStatus.RUNNING, worker="gone@host")
+    long_ago = timezone.now() - timedelta(days=2)
+    BaseTask.objects.filter(pk=task.pk).update(started_at=long_ago, retry_count=task.max_retries)
+    for _ in range(pipeline.MAX_INTERRUPTIONS + 2):  # re-sent a few times, then given up
+        pipeline.reap_stuck(now=timezone.now())
+        BaseTask.objects.filter(pk=task.pk, status__in=["queued", "pending", "interrupted"]).update(
+            status="running", started_at=long_ago)
+    task.refresh_from_db()
+    assert task.status == "failed"
+    schedule.refresh_from_db()
+    assert schedule.failure_count == 1 and schedule.status == "paused"
+
+
 def test_success_resets_the_failure_streak(make_template):
     schedule = make_template(interval_seconds=10, overlap_policy="allow", auto_pause_after=2).schedules.get()
     first = due_now(schedule)
-    services.schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=10 * i)) for i in range(3)])
+    schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=10 * i)) for i in range(3)])
     t1, t2, t3 = [r.task for r in ScheduledRun.objects.order_by("due_at")]
     finish(t1, TaskStatus.FAILED)
     finish(t2, TaskStatus.COMPLETED)
@@ -139,16 +284,16 @@ def test_success_resets_the_failure_streak(make_template):
 def test_one_off_becomes_inactive_after_firing(make_template):
     template = make_template(kind="date", run_at=timezone.now() + timedelta(seconds=30), interval_seconds=None)
     schedule = template.schedules.get()
-    services.schedule_dispatch(items=[(schedule.pk, template.run_at)], now=template.run_at)
+    schedule_dispatch(items=[(schedule.pk, template.run_at)], now=template.run_at)
     schedule.refresh_from_db()
-    assert schedule.status == "inactive" and ScheduledRun.objects.get().outcome == "fired"
+    assert schedule.status == "inactive" and outcomes() == ["fired"]
     assert not BeatEntry.objects.get(name=schedule.beat_name).enabled
 
 
 def test_paused_schedule_does_not_fire(make_template):
     schedule = make_template().schedules.get()
     services.schedule_pause(schedule=schedule)
-    assert services.schedule_dispatch(items=[(schedule.pk, due_now(schedule))])["fired"] == 0
+    assert schedule_dispatch(items=[(schedule.pk, due_now(schedule))])["fired"] == 0
     assert not ScheduledRun.objects.exists()
 
 
@@ -157,7 +302,7 @@ def test_events_are_capped_to_the_newest(make_template, settings):
     schedule = make_template(interval_seconds=10, overlap_policy="allow").schedules.get()
     first = due_now(schedule)
     for i in range(8):
-        services.schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=10 * i))])
+        schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=10 * i))])
     events = list(ScheduleEvent.objects.filter(schedule=schedule).order_by("id"))
     assert len(events) == 5 and all(e.event_type == "fired" for e in events)
     assert events[-1].due_at == first + timedelta(seconds=70)
@@ -165,7 +310,16 @@ def test_events_are_capped_to_the_newest(make_template, settings):
 
 def test_stock_fire_task_path_uses_the_same_due_time(make_template):
     schedule = make_template(interval_seconds=60).schedules.get()
-    services.schedule_fire(schedule_id=schedule.pk)
-    services.schedule_fire(schedule_id=schedule.pk)
+    schedule_fire(schedule_id=schedule.pk)
+    schedule_fire(schedule_id=schedule.pk)
     assert ScheduledRun.objects.get().due_at == due_now(schedule)
-    assert services.schedule_dispatch(items=[(schedule.pk, due_now(schedule))])["duplicates"] == 1
+    assert schedule_dispatch(items=[(schedule.pk, due_now(schedule))])["duplicates"] == 1
+
+
+def test_deleting_a_schedule_closes_its_deferred_run(make_template):
+    schedule = make_template(interval_seconds=10, overlap_policy="queue").schedules.get()
+    first = due_now(schedule)
+    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
+    services.schedule_delete(schedule=schedule)
+    held = ScheduledRun.objects.get(due_at=first + timedelta(seconds=10))
+    assert held.outcome == "skipped_overlap" and held.schedule is None and "deleted" in held.detail
