@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.db.models import CharField
+from django.db.models.functions import Cast
 from django_celery_beat.models import PeriodicTask as BeatEntry
 from django_celery_beat.models import PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler
@@ -44,7 +46,7 @@ logger = logging.getLogger("megahub.scheduling.beat")
 DISPATCH_TASK = "task_scheduling.dispatch"
 ENTRY_FIELDS = (
     "name", "last_run_at", "start_time", "crontab__minute", "crontab__hour", "crontab__day_of_month",
-    "crontab__month_of_year", "crontab__day_of_week", "crontab__timezone", "interval__every", "interval__period",
+    "crontab__month_of_year", "crontab__day_of_week", "crontab_tz", "interval__every", "interval__period",
     "clocked__clocked_time",
 )
 FULL_RELOAD_SECONDS = 300
@@ -118,7 +120,10 @@ class Scheduler(DatabaseScheduler):
 
     def load_ours(self, now: datetime | None = None) -> int:
         now = now or utcnow()
-        rows = BeatEntry.objects.filter(task=FIRE_TASK, enabled=True).values(*ENTRY_FIELDS)
+        # The timezone is read as text: django-timezone-field raises on an unknown zone while reading, which
+        # would end the whole load; as text, only that row fails (below).
+        rows = (BeatEntry.objects.filter(task=FIRE_TASK, enabled=True)
+                .annotate(crontab_tz=Cast("crontab__timezone", CharField())).values(*ENTRY_FIELDS))
         heap = []
         timings: dict[tuple, object] = {}
         skipped = 0

@@ -166,11 +166,12 @@ def on_schedule_deleted(sender, instance: Schedule, **kwargs) -> None:
 
 
 def timing_of_entry(entry: dict) -> Timing | None:
-    """The Timing of a django-celery-beat row read with `.values()` (see beat.ENTRY_FIELDS)."""
+    """The Timing of a django-celery-beat row read with `.values()` (see beat.ENTRY_FIELDS; the crontab's
+    timezone as text, `crontab_tz`)."""
     if entry.get("crontab__minute") is not None:
         cron = " ".join(str(entry[f"crontab__{f}"]) for f in
                         ("minute", "hour", "day_of_month", "month_of_year", "day_of_week"))
-        return Timing(kind="cron", cron=cron, tz=str(entry["crontab__timezone"] or "UTC"))
+        return Timing(kind="cron", cron=cron, tz=str(entry.get("crontab_tz") or "UTC"))
     if entry.get("interval__every"):
         seconds = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "microseconds": 1e-6}
         every = int(entry["interval__every"] * seconds.get(entry["interval__period"], 1))

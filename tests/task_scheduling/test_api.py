@@ -294,3 +294,195 @@ def test_openapi_schema_generates(operator_api, api, superuser):
     for p in ["/tasks/scheduled/periodic-tasks/{id}/run-now/", "/tasks/scheduled/periodic-tasks/validate-cron/",
               "/tasks/scheduled/schedules/{id}/pause/", "/tasks/system/cleanup/orphans/"]:
         assert p in paths
+
+
+# --- every path, every role, every error ----------------------------------------------------------
+
+S = "/tasks/scheduled/schedules/"
+C = "/tasks/scheduled/calendars/"
+J = "/tasks/scheduled/cron-jobs/"
+
+
+@pytest.fixture
+def objects(operator_api):
+    """One of each object of the brand, by id."""
+    pk = create(operator_api).json()["id"]
+    cal = operator_api.post(C, {"name": "cal"}, format="json").json()["id"]
+    run_at = (timezone.now() + timedelta(hours=1)).isoformat()
+    job = operator_api.post(J, {"name": "job", "task_type": "demo.echo", "run_at": run_at}, format="json").json()["id"]
+    return {"template": pk, "schedule": Schedule.objects.get(periodic_task_id=pk).pk, "calendar": cal, "job": job}
+
+
+def path_calls(o):
+    t, s, c, j = o["template"], o["schedule"], o["calendar"], o["job"]
+    body = {"name": "x", "task_type": "demo.echo", "kind": "manual"}
+    return [
+        ("get", f"{P}{t}/", None), ("put", f"{P}{t}/", body), ("patch", f"{P}{t}/", {"description": "d"}),
+        ("post", f"{P}{t}/pause/", None), ("post", f"{P}{t}/resume/", None), ("post", f"{P}{t}/run-now/", None),
+        ("get", f"{P}{t}/executions/", None), ("get", f"{P}{t}/schedules/", None),
+        ("post", f"{P}{t}/schedules/", {}), ("get", f"{S}{s}/", None), ("post", f"{S}{s}/pause/", None),
+        ("post", f"{S}{s}/resume/", None), ("get", f"{J}{j}/", None), ("get", f"{C}{c}/", None),
+        ("put", f"{C}{c}/", {"name": "y"}), ("patch", f"{C}{c}/", {"name": "y"}), ("get", f"{C}{c}/preview/", None),
+        ("delete", f"{S}{s}/", None), ("delete", f"{J}{j}/", None), ("delete", f"{C}{c}/", None),
+        ("delete", f"{P}{t}/", None),
+    ]
+
+
+CODES = {P: "PERIODIC_TASK_NOT_FOUND", S: "SCHEDULE_NOT_FOUND", C: "CALENDAR_NOT_FOUND", J: "CRON_JOB_NOT_FOUND"}
+
+
+def test_another_brands_objects_are_404_on_every_path(objects, api, outsider, other_brand):
+    other = api(outsider, other_brand)
+    for method, path, body in path_calls(objects):
+        resp = getattr(other, method)(path, body, format="json")
+        assert_error(resp, 404, CODES[next(p for p in CODES if path.startswith(p))])
+    assert PeriodicTask.objects.filter(pk=objects["template"], is_active=True).exists()
+    assert Schedule.objects.filter(pk=objects["schedule"], status="active").exists()
+
+
+def test_a_viewer_may_read_but_every_write_is_403(objects, viewer_api):
+    for method, path, body in path_calls(objects):
+        resp = getattr(viewer_api, method)(path, body, format="json")
+        if method == "get":
+            assert resp.status_code == 200, (path, resp.json())
+        else:
+            assert_error(resp, 403, "PERMISSION_DENIED")
+    for path, body in [(P, {"name": "v", "task_type": "demo.echo", "kind": "manual"}), (C, {"name": "v"}),
+                       (J, {"name": "v", "task_type": "demo.echo", "run_at": "2099-01-01T00:00:00Z"})]:
+        assert_error(viewer_api.post(path, body, format="json"), 403, "PERMISSION_DENIED")
+    assert_error(viewer_api.post("/tasks/system/cleanup/orphans/"), 403, "PERMISSION_DENIED")
+    assert PeriodicTask.objects.count() == 2 and Schedule.objects.filter(status="active").count() == 2
+
+
+@pytest.mark.parametrize("method,path", [
+    ("put", S + "{s}/"), ("patch", S + "{s}/"), ("post", S + "{s}/"), ("put", J + "{j}/"), ("patch", J + "{j}/"),
+    ("get", P + "validate-cron/"), ("post", P + "summary/"), ("delete", P + "ready-for-execution/"),
+    ("put", "/tasks/system/orphans/"), ("get", "/tasks/system/cleanup/orphans/"),
+])
+def test_unsupported_methods_are_405(objects, admin_api, method, path):
+    resp = getattr(admin_api, method)(path.format(s=objects["schedule"], j=objects["job"]), {}, format="json")
+    assert_error(resp, 405, "METHOD_NOT_ALLOWED")
+
+
+@pytest.mark.parametrize("path", [
+    P + "?is_active=maybe", P + "?kind=weekly", P + "{t}/?include=everything", P + "{t}/executions/?status=bogus",
+    P + "{t}/executions/?due_at__gte=yesterday", S + "?status=sleeping", S + "?periodic_task=abc",
+    S + "?periodic_task=999999", C + "{c}/preview/?count=abc", C + "{c}/preview/?count=1000",
+    "/tasks/?periodic_task=999999", "/tasks/?periodic_task=abc",
+])
+def test_bad_query_parameters_are_400_naming_them(objects, operator_api, path):
+    resp = operator_api.get(path.format(t=objects["template"], c=objects["calendar"]))
+    name = path.split("?", 1)[1].split("=", 1)[0]
+    assert_error(resp, 400, "VALIDATION_ERROR", name)
+
+
+def test_ids_of_another_brand_in_a_body_or_filter_are_400_naming_the_field(operator_api, api, outsider, other_brand):
+    """The rule: an id in the path that is not the brand's is a 404; an id in a body or a query filter is
+    a 400 naming the field (the same answer as for an id that does not exist)."""
+    other = api(outsider, other_brand)
+    their_cal = other.post(C, {"name": "theirs"}, format="json").json()["id"]
+    their_template = create(other).json()["id"]
+    assert_error(create(operator_api, calendar=their_cal), 400, "VALIDATION_ERROR", "calendar")
+    assert_error(operator_api.post(f"{P}validate-cron/", {"expression": "@daily", "calendar": their_cal},
+                                   format="json"), 400, "VALIDATION_ERROR", "calendar")
+    assert_error(operator_api.get(f"/tasks/?periodic_task={their_template}"), 400, "VALIDATION_ERROR",
+                 "periodic_task")
+    assert_error(operator_api.get(f"{S}?periodic_task={their_template}"), 400, "VALIDATION_ERROR", "periodic_task")
+    mine = create(operator_api).json()["id"]
+    assert operator_api.get(f"/tasks/?periodic_task={mine}").status_code == 200
+
+
+def test_conflicts_are_409(operator_api, objects):
+    t, s = objects["template"], objects["schedule"]
+    assert_error(operator_api.post(f"{S}{s}/resume/"), 409, "INVALID_TRANSITION")  # already active
+    assert operator_api.post(f"{P}{t}/pause/").status_code == 200
+    assert_error(operator_api.post(f"{P}{t}/schedules/", {}, format="json"), 409, "INVALID_TRANSITION")
+    assert_error(operator_api.post(f"{S}{s}/resume/"), 409, "INVALID_TRANSITION")  # its template is paused
+    assert_error(operator_api.post(f"{S}{s}/pause/"), 409, "INVALID_TRANSITION")  # already paused
+    assert_error(operator_api.post(f"{P}{t}/run-now/"), 409, "INVALID_TRANSITION")
+
+
+def test_list_filters(operator_api):
+    create(operator_api, name="alpha", description="invoices")
+    create(operator_api, name="beta", kind="interval", interval_seconds=60, cron_expression="")
+    gamma = create(operator_api, name="gamma", task_type="demo.sleep", parameters={"seconds": 1}).json()["id"]
+    operator_api.post(f"{P}{gamma}/pause/")
+
+    def names(query):
+        return [r["name"] for r in operator_api.get(f"{P}?{query}").json()["results"]]
+
+    assert names("is_active=false") == ["gamma"]
+    assert names("is_active=true") == ["alpha", "beta"]
+    assert names("kind=interval") == ["beta"]
+    assert names("task_type=demo.sleep") == ["gamma"]
+    assert names("search=invoice") == ["alpha"]
+
+
+def test_put_replaces_the_definition(operator_api):
+    pk = create(operator_api).json()["id"]
+    body = {"name": "renamed", "task_type": "demo.echo", "parameters": {"message": "new"}, "kind": "interval",
+            "interval_seconds": 300, "timezone": "UTC", "overlap_policy": "queue"}
+    data = operator_api.put(f"{P}{pk}/", body, format="json").json()
+    assert (data["name"], data["kind"], data["interval_seconds"], data["overlap_policy"]) == (
+        "renamed", "interval", 300, "queue")
+    entry = BeatEntry.objects.get(name=Schedule.objects.get(periodic_task_id=pk).beat_name)
+    assert entry.interval.every == 300 and entry.crontab is None
+    assert_error(operator_api.put(f"{P}{pk}/", {"name": "x"}, format="json"), 400, "VALIDATION_ERROR", "task_type")
+
+
+def test_executions_items_carry_the_run_and_its_task(operator_api, brand):
+    pk = create(operator_api).json()["id"]
+    template = PeriodicTask.objects.get(pk=pk)
+    now = timezone.now()
+    done = BaseTask.objects.create(brand=brand, task_type="demo.echo", status="completed", origin="schedule",
+                                   started_at=now, completed_at=now + timedelta(seconds=1.5),
+                                   result_data={"echo": "x"})
+    ScheduledRun.objects.create(brand=brand, periodic_task=template, task=done, due_at=now, outcome="fired")
+    ScheduledRun.objects.create(brand=brand, periodic_task=template, due_at=now - timedelta(hours=1),
+                                outcome="skipped_calendar", detail="calendar c: 2025-12-25 is an excluded date")
+    fired, skipped = operator_api.get(f"{P}{pk}/executions/").json()["results"]
+    assert (fired["task_type"], fired["status"], fired["is_success"], fired["duration_seconds"],
+            fired["result_data"], fired["task_id"]) == ("demo.echo", "completed", True, 1.5, {"echo": "x"},
+                                                        str(done.task_id))
+    assert (skipped["status"], skipped["is_success"], skipped["task_id"], skipped["task_type"]) == (
+        "skipped_calendar", None, None, "demo.echo")
+    detail = operator_api.get(f"{P}{pk}/?include=stats").json()
+    assert detail["stats"]["total_runs"] == 2 and detail["stats"]["success_rate"] == 1.0
+    assert "stats" not in operator_api.get(f"{P}{pk}/").json()
+
+
+def test_run_now_returns_the_execution(operator_api):
+    pk = create(operator_api).json()["id"]
+    data = operator_api.post(f"{P}{pk}/run-now/").json()
+    assert set(data) == {"id", "task_id", "status", "execution_id", "message"}
+    (run,) = operator_api.get(f"{P}{pk}/executions/").json()["results"]
+    assert run["id"] == data["execution_id"] and run["task_id"] == data["task_id"] and run["outcome"] == "manual"
+
+
+def test_summary_runs_24h_has_every_key(operator_api):
+    runs = operator_api.get(f"{P}summary/").json()["runs_24h"]
+    assert {"total", "completed", "failed", "running", "pending", "queued", "retrying", "cancelled",
+            "interrupted", "not_run", "outcomes"} == set(runs)
+    assert runs["total"] == 0 and runs["outcomes"]["fired"] == 0
+    pk = create(operator_api).json()["id"]
+    operator_api.post(f"{P}{pk}/run-now/")
+    runs = operator_api.get(f"{P}summary/").json()["runs_24h"]
+    assert runs["total"] == 1 and runs["outcomes"]["manual"] == 1 and runs["completed"] + runs["queued"] + \
+        runs["pending"] + runs["running"] == 1
+
+
+def test_validate_cron_lists_the_runs_that_will_happen_and_warns_about_collapsed_times(viewer_api, operator_api):
+    cal = operator_api.post(C, {"name": "weekends", "blackout_windows": [
+        {"days": [5, 6], "start": "00:00", "end": "23:59"}]}, format="json").json()["id"]
+    data = viewer_api.post(f"{P}validate-cron/", {"expression": "0 9 * * *", "calendar": cal, "count": 5,
+                                                  "after": "2025-06-05T12:00:00Z"}, format="json").json()
+    # Thu 5 June 2025 after noon: Fri 6, Sat 7 (removed), Sun 8 (removed), Mon 9, Tue 10 ...
+    assert [r["excluded"] for r in data["next_runs"]] == [False, True, True, False, False]
+    assert [r["at_utc"][:10] for r in data["effective_runs"]] == [
+        "2025-06-06", "2025-06-09", "2025-06-10", "2025-06-11", "2025-06-12"]
+    gap = viewer_api.post(f"{P}validate-cron/", {"expression": "0,30 2,3 * * *", "timezone": "Europe/Paris",
+                                                 "count": 2, "after": "2025-03-29T23:00:00Z"}, format="json").json()
+    assert gap["next_runs"][0]["wall_times"] == ["02:00", "02:30", "03:00"]
+    assert "02:00, 02:30, 03:00" in gap["warnings"][0]
+    never = viewer_api.post(f"{P}validate-cron/", {"expression": "0 0 30 2 *"}, format="json").json()
+    assert never["valid"] is False and "never matches" in never["error"]

@@ -1,9 +1,13 @@
 """Integration with real `celery beat` (our scheduler on the database) and a real worker."""
 
+import re
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from task_core.models import BaseTask
 from task_scheduling import services
@@ -63,18 +67,50 @@ def test_interval_schedule_fires_pauses_and_resumes(live_worker, beat, operator_
     assert not runs(pk).filter(due_at__gt=deadline - timedelta(seconds=5), due_at__lt=resumed_at).exists()
 
 
+def sent_by(beat_process, schedule_id) -> set[str]:
+    """The due times (ISO) this Beat process logged sending for the schedule."""
+    found = re.findall(rf"(?<![0-9]){schedule_id}@(\S+)", beat_process.log())
+    return set(found)
+
+
 def test_two_beats_at_once_give_no_duplicate(live_worker, beat, make_template):
     template = make_template(interval_seconds=1, name="dual", overlap_policy="allow")
-    beat("beat-a")
-    beat("beat-b")
-    wait_for(lambda: runs(template.pk).count() >= 6, timeout=40, message="6 runs")
     schedule = template.schedules.get()
-    dues = list(runs(template.pk).values_list("due_at", flat=True))
-    # Both Beats sent every due time (see their logs); each became exactly one run on the anchored grid.
-    assert len(dues) == len(set(dues))
-    assert all((d - schedule.anchor_at).total_seconds() % 1 == 0 for d in dues)
+    a, b = beat(f"beat-a-{uuid.uuid4().hex[:6]}"), beat(f"beat-b-{uuid.uuid4().hex[:6]}")
+    wait_for(lambda: len(sent_by(a, schedule.pk) & sent_by(b, schedule.pk)) >= 4, timeout=40,
+             message=f"both Beats sending the same due times\n{a.log()[-1500:]}\n{b.log()[-1500:]}")
+    a.stop()
+    b.stop()
+    from_a, from_b = sent_by(a, schedule.pk), sent_by(b, schedule.pk)
+    sent = {parse_datetime(d) for d in from_a | from_b}
+    wait_for(lambda: set(runs(template.pk).values_list("due_at", flat=True)) >= sent, timeout=30,
+             message="every due time sent to be handled")
+    # Both Beats sent overlapping due times; each distinct due time became exactly one task.
+    assert len(from_a & from_b) >= 4
+    assert BaseTask.objects.filter(scheduled_run__periodic_task=template).count() == len(sent)
+    assert runs(template.pk, outcome="fired").count() == len(sent)
+    assert all((d - schedule.anchor_at).total_seconds() % 1 == 0 for d in sent)
+
+
+def test_a_restarted_beat_fires_on_without_duplicates_or_silent_gaps(live_worker, beat, make_template):
+    template = make_template(interval_seconds=1, name="restart", overlap_policy="allow")
+    schedule = template.schedules.get()
+    first = beat()
+    wait_for(lambda: runs(template.pk).count() >= 3, timeout=30, message=f"runs\n{first.log()[-1500:]}")
+    first.stop()
+    before = runs(template.pk).count()
+    second = beat()
+    wait_for(lambda: runs(template.pk).count() >= before + 3, timeout=30, message=f"runs\n{second.log()[-1500:]}")
+    second.stop()
+    time.sleep(2)  # the last batches are handled
+    dues = sorted(runs(template.pk).values_list("due_at", flat=True))
     tasks = BaseTask.objects.filter(scheduled_run__periodic_task=template)
-    assert tasks.count() == runs(template.pk, outcome="fired").count() == len(dues)
+    assert tasks.count() == runs(template.pk, outcome="fired").count() == len(dues) == len(set(dues))
+    # Every second of the grid between the first and the last run is a run or a recorded collapse.
+    collapsed = sum(int(e.detail.split(" ", 1)[0]) for e in ScheduleEvent.objects.filter(
+        schedule=schedule, event_type="missed"))
+    grid = int((dues[-1] - dues[0]).total_seconds()) + 1
+    assert len(dues) + collapsed >= grid
 
 
 def test_overlap_skip_while_a_run_is_still_going(live_worker, beat, make_template):

@@ -1,10 +1,22 @@
 """Pure tests of next-run computation (DST in two timezones) and calendars."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from task_scheduling.timing import CalendarRules, CronError, Timing, dst_note, normalize_cron, prev_fire, upcoming
+from task_scheduling.timing import (
+    CalendarRules,
+    CronError,
+    Timing,
+    count_between,
+    dst_note,
+    normalize_cron,
+    on_grid,
+    prev_fire,
+    upcoming,
+    wall_times_at,
+)
 
 
 def utc(*args):
@@ -82,3 +94,53 @@ def test_calendar_excluded_dates_and_windows_in_its_own_timezone():
     assert cal.exclusion(utc(2025, 12, 22, 21, 30)) is not None  # Monday 22:30 Paris
     assert cal.exclusion(utc(2025, 12, 23, 0, 30)) is not None  # Tuesday 01:30 Paris, window crosses midnight
     assert cal.exclusion(utc(2025, 12, 23, 1, 30)) is None  # Tuesday 02:30 Paris
+
+
+def test_spring_forward_gap_in_new_york():
+    t = Timing(kind="cron", cron="30 2 * * *", tz="America/New_York")
+    runs = upcoming(t, after=utc(2025, 3, 8), count=3)
+    # 02:30 EST = 07:30 UTC; on 9 March 02:30 does not exist: it runs at 03:00 EDT = 07:00 UTC.
+    assert runs == [utc(2025, 3, 8, 7, 30), utc(2025, 3, 9, 7, 0), utc(2025, 3, 10, 6, 30)]
+    assert dst_note(t, runs[1]) == "gap" and on_grid(t, runs[1])
+
+
+def test_fall_back_repeat_in_paris_runs_once_at_the_first_occurrence():
+    t = Timing(kind="cron", cron="30 2 * * *", tz="Europe/Paris")
+    runs = upcoming(t, after=utc(2025, 10, 25), count=3)
+    # On 26 October 02:30 happens in CEST (00:30 UTC) and again in CET (01:30 UTC): once, at 00:30 UTC.
+    assert runs == [utc(2025, 10, 25, 0, 30), utc(2025, 10, 26, 0, 30), utc(2025, 10, 27, 1, 30)]
+    assert dst_note(t, runs[1]) == "repeat"
+    assert not on_grid(t, utc(2025, 10, 26, 1, 30))  # the second pass is not a due time
+
+
+def test_interval_across_dst_stays_absolute():
+    t = Timing(kind="interval", every=3600, anchor=utc(2025, 3, 29, 23, 0))
+    runs = upcoming(t, after=utc(2025, 3, 29, 23, 30), count=4)
+    assert [(b - a).total_seconds() for a, b in zip(runs, runs[1:], strict=False)] == [3600, 3600, 3600]
+    paris = [r.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M") for r in runs]
+    assert paris == ["01:00", "03:00", "04:00", "05:00"]  # the local clock skips 02:00, the interval does not
+
+
+def test_gap_times_and_the_next_real_time_collapse_into_one_run():
+    t = Timing(kind="cron", cron="0,30 2,3 * * *", tz="Europe/Paris")
+    runs = upcoming(t, after=utc(2025, 3, 29, 23), count=2)
+    assert runs == [utc(2025, 3, 30, 1, 0), utc(2025, 3, 30, 1, 30)]
+    walls = wall_times_at(t, runs[0], utc(2025, 3, 29, 23))
+    assert [w.strftime("%H:%M") for w in walls] == ["02:00", "02:30", "03:00"]
+    assert [w.strftime("%H:%M") for w in wall_times_at(t, runs[1], runs[0])] == ["03:30"]
+
+
+def test_on_grid_and_count_between():
+    cron = Timing(kind="cron", cron="*/15 * * * *", tz="Europe/Paris")
+    assert on_grid(cron, utc(2025, 1, 1, 10, 45)) and not on_grid(cron, utc(2025, 1, 1, 10, 46))
+    assert count_between(cron, utc(2025, 1, 1, 10), utc(2025, 1, 1, 11)) == 3
+    assert count_between(cron, utc(2025, 1, 1), utc(2025, 1, 2), cap=20) == 20
+    interval = Timing(kind="interval", every=60, anchor=utc(2025, 1, 1))
+    assert count_between(interval, utc(2025, 1, 1), utc(2025, 1, 1, 0, 10)) == 9
+    assert count_between(interval, utc(2025, 1, 1), utc(2025, 1, 1, 0, 10, 1)) == 10
+    assert not on_grid(interval, utc(2025, 1, 1, 0, 0, 30)) and on_grid(interval, utc(2025, 1, 1, 0, 5))
+
+
+def test_a_cron_that_never_matches_is_invalid():
+    with pytest.raises(CronError, match="never matches"):
+        normalize_cron("0 0 30 2 *")
