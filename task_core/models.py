@@ -89,7 +89,7 @@ class BaseTask(models.Model):
         "task id", default=uuid.uuid4, unique=True, editable=False,
         help_text="Public id of the task; also the Celery task id.",
     )
-    task_type = models.CharField("task type", max_length=120, db_index=True, help_text="A registered task type.")
+    task_type = models.CharField("task type", max_length=120, help_text="A registered task type.")
     status = models.CharField(
         "status", max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING,
         help_text="Changed only through the state machine (task_core.state_machine).",
@@ -99,6 +99,7 @@ class BaseTask(models.Model):
         help_text="Mapped to a broker priority level: critical work overtakes low work.",
     )
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="tasks", verbose_name="brand",
+                              db_index=False,  # the (brand, ...) indexes below serve it
                               help_text="The brand that owns the task.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
@@ -124,7 +125,7 @@ class BaseTask(models.Model):
     origin = models.CharField("origin", max_length=16, choices=TaskOrigin.choices, default=TaskOrigin.API,
                               help_text="What created the task.")
     retry_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries",
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries", db_index=False,
         verbose_name="retry of", help_text="The failed or cancelled task this one retries.",
     )
     idempotency_key = models.CharField(
@@ -141,9 +142,13 @@ class BaseTask(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            # Every index costs each status change (a status update is never HOT): keep only those
+            # the API, the outbox sweep and the reaper need.
             models.Index(fields=["brand", "status"], name="task_brand_status"),
             models.Index(fields=["brand", "-created_at"], name="task_brand_created"),
-            models.Index(fields=["status", "created_at"], name="task_status_created"),
+            models.Index(fields=["status", "created_at"], name="task_unfinished",
+                         condition=models.Q(status__in=TaskStatus.unfinished())),
+            models.Index(fields=["retry_of"], name="task_retry_of", condition=models.Q(retry_of__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -165,12 +170,13 @@ class BaseTask(models.Model):
 class TaskEvent(models.Model):
     """Append-only history of a task: each status transition, and notes such as an interruption."""
 
-    task = models.ForeignKey(BaseTask, on_delete=models.CASCADE, related_name="events", verbose_name="task")
+    task = models.ForeignKey(BaseTask, on_delete=models.CASCADE, related_name="events", verbose_name="task",
+                             db_index=False)  # served by (task, id)
     from_status = models.CharField("from", max_length=16, blank=True, default="")
     to_status = models.CharField("to", max_length=16)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name="actor", help_text="User who caused it; empty for workers and the system.",
+        verbose_name="actor", help_text="User who caused it; empty for workers and the system.", db_index=False,
     )
     worker = models.CharField("worker", max_length=255, blank=True, default="")
     detail = models.TextField("detail", blank=True, default="")
@@ -180,7 +186,10 @@ class TaskEvent(models.Model):
         # Transitions of one task serialize on its row lock and take their event id while holding it, so
         # the id is the true order; created_at is read from the writer's clock before it got the lock.
         ordering = ["id"]
-        indexes = [models.Index(fields=["task", "id"], name="taskevent_task_id")]
+        indexes = [
+            models.Index(fields=["task", "id"], name="taskevent_task_id"),
+            models.Index(fields=["actor"], name="taskevent_actor", condition=models.Q(actor__isnull=False)),
+        ]
 
     def __str__(self):
         return f"{self.task_id}: {self.from_status or '-'} -> {self.to_status}"

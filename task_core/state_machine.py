@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import signals
+from . import pg_writes, signals
 from .models import BaseTask, TaskEvent
 from .models import TaskStatus as S
 
@@ -98,14 +98,8 @@ def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
             task.save(force_insert=True)
             TaskEvent.objects.create(task=task, **event)
         return task
-    fields = [f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk]
-    params = [f.get_db_prep_save(f.pre_save(task, add=True), connection) for f in fields]
-    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    sql = (f"WITH t AS (INSERT INTO {_TASK} ({cols}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id) "
-           f"INSERT INTO {_EVENT} ({_EVENT_COLS}) SELECT t.id, {_EVENT_VALUES} FROM t RETURNING task_id")
-    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
-        cursor.execute(sql, params + _event_params(event))
-        task.pk = cursor.fetchone()[0]
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        task.pk = pg_writes.insert_task(task, event)
     task._state.adding, task._state.db = False, connection.alias
     return task
 
@@ -116,45 +110,13 @@ def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | No
     The row stays locked until its event is written, so a transition made meanwhile by another process
     (web vs worker) waits and its event always sorts after this one.
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        # Inside a caller's transaction the ORM path costs no extra commit; SQLite has no DML in CTEs.
+    if connection.vendor != "postgresql":  # SQLite has no data-modifying CTEs
         with transaction.atomic():
             updated = BaseTask.objects.filter(pk=pk, status=current).update(status=to_status, **fields)
             if updated and event is not None:
                 TaskEvent.objects.create(task_id=pk, **event)
         return bool(updated)
-    sets, params = _assignments({"status": to_status, **fields})
-    sql = f"UPDATE {_TASK} SET {sets} WHERE id = %s AND status = %s RETURNING id"
-    params += [pk, current]
-    if event is not None:
-        sql = f"WITH u AS ({sql}) INSERT INTO {_EVENT} ({_EVENT_COLS}) SELECT u.id, {_EVENT_VALUES} FROM u"
-        params += _event_params(event)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount > 0
-
-
-_TASK = BaseTask._meta.db_table
-_EVENT = TaskEvent._meta.db_table
-_EVENT_FIELDS = ("from_status", "to_status", "actor", "worker", "detail", "created_at")
-_EVENT_COLS = ", ".join(["task_id", *(TaskEvent._meta.get_field(f).column for f in _EVENT_FIELDS)])
-_EVENT_VALUES = ", ".join(["%s"] * len(_EVENT_FIELDS))
-
-
-def _assignments(values: dict) -> tuple[str, list]:
-    """`col = %s, ...` and the database values of BaseTask fields, converted as the ORM would."""
-    sets, params = [], []
-    for name, value in values.items():
-        field = BaseTask._meta.get_field(name)
-        sets.append(f"{connection.ops.quote_name(field.column)} = %s")
-        params.append(field.get_db_prep_save(value, connection))
-    return ", ".join(sets), params
-
-
-def _event_params(event: dict) -> list:
-    actor = event.get("actor")
-    return [event["from_status"], event["to_status"], getattr(actor, "pk", actor), event.get("worker", ""),
-            event.get("detail", "")[:5000], timezone.now()]
+    return pg_writes.update_task(pk, current, {"status": to_status, **fields}, event)
 
 
 # The statuses a delivered message may start a run from in one step (the common case). Others
@@ -169,38 +131,10 @@ def start_run(task_uuid, *, worker: str, queued_detail: str = "sent to queue") -
     pending -> queued -> running so every history reads the same. Returns None, changing nothing, when
     the task is in any other status or on another database; the caller then takes the general path.
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if connection.vendor != "postgresql":
         return None
-    now = timezone.now()
-    cols = ", ".join(f"t.{connection.ops.quote_name(f.column)}" for f in BaseTask._meta.concrete_fields)
-    placeholders = ", ".join(["%s"] * len(START_FROM))
-    event_cols = ", ".join(TaskEvent._meta.get_field(f).column for f in _EVENT_FIELDS)
-    sql = f"""
-        WITH cur AS (
-            SELECT id, status FROM {_TASK} WHERE task_id = %s AND status IN ({placeholders}) FOR UPDATE
-        ), u AS (
-            UPDATE {_TASK} t SET status = %s, worker = %s, worker_pid = %s,
-                -- Clocks of two processes (or vCPUs) can disagree by a little: never let a stamp
-                -- precede the one before it in the lifecycle.
-                started_at = GREATEST(%s, t.queued_at, t.created_at),
-                queued_at = COALESCE(t.queued_at, GREATEST(%s, t.created_at))
-            FROM cur WHERE t.id = cur.id
-            RETURNING {cols}, cur.status AS previous_status
-        ), ev AS (
-            INSERT INTO {_EVENT} (task_id, {event_cols})
-            SELECT u.id, x.from_status, x.to_status, NULL, %s, x.detail, %s
-            FROM u CROSS JOIN LATERAL (VALUES
-                (1, %s, %s, %s || ' ' || u.queue),
-                (2, CASE WHEN u.previous_status = %s THEN %s ELSE u.previous_status END, %s, 'started')
-            ) AS x(n, from_status, to_status, detail)
-            WHERE x.n = 2 OR u.previous_status = %s
-            ORDER BY x.n
-        )
-        SELECT * FROM u"""
-    params = [str(task_uuid), *START_FROM, S.RUNNING, worker, os.getpid(), now, now, worker, now,
-              S.PENDING, S.QUEUED, queued_detail, S.PENDING, S.QUEUED, S.RUNNING, S.PENDING]
-    rows = list(BaseTask.objects.raw(sql, params))
-    return rows[0] if rows else None
+    return pg_writes.start_run(task_uuid, from_statuses=START_FROM, pending=S.PENDING, queued=S.QUEUED,
+                               running=S.RUNNING, worker=worker, pid=os.getpid(), queued_detail=queued_detail)
 
 
 assert all(can_transition(s, S.RUNNING) for s in START_FROM) and can_transition(S.PENDING, S.QUEUED)

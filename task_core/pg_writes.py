@@ -1,0 +1,141 @@
+"""The state machine's writes as single PostgreSQL statements (data-modifying CTEs).
+
+Each write of a task row and its TaskEvent is one statement: one round trip and one commit, where the
+ORM needs BEGIN, UPDATE, INSERT, COMMIT. This is most of what a short task costs (docs/benchmarks.md).
+Only `task_core.state_machine` calls these, and only on PostgreSQL outside a caller's transaction;
+elsewhere it takes the ORM path, which writes the same rows.
+"""
+
+from functools import cache
+
+from django.db import connection
+from django.utils import timezone
+
+from .models import BaseTask, TaskEvent
+
+_TASK = BaseTask._meta.db_table
+_EVENT = TaskEvent._meta.db_table
+_EVENT_FIELDS = ("from_status", "to_status", "actor", "worker", "detail", "created_at")
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+@cache
+def _event_sql() -> tuple[str, str]:
+    """The event columns (task first) and the placeholders of the rest."""
+    cols = ", ".join(["task_id", *(_q(TaskEvent._meta.get_field(f).column) for f in _EVENT_FIELDS)])
+    return cols, ", ".join(["%s"] * len(_EVENT_FIELDS))
+
+
+def _event_params(event: dict) -> list:
+    actor = event.get("actor")
+    return [event["from_status"], event["to_status"], getattr(actor, "pk", actor), event.get("worker", ""),
+            event.get("detail", "")[:5000], timezone.now()]
+
+
+@cache
+def _insert_sql() -> tuple[str, tuple]:
+    fields = tuple(f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk)
+    event_cols, event_values = _event_sql()
+    sql = (f"WITH t AS (INSERT INTO {_TASK} ({', '.join(_q(f.column) for f in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id) "
+           f"INSERT INTO {_EVENT} ({event_cols}) SELECT t.id, {event_values} FROM t RETURNING task_id")
+    return sql, fields
+
+
+def insert_task(task: BaseTask, event: dict) -> int:
+    """INSERT the task and its first event; returns the new primary key."""
+    sql, fields = _insert_sql()
+    params = [f.get_db_prep_save(f.pre_save(task, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + _event_params(event))
+        return cursor.fetchone()[0]
+
+
+@cache
+def _update_sql(names: tuple[str, ...], with_event: bool) -> tuple[str, tuple]:
+    fields = tuple(BaseTask._meta.get_field(name) for name in names)
+    sets = ", ".join(f"{_q(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {_TASK} SET {sets} WHERE id = %s AND status = %s RETURNING id"
+    if with_event:
+        event_cols, event_values = _event_sql()
+        sql = f"WITH u AS ({sql}) INSERT INTO {_EVENT} ({event_cols}) SELECT u.id, {event_values} FROM u"
+    return sql, fields
+
+
+def update_task(pk: int, current: str, values: dict, event: dict | None) -> bool:
+    """The guarded UPDATE (`WHERE status = current`) and its event; True if the row was in `current`."""
+    sql, fields = _update_sql(tuple(values), event is not None)
+    params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)]
+    params += [pk, current]
+    if event is not None:
+        params += _event_params(event)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount > 0
+
+
+@cache
+def _start_sql(n_from: int) -> str:
+    cols = ", ".join(f"t.{_q(f.column)}" for f in BaseTask._meta.concrete_fields)
+    event_cols = ", ".join(_q(TaskEvent._meta.get_field(f).column) for f in _EVENT_FIELDS)
+    return f"""
+        WITH cur AS (
+            SELECT id, status FROM {_TASK} WHERE task_id = %s AND status IN ({", ".join(["%s"] * n_from)})
+            FOR UPDATE
+        ), u AS (
+            UPDATE {_TASK} t SET status = %s, worker = %s, worker_pid = %s,
+                -- Clocks of two processes (or vCPUs) can disagree by a little: never let a stamp
+                -- precede the one before it in the lifecycle.
+                started_at = GREATEST(%s, t.queued_at, t.created_at),
+                queued_at = COALESCE(t.queued_at, GREATEST(%s, t.created_at))
+            FROM cur WHERE t.id = cur.id
+            RETURNING {cols}, cur.status AS previous_status
+        ), ev AS (
+            INSERT INTO {_EVENT} (task_id, {event_cols})
+            SELECT u.id, x.from_status, x.to_status, NULL, %s, x.detail, %s
+            FROM u CROSS JOIN LATERAL (VALUES
+                (1, %s, %s, %s || ' ' || u.queue),
+                (2, CASE WHEN u.previous_status = %s THEN %s ELSE u.previous_status END, %s, 'started')
+            ) AS x(n, from_status, to_status, detail)
+            WHERE x.n = 2 OR u.previous_status = %s
+            ORDER BY x.n
+        )
+        SELECT * FROM u"""
+
+
+def start_run(task_uuid, *, from_statuses: tuple[str, ...], pending: str, queued: str, running: str,
+              worker: str, pid: int, queued_detail: str) -> BaseTask | None:
+    """Lock the task if it is in `from_statuses`, mark it running, write its event(s), return the row.
+
+    From `pending` (the worker beat the dispatcher's `queued` mark) it writes pending -> queued and
+    queued -> running, so every history reads the same.
+    """
+    now = timezone.now()
+    params = [str(task_uuid), *from_statuses, running, worker, pid, now, now, worker, now,
+              pending, queued, queued_detail, pending, queued, running, pending]
+    with connection.cursor() as cursor:
+        cursor.execute(_start_sql(len(from_statuses)), params)
+        row = cursor.fetchone()
+    return _load_task(row[:-1]) if row else None
+
+
+@cache
+def _converters() -> tuple:
+    """Per concrete column: its Col and the converters the ORM's compiler would apply to it."""
+    out = []
+    for field in BaseTask._meta.concrete_fields:
+        col = field.get_col(_TASK)
+        out.append((col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection))))
+    return tuple(out)
+
+
+def _load_task(values) -> BaseTask:
+    converted = []
+    for (col, converters), value in zip(_converters(), values, strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
+        converted.append(value)
+    return BaseTask.from_db(connection.alias, [f.attname for f in BaseTask._meta.concrete_fields], converted)
