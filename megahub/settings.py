@@ -105,8 +105,21 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesys
 BROKER_KIND = CELERY_BROKER_URL.split("://", 1)[0]
 BROKER_DIR = VAR_DIR / "broker"
 
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+def _next_redis_db(url: str) -> str:
+    """The same Redis server, next database number: the cache must never share the broker's database,
+    because clearing a Django cache is FLUSHDB."""
+    base, _, db = url.rstrip("/").rpartition("/")
+    if db.isdigit() and "://" in base:
+        return f"{base}/{(int(db) + 1) % 16}"  # a default Redis has databases 0..15
+    return f"{url.rstrip('/')}/1"
+
+
+# The cache (login throttling, short-lived API caches): CACHE_URL, else Redis next to the broker, else
+# memory of each process.
+CACHE_URL = os.environ.get("CACHE_URL") or (_next_redis_db(REDIS_URL) if REDIS_URL else "")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -129,8 +142,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SEND_SENT_EVENT = True  # so Flower sees tasks as soon as they are sent
+# Workers send task events (received, started, succeeded, failed...), so Flower shows workers and tasks.
 CELERY_WORKER_SEND_TASK_EVENTS = True
+# A "sent" event as well costs one more broker publish per task on the enqueue side; the API already
+# shows queued tasks. Turn it on to see tasks in Flower before a worker receives them.
+CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_SEND_SENT_EVENT", False)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "django-db")
 CELERY_RESULT_EXTENDED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

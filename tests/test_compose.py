@@ -11,12 +11,33 @@ SERVICES = COMPOSE["services"]
 
 
 def test_compose_runs_the_production_shape():
-    assert {"postgres", "redis", "web", "worker", "beat"} <= set(SERVICES)
+    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= set(SERVICES)
     assert "gunicorn megahub.wsgi" in " ".join(SERVICES["web"]["command"])
     assert SERVICES["worker"]["command"][:4] == ["celery", "-A", "megahub", "worker"]
+    assert "-E" in SERVICES["worker"]["command"]  # task events, for Flower
     assert SERVICES["beat"]["command"][:4] == ["celery", "-A", "megahub", "beat"]
-    # Exactly one beat: a second one would be a scale-out mistake.
-    assert SERVICES["beat"].get("deploy", {}).get("replicas", 1) == 1
+
+
+def test_web_worker_and_beat_start_after_the_migration_and_restart_on_failure():
+    assert SERVICES["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert SERVICES["migrate"]["restart"] == "no"
+    for name in ("web", "worker", "beat"):
+        assert SERVICES[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+        assert SERVICES[name]["restart"] == "unless-stopped", name
+        assert "migrate" not in " ".join(SERVICES[name]["command"]), f"{name} must not race the migrate service"
+
+
+def test_cache_never_shares_the_broker_database():
+    """Clearing a Django cache is FLUSHDB: on the broker's database it would drop queued messages."""
+    env = SERVICES["web"]["environment"]
+    assert env["CACHE_URL"].startswith("redis://redis:6379/")
+    assert env["CACHE_URL"] != env["CELERY_BROKER_URL"]
+
+
+def test_image_build_context_leaves_out_local_state():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for local in (".git", ".venv", "var"):
+        assert local in ignored, local
 
 
 def test_app_services_share_one_image_and_the_settings_variables():
