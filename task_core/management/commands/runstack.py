@@ -1,4 +1,10 @@
-"""Start web, worker and beat together (what `make run` calls) and stop all three on Ctrl-C."""
+"""Start web, worker and beat together (what `make run` calls) and stop all three on Ctrl-C.
+
+Each child runs in its own process group, so Ctrl-C reaches only this command, which then stops them
+in order: SIGTERM (the worker finishes its running tasks: warm shutdown), then, after a grace period,
+SIGKILL of the whole group, pool processes included. If one of them dies, the others are stopped and
+the command exits non-zero.
+"""
 
 import os
 import signal
@@ -6,52 +12,62 @@ import subprocess
 import sys
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Run the web server, a Celery worker and Celery Beat in the foreground."
+    help = "Run the web server, a Celery worker and Celery Beat in the foreground; Ctrl-C stops all three."
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default="0.0.0.0:8000")
-        parser.add_argument("--concurrency", default="2")
+        parser.add_argument("--addr", default="0.0.0.0:8000", help="Address of the web server.")
+        parser.add_argument("--concurrency", default="2", help="Worker pool processes.")
+        parser.add_argument("--grace", type=float, default=30.0,
+                            help="Seconds the processes get to stop before they are killed.")
 
-    def handle(self, *args, addr, concurrency, **options):
+    def handle(self, *args, addr, concurrency, grace, **options):
         python = sys.executable
         celery = os.path.join(os.path.dirname(python), "celery")
         commands = {
             "web": [python, "manage.py", "runserver", addr, "--noreload"],
             "worker": [celery, "-A", "megahub", "worker", "-l", "INFO", "-c", concurrency, "-n", "worker1@%h",
                        "-E"],
-            "beat": [celery, "-A", "megahub", "beat", "-l", "INFO"],
+            "beat": [celery, "-A", "megahub", "beat", "-l", "INFO", "--pidfile="],
         }
-        procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
-        self.stdout.write(f"MEGAHUB running: web on http://{addr}/ (API docs at /api/docs/), worker, beat. "
-                          "Ctrl-C stops all three.")
-        stopping = False
+        stopping = []
 
-        def stop(*_):
-            nonlocal stopping
-            stopping = True
+        def stop(signum, _frame):
+            stopping.append(signal.Signals(signum).name)
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        try:
-            while not stopping:
-                for name, proc in procs.items():
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with {proc.returncode}; stopping the others.")
-                        stopping = True
-                time.sleep(0.5)
-        finally:
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            for name, proc in procs.items():
-                try:
-                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    self.stderr.write(f"{name} did not stop in time; killing it.")
-                    proc.kill()
-            self.stdout.write("MEGAHUB stopped.")
+        procs = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()}
+        self.stdout.write(f"MEGAHUB running: web on http://{addr}/ (API docs at /api/docs/), worker, beat. "
+                          "Ctrl-C stops all three.")
+        self.stdout.flush()
+        failed = None
+        while not stopping and failed is None:
+            failed = next((name for name, proc in procs.items() if proc.poll() is not None), None)
+            time.sleep(0.3)
+        if failed:
+            self.stderr.write(f"{failed} exited with {procs[failed].returncode}; stopping the others.")
+        self._stop_all(procs, grace)
+        if failed:
+            raise CommandError(f"{failed} stopped unexpectedly.")
+        self.stdout.write("MEGAHUB stopped.")
+
+    def _stop_all(self, procs: dict, grace: float) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for name, proc in procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"{name} did not stop within {grace:.0f}s; killing it.")
+            # Whatever is left of the group (e.g. worker pool processes) goes too.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
