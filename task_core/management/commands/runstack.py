@@ -6,6 +6,7 @@ SIGKILL of the whole group, pool processes included. If one of them dies, the ot
 the command exits non-zero.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -66,8 +67,6 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 self.stderr.write(f"{name} did not stop within {grace:.0f}s; killing it.")
             # Whatever is left of the group (e.g. worker pool processes) goes too.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
