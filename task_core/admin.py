@@ -67,7 +67,7 @@ class BrandAdmin(BrandScopedAdmin):
 @admin.register(BrandMembership)
 class BrandMembershipAdmin(BrandScopedAdmin):
     list_display = ["user", "brand", "role", "created_at"]
-    list_filter = ["role", "brand"]
+    list_filter = ["role", ("brand", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["user__username", "brand__name"]
     autocomplete_fields = ["user"]
     list_select_related = ["user", "brand"]
@@ -89,7 +89,8 @@ class TaskEventInline(admin.TabularInline):
 class BaseTaskAdmin(BrandScopedAdmin):
     list_display = ["id", "task_type", "status_badge", "progress_bar", "priority", "brand", "created_by",
                     "origin", "created_at", "completed_at"]
-    list_filter = ["status", "brand", "priority", "origin", "task_type"]
+    # Related-only: staff who are not superusers must not see the names of other brands in the filter.
+    list_filter = ["status", ("brand", admin.RelatedOnlyFieldListFilter), "priority", "origin", "task_type"]
     search_fields = ["task_id", "task_type", "description", "error_message"]
     list_select_related = ["brand", "created_by"]
     date_hierarchy = "created_at"

@@ -2,7 +2,7 @@
 AppConfig.ready(), so core never imports them."""
 
 import django_filters
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, Value, When
 
 from .models import BaseTask, TaskPriority, TaskStatus
 
@@ -21,13 +21,20 @@ class TaskFilter(django_filters.FilterSet):
     created_at__gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_at__lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
     ordering = django_filters.OrderingFilter(
-        fields=("created_at", "completed_at", "started_at", "priority", "status", "task_type",
+        fields=("created_at", "completed_at", "started_at", ("priority_rank", "priority"), "status", "task_type",
                 "progress_percentage", "id"),
+        help_text="Comma-separated fields, `-` for descending; `priority` sorts low < normal < high < critical.",
     )
 
     class Meta:
         model = BaseTask
         fields = []
+
+    def filter_queryset(self, queryset):
+        # Priorities sort by rank, not alphabetically (critical, high, low, normal).
+        rank = Case(*(When(priority=p, then=Value(i)) for i, p in enumerate(TaskPriority.values)),
+                    output_field=IntegerField())
+        return super().filter_queryset(queryset.annotate(priority_rank=rank))
 
     def filter_status(self, queryset, name, value):
         wanted: set[str] = set()

@@ -109,3 +109,42 @@ def test_an_error_echoing_unencodable_input_still_answers_in_the_shape(operator_
                              content_type="application/json")
     body = assert_error_shape(resp, 400, "VALIDATION_ERROR")
     assert "is not a valid choice" in body["field_errors"]["priority"][0]
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_a_method_the_endpoint_lacks_is_405_before_any_role_or_brand_check(api, brand, viewer, operator, role):
+    user = {"viewer": viewer, "operator": operator}[role]
+    from task_core import services
+
+    task, _ = services.task_create(brand=brand, created_by=operator, task_type="demo.echo")
+    assert_error_shape(api(user, brand).delete(f"/tasks/{task.pk}/"), 405, "METHOD_NOT_ALLOWED")
+    assert_error_shape(api(user, None).put("/tasks/"), 405, "METHOD_NOT_ALLOWED")  # no X-Brand-ID either
+    assert_error_shape(api(None, brand).delete(f"/tasks/{task.pk}/"), 401, "NOT_AUTHENTICATED")
+
+
+@pytest.fixture
+def database_down():
+    """Make the next database connection of this process fail for real (closed port, or a SQLite path
+    that cannot be opened), then restore it."""
+    from django.db import connection
+
+    from tests.live import free_port
+
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent-dir/megahub.sqlite3"
+    else:
+        connection.settings_dict["PORT"] = free_port()
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_outage_is_503_database_unavailable_not_500(operator_api, database_down, caplog):
+    body = assert_error_shape(operator_api.get("/tasks/"), 503, "DATABASE_UNAVAILABLE")
+    assert "database" in body["detail"].lower()
+    assert "5432" not in str(body) and "nonexistent" not in str(body)  # no connection details leak

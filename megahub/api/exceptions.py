@@ -9,6 +9,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -57,6 +58,11 @@ class ServiceUnavailable(ApplicationError):
 class BrokerUnavailable(ServiceUnavailable):
     default_detail = "The message broker cannot be reached."
     error_code = "BROKER_UNAVAILABLE"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    default_detail = "The database cannot be reached; try again shortly."
+    error_code = "DATABASE_UNAVAILABLE"
 
 
 class PayloadTooLarge(ApplicationError):
@@ -135,6 +141,10 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # The database is down or the connection broke: a service outage (503), not a bug (500).
+        logger.error("Database unavailable: %s", exc)
+        exc = DatabaseUnavailable()
 
     if not isinstance(exc, exceptions.APIException):
         view = context.get("view")

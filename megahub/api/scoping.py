@@ -64,6 +64,13 @@ class BrandScopedMixin:
 
     permission_classes = [permissions.IsAuthenticated, BrandAccess]
 
+    def check_permissions(self, request):
+        # A method the endpoint does not have is a 405 for any authenticated caller, before the brand
+        # and role checks (an unauthenticated one still gets its 401 from the permissions).
+        if request.user and request.user.is_authenticated and getattr(self, request.method.lower(), None) is None:
+            self.http_method_not_allowed(request)
+        super().check_permissions(request)
+
     def initialize_request(self, request, *args, **kwargs):
         request = super().initialize_request(request, *args, **kwargs)
         if getattr(self, "swagger_fake_view", False):

@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from task_core.models import BaseTask, BrandMembership, BrandRole, TaskStatus
+from task_core.models import BaseTask, Brand, BrandMembership, BrandRole, TaskStatus
 from task_core.services import task_create
 from task_core.state_machine import transition
 
@@ -49,6 +49,21 @@ def test_staff_sees_only_their_brands_tasks(client, staff_operator, tasks):
     assert client.get(f"/admin/task_core/basetask/{mine.pk}/change/").status_code == 200
     # Another brand's task is not reachable by URL either.
     assert client.get(f"/admin/task_core/basetask/{theirs.pk}/change/").status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("changelist", ["/admin/task_core/basetask/", "/admin/task_core/brandmembership/"])
+def test_brand_filter_names_only_the_staff_members_brands(client, staff_operator, tasks, changelist, other_brand):
+    beta = Brand.objects.create(name="Beta", slug="beta")  # a second brand of theirs: the filter shows
+    BrandMembership.objects.create(user=staff_operator, brand=beta, role=BrandRole.VIEWER)
+    task_create(brand=beta, task_type="demo.echo")
+    BrandMembership.objects.create(user=get_user_model().objects.create_user(username="acme-op"),
+                                   brand=other_brand, role=BrandRole.OPERATOR)
+    client.force_login(staff_operator)
+    page = client.get(changelist)
+    assert page.status_code == 200
+    assert f"brand__id__exact={tasks[0].brand_id}" in page.text and f"brand__id__exact={beta.pk}" in page.text
+    assert f"brand__id__exact={other_brand.pk}" not in page.text and "Acme" not in page.text
 
 
 @pytest.mark.django_db

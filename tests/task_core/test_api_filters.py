@@ -117,6 +117,13 @@ def test_default_order_is_newest_first_and_ordering_is_honoured(operator_api, br
     assert_field_error(operator_api.get("/tasks/", {"ordering": "error_traceback"}), "ordering")
 
 
+def test_ordering_by_priority_follows_its_rank_not_the_alphabet(operator_api, brand, operator):
+    made = {p: make_task(brand, user=operator, priority=p) for p in ("high", "low", "critical", "normal")}
+    rank = ["critical", "high", "normal", "low"]
+    assert ids(operator_api.get("/tasks/", {"ordering": "-priority"})) == [made[p].pk for p in rank]
+    assert ids(operator_api.get("/tasks/", {"ordering": "priority"})) == [made[p].pk for p in reversed(rank)]
+
+
 def test_filters_combine(operator_api, brand, operator):
     target = make_task(brand, "failed", user=operator, priority="high", description="target")
     make_task(brand, "failed", user=operator, priority="low")
