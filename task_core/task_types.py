@@ -2,6 +2,8 @@
 
 import time
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from .registry import task_type
 
 
@@ -93,3 +95,25 @@ class DemoFailure(RuntimeError):
 )
 def fail(ctx, message="demo failure"):
     raise DemoFailure(message)
+
+
+@task_type(
+    "demo.hang",
+    label="Hang",
+    description="Keeps running past its soft time limit, to show the hard time limit stopping it.",
+    schema={
+        "type": "object",
+        "properties": {"seconds": {"type": "number", "minimum": 0, "maximum": 3600, "default": 60,
+                                   "title": "Seconds"}},
+        "additionalProperties": False,
+    },
+    timeout_seconds=5,
+)
+def hang(ctx, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.1)
+        except SoftTimeLimitExceeded:
+            ctx.progress(50, "ignored the soft time limit")
+    return {"hung_seconds": seconds}

@@ -169,7 +169,7 @@ def test_enums_list_statuses_priorities_origins_roles_and_transitions(api, viewe
     assert body["transitions"]["completed"] == []
 
 
-SHIPPED = {"seo_keyword_analysis", "demo.sleep", "demo.echo", "demo.fail"}
+SHIPPED = {"seo_keyword_analysis", "demo.sleep", "demo.echo", "demo.fail", "demo.hang"}
 
 
 def test_task_info_describes_every_registered_type(api, viewer, brand):

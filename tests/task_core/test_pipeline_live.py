@@ -165,6 +165,23 @@ def test_task_over_its_timeout_fails_with_timed_out(live_worker, operator_api):
     assert statuses(task) == ["pending", "queued", "running", "failed"], history(task)
 
 
+def test_task_that_ignores_its_soft_limit_is_killed_at_the_hard_limit_and_failed(workers, queue, brand, operator):
+    worker = workers(queues=queue, concurrency=1)
+    task = submit(brand, operator, "demo.hang", queue, context_data={"seconds": 60}, timeout_seconds=1)
+    soft, hard = pipeline.time_limits(1)
+    task = wait_status(task.pk, "failed", "completed", timeout=hard + 20)
+
+    assert task.status == "failed", history(task)
+    assert "hard time limit" in task.error_message, task.error_message
+    assert task.progress_message == "ignored the soft time limit"  # it was still running after the soft limit
+    assert task.completed_at - task.started_at >= timedelta(seconds=hard - 1)
+    assert statuses(task) == ["pending", "queued", "running", "failed"], history(task)
+    # The killed pool process was replaced: the worker takes the next task.
+    after = submit(brand, operator, "demo.echo", queue)
+    assert wait_status(after.pk, "completed", "failed").status == "completed"
+    assert after.pk and worker.proc.poll() is None
+
+
 # 4 ------------------------------------------------------------------------------------------------
 def test_cancel_of_a_running_task_terminates_it_and_frees_the_worker(workers, queue, brand, operator, operator_api):
     worker = workers(queues=queue, concurrency=1)
@@ -378,3 +395,12 @@ def test_worker_publishes_task_events_for_flower(live_worker, operator_api):
             receiver.should_stop = True
             thread.join(5)
     assert BaseTask.objects.get(task_id=task_id).status == "completed"
+
+
+def test_health_and_queue_stats_name_the_live_worker(live_worker, operator_api):
+    health = operator_api.get("/tasks/system/health/")
+    assert health.status_code == 200, health.json()
+    assert health.json()["status"] == "ok"
+    assert live_worker.hostname in health.json()["components"]["workers"]["online"]
+    stats = operator_api.get("/tasks/queue-stats/").json()
+    assert live_worker.hostname in stats["workers_online"]
