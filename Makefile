@@ -7,8 +7,10 @@ STAMP := $(VENV)/.installed
 .PHONY: install run test bench lint migrate demo
 
 $(STAMP): requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "MEGAHUB needs Python 3.11 (found %d.%d); run make PYTHON=/path/to/python3.11" % sys.version_info[:2])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	$(PY) -m pip check --disable-pip-version-check
 	@touch $(STAMP)
 
 install: $(STAMP)
