@@ -246,6 +246,26 @@ def test_pool_child_killed_mid_task_is_redelivered_and_completes(workers, queue,
     assert "interrupted" in interrupted.detail and interrupted.worker == worker.hostname
 
 
+@pytest.mark.parametrize("layout", ["same worker", "another worker"])
+def test_a_duplicate_message_for_a_running_task_is_dropped_not_run_twice(workers, queue, brand, operator, layout):
+    """E.g. the outbox sweep raced a slow dispatcher: the running task must not start a second time."""
+    if layout == "same worker":
+        holder = other = workers(queues=queue, concurrency=2)
+    else:
+        holder, other = workers(queues=queue), workers(queues=queue)
+    task = submit(brand, operator, "demo.sleep", queue, context_data={"seconds": 3, "steps": 6})
+    task = wait_running_with_progress(task.pk)
+    running_on = next(w for w in {holder, other} if w.hostname == task.worker)
+
+    pipeline.publish(task)  # a second message for the same task
+    wait_for(lambda: "duplicate message dropped" in "".join(w.log() for w in {holder, other}), timeout=20,
+             message="the duplicate to be dropped")
+
+    task = wait_status(task.pk, "completed", "failed", timeout=30)
+    assert task.status == "completed" and task.worker == running_on.hostname
+    assert statuses(task) == ["pending", "queued", "running", "completed"], history(task)
+
+
 # 6 ------------------------------------------------------------------------------------------------
 def test_worker_killed_and_restarted_under_its_name_finishes_its_orphans(workers, queue, brand, operator):
     name = f"restart-{uuid.uuid4().hex[:6]}"

@@ -144,3 +144,50 @@ def test_transition_many_refuses_an_illegal_pair(brand):
     task = task_in(brand, "completed")
     assert transition_many([task.pk], "completed", "running") == []
     assert BaseTask.objects.get(pk=task.pk).status == "completed"
+
+
+def test_a_failing_task_finished_receiver_is_logged_and_never_undoes_the_transition(brand, caplog):
+    from task_core import signals
+
+    calls = []
+
+    def broken(sender, task, status, **kwargs):
+        calls.append(status)
+        raise RuntimeError("receiver bug")
+
+    signals.task_finished.connect(broken, dispatch_uid="test-broken")
+    try:
+        task = task_in(brand, "running")
+        assert transition(task, "completed")
+    finally:
+        signals.task_finished.disconnect(dispatch_uid="test-broken")
+    assert calls == ["completed"]
+    assert BaseTask.objects.get(pk=task.pk).status == "completed"
+    assert any("receiver" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "cancelled", "retrying"])
+def test_every_finishing_transition_tells_the_other_apps_once(brand, status):
+    from task_core import signals
+
+    seen = []
+    signals.task_finished.connect(lambda sender, task, status, **kw: seen.append((task.pk, status)),
+                                  dispatch_uid="test-seen", weak=False)
+    try:
+        task = task_in(brand, "running")
+        assert transition(task, status)
+        assert not transition(task, status)  # a repeat is refused and says nothing
+    finally:
+        signals.task_finished.disconnect(dispatch_uid="test-seen")
+    assert seen == [(task.pk, status)]
+
+
+def test_create_writes_the_row_and_its_first_event_together(brand, operator):
+    from task_core.state_machine import create
+
+    task = create(BaseTask(brand=brand, task_type="demo.echo", context_data={"a": 1}), actor=operator,
+                  detail="created (api)")
+    stored = BaseTask.objects.get(pk=task.pk)
+    assert stored.task_id == task.task_id and stored.context_data == {"a": 1} and stored.status == "pending"
+    assert [(e.from_status, e.to_status, e.actor_id, e.detail) for e in stored.events.all()] == [
+        ("", "pending", operator.pk, "created (api)")]
