@@ -49,7 +49,7 @@ def test_every_operation_documents_the_error_responses(schema):
     assert set(schema["components"]["schemas"]["Error"]["properties"]) == {"detail", "error_code", "field_errors"}
     missing = []
     for path, method, op in operations(schema):
-        for code in ("400", "401", "404", "500"):
+        for code in ("400", "401", "404", "500", "503"):
             response = op["responses"].get(code)
             ref = (response or {}).get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
             if ref != ERROR_REF:

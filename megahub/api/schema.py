@@ -31,7 +31,7 @@ ERROR_DESCRIPTIONS = {
     "409": "Not allowed in the object's current state (INVALID_TRANSITION)",
     "429": "Throttled",
     "500": "Internal error",
-    "503": "A required service (broker, database) is unavailable",
+    "503": "A required service is unavailable (DATABASE_UNAVAILABLE, BROKER_UNAVAILABLE)",
 }
 
 
@@ -50,9 +50,9 @@ class MegahubAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         error_schema = self._get_response_for_code(ErrorSerializer, "400")
-        codes = ["400", "401", "404", "405", "429", "500"]
+        codes = ["400", "401", "404", "405", "429", "500", "503"]  # 503: any call needs the database
         if self._is_brand_scoped():
-            codes += ["403", "409", "503"]
+            codes += ["403", "409"]
         for code in codes:
             if code not in responses:
                 body = dict(error_schema)
