@@ -26,6 +26,7 @@ def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+# Development defaults; `manage.py check --deploy` refuses them (megahub/checks.py).
 SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key-change-me")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h]

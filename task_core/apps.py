@@ -9,6 +9,8 @@ class TaskCoreConfig(AppConfig):
         # Task types declare themselves with @task_type in each app's task_types module.
         from django.utils.module_loading import autodiscover_modules
 
+        import megahub.checks  # noqa: F401 - registers the deploy checks
+
         autodiscover_modules("task_types")
 
         from celery.signals import task_postrun, worker_ready

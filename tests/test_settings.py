@@ -22,3 +22,16 @@ def test_this_run_keeps_cache_and_broker_apart():
         assert cache["BACKEND"].endswith("RedisCache") and cache["LOCATION"] != settings.CELERY_BROKER_URL
     else:
         assert cache["BACKEND"].endswith("LocMemCache")
+
+
+def test_deploy_check_refuses_the_development_secrets(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with pytest.raises(SystemCheckError, match="SECRET_KEY is the development default"):
+        call_command("check", "--deploy", "--fail-level", "ERROR")
+    settings.SECRET_KEY = "a-real-secret-" * 4
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": "another-real-secret-" * 3}
+    from megahub.checks import development_secrets
+
+    assert development_secrets(None) == []
