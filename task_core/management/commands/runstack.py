@@ -1,8 +1,8 @@
 """Start web, worker and beat together (what `make run` calls) and stop all three on Ctrl-C.
 
-Each child runs in its own process group, so Ctrl-C reaches only this command, which then stops them
-in order: SIGTERM (the worker finishes its running tasks: warm shutdown), then, after a grace period,
-SIGKILL of the whole group, pool processes included. If one of them dies, the others are stopped and
+Each child runs in its own process group, so Ctrl-C reaches only this command, which then stops them:
+SIGTERM to each main process (the worker finishes its running tasks: warm shutdown), then, after a grace
+period or once it has exited, SIGKILL of whatever is left of its group (pool processes included). If one of them dies, the others are stopped and
 the command exits non-zero.
 """
 
@@ -59,7 +59,7 @@ class Command(BaseCommand):
     def _stop_all(self, procs: dict, grace: float) -> None:
         for proc in procs.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)  # the main process: the worker then stops its pool itself
         deadline = time.monotonic() + grace
         for name, proc in procs.items():
             try:
