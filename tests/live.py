@@ -125,6 +125,17 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
+def web_answers(port: int) -> bool:
+    """True when a web server of ours on this local port answers its liveness route."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now (for a private server process)."""
     import socket

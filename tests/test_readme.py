@@ -4,14 +4,13 @@ import io
 import re
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 from django.core.management import call_command
 
 from task_core.models import BaseTask, TaskOrigin
 
-from .live import ROOT, LiveProcess, free_port, wait_for
+from .live import ROOT, LiveProcess, free_port, wait_for, web_answers
 
 
 def readme_workflow() -> str:
@@ -20,12 +19,6 @@ def readme_workflow() -> str:
     return re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
 
 
-def _up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 @pytest.mark.live
@@ -38,7 +31,7 @@ def test_readme_reference_workflow_works_as_written(live_worker):
     web = LiveProcess([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], f"web-{port}")
     web.start()
     try:
-        wait_for(lambda: _up(port), timeout=30, message="the web server")
+        wait_for(lambda: web_answers(port), timeout=30, message="the web server")
         script = readme_workflow()
         assert "BASE=http://localhost:8000" in script and "<printed password>" in script
         script = script.replace("BASE=http://localhost:8000", f"BASE=http://127.0.0.1:{port}")

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import psutil
 import pytest
@@ -16,7 +15,7 @@ from django.core.management import call_command
 
 from task_core.models import Brand, BrandMembership, BrandRole
 
-from ..live import ROOT, child_env, free_port, wait_for
+from ..live import ROOT, child_env, free_port, wait_for, web_answers
 
 
 def _seed() -> str:
@@ -48,12 +47,6 @@ def _runstack(port: int, log) -> subprocess.Popen:
                             cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT)
 
 
-def _healthz(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 @pytest.mark.live
@@ -64,7 +57,7 @@ def test_runstack_starts_web_worker_and_beat_and_ctrl_c_stops_every_process(tmp_
     with open(log_path, "wb") as log:
         proc = _runstack(port, log)
         try:
-            wait_for(lambda: _healthz(port), timeout=60, message="the web server")
+            wait_for(lambda: web_answers(port), timeout=60, message="the web server")
             wait_for(lambda: "ready." in log_path.read_text(), timeout=60, message="the worker")
             wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=60, message="beat")
             family = psutil.Process(proc.pid).children(recursive=True)
@@ -79,7 +72,7 @@ def test_runstack_starts_web_worker_and_beat_and_ctrl_c_stops_every_process(tmp_
     time.sleep(0.5)
     alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"left running after Ctrl-C: {alive}"
-    assert not _healthz(port)
+    assert not web_answers(port)
 
 
 @pytest.mark.live
