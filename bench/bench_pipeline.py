@@ -5,19 +5,21 @@ warm-up batch, then N no-op tasks timed from the first enqueue until the last on
 (completion polled every 0.1 s). Variants:
 
 - ours-one   task_create() one by one, type demo.echo: BaseTask row, TaskEvents, pending -> queued ->
-             running -> completed. Done = all rows `completed`. HEADLINE (one create = one message,
-             like `delay()` in a loop, and what POST /tasks/ does).
-- ours-bulk  task_create_many() of all N at once (bulk insert, one producer, bulk `queued`).
+             running -> completed. Done = all rows `completed`. Like `delay()` in a loop, and what
+             POST /tasks/ does.
+- ours-bulk  task_create_many() of all N at once (bulk insert, one producer, bulk `queued`): what the
+             scheduling dispatcher and fan-outs use.
 - dcr-shipped  plain Celery + django-celery-results (result_extended, acks late, prefetch 1),
              CELERY_DB_REUSE_MAX unset: Django fixup closes the connection around every task.
 - dcr-tuned  the same with CELERY_DB_REUSE_MAX=1000. Done = all TaskResult rows SUCCESS.
 - floor      plain Celery, no result backend; the task INCRs a Redis counter. Done = counter = N.
 
-Then an in-process profile: SQL statements and time per task on each side of our pipeline, and per
-stored result in django-celery-results.
+Each of ours-one and ours-bulk is compared with dcr-tuned (target >= 1.0x). Then an in-process profile
+of each side (enqueue, worker) of ours and of plain Celery + django-celery-results: wall time, CPU of the
+process, CPU of its PostgreSQL backend, SQL statements per task.
 
 Env: BENCH_N (default 2000), BENCH_ROUNDS (default 2; the median rate is reported), BENCH_CONCURRENCY (2),
-BENCH_PROFILE=0 to skip the profile.
+BENCH_VARIANTS (comma list, default all), BENCH_PROFILE=0 to skip the profile.
 """
 
 import os
@@ -146,42 +148,42 @@ class Bench:
 
 
 # --- in-process profile ---------------------------------------------------------------------------
-class SqlTimer:
-    """execute_wrapper that counts statements and sums their wall time."""
-
-    def __init__(self):
-        self.count, self.seconds, self.kinds = 0, 0.0, {}
-
-    def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.seconds += time.perf_counter() - start
-            self.count += 1
-            kind = sql.lstrip().split(" ", 1)[0].upper()
-            self.kinds[kind] = self.kinds.get(kind, 0) + 1
+def _backend_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a local PostgreSQL backend process, or None when it is not on this host."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(fn, n: int):
+def measure(fn, n: int) -> dict:
+    """Per call: wall time, CPU of this process, CPU of its PostgreSQL backend, SQL statements.
+
+    CPU, unlike wall time, hardly moves when other processes load the machine, and the two CPU figures
+    together are what one task costs the cores the worker and the database share.
+    """
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
-    timer = SqlTimer()
-    start = time.perf_counter()
-    with connection.execute_wrapper(timer):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    pg0, cpu0, wall0 = _backend_cpu_seconds(backend), time.process_time(), time.perf_counter()
+    with CaptureQueriesContext(connection) as queries:
         for i in range(n):
             fn(i)
-    total = time.perf_counter() - start
-    return {"ms_per_task": 1000 * total / n, "sql_ms_per_task": 1000 * timer.seconds / n,
-            "queries_per_task": timer.count / n, "kinds": {k: round(v / n, 2) for k, v in sorted(timer.kinds.items())}}
+    wall, cpu, pg1 = time.perf_counter() - wall0, time.process_time() - cpu0, _backend_cpu_seconds(backend)
+    pg = None if pg0 is None or pg1 is None else pg1 - pg0
+    return {"wall_ms": 1000 * wall / n, "cpu_ms": 1000 * cpu / n, "pg_cpu_ms": None if pg is None else 1000 * pg / n,
+            "queries": len(queries) / n}
 
 
-def profile(bench: Bench, n: int = 300) -> dict:
-    """Per-task SQL and time of each side of our pipeline, and of a django-celery-results store."""
+def profile(bench: Bench, n: int = 500) -> dict:
+    """Both sides of a task in one process (no broker consumer): ours against django-celery-results."""
     import logging
 
     from celery.app.task import Context
-    from django.db import connection
 
     from task_core import services
     from task_core.models import BaseTask
@@ -190,25 +192,19 @@ def profile(bench: Bench, n: int = 300) -> dict:
     bench.ours_app.set_current()
     bench.reset_ours()
     out = {}
-    out["ours enqueue: task_create (1 task)"] = measure(
-        lambda i: services.task_create(brand=bench.brand, task_type="demo.echo", context_data={"message": "bench"},
-                                       queue=QUEUE), n)
-    bench.reset_ours()
-    tasks_holder = {}
 
-    def bulk(_i):
-        tasks_holder["t"] = services.task_create_many(brand=bench.brand, specs=[
-            {"task_type": "demo.echo", "context_data": {"message": "bench"}, "queue": QUEUE} for _ in range(n)])
+    def create(_i):
+        services.task_create(brand=bench.brand, task_type="demo.echo", context_data={"message": "bench"}, queue=QUEUE)
 
-    m = measure(bulk, 1)
-    out[f"ours enqueue: task_create_many ({n} tasks), per task"] = {
-        k: (v / n if isinstance(v, float) else {kk: round(vv / n, 3) for kk, vv in v.items()}) for k, v in m.items()}
+    create(0)
+    out["ours, enqueue: task_create (row + event, publish, queued + event)"] = measure(create, n)
+    out["dcr, enqueue: apply_async (publish)"] = measure(lambda _i: bench.plain.noop.apply_async(queue=QUEUE), n)
     bench.purge_queue()
-    ids = [str(t.task_id) for t in BaseTask.objects.filter(brand=bench.brand).order_by("pk")]
+    ids = [str(t) for t in
+           BaseTask.objects.filter(brand=bench.brand, status="queued").values_list("task_id", flat=True)]
     celery_task = bench.ours_app.tasks["demo.echo"]
-    out["ours worker: execute (SELECT, running, echo, completed)"] = measure(
+    out["ours, worker: execute (start + event, echo, completed + event)"] = measure(
         lambda i: celery_task.apply(args=[ids[i]], task_id=ids[i], hostname="profile@bench"), n)
-
     backend = bench.plain.app.backend
 
     def store(_i):
@@ -217,35 +213,13 @@ def profile(bench: Bench, n: int = 300) -> dict:
                       delivery_info={"exchange": "", "routing_key": QUEUE, "priority": 0, "redelivered": False})
         backend.mark_as_done(tid, None, request=req)
 
-    out["dcr-tuned: store one result (result_extended)"] = measure(store, n)
-
-    def store_reconnect(i):
-        connection.close()  # what the Django fixup does around every task when CELERY_DB_REUSE_MAX is unset
-        store(i)
-
-    out["dcr-shipped: reconnect + store one result"] = measure(store_reconnect, n)
+    store(0)
+    out["dcr, worker: store the result (result_extended)"] = measure(store, n)
     bench.reset_ours()
     from django_celery_results.models import TaskResult
 
     TaskResult.objects.filter(task_name="bench.noop").delete()
-
-    # cProfile of the worker-side execute, top functions by own time.
-    import cProfile
-    import io
-    import pstats
-
-    bench.ours_enqueue(n, bulk=True)
-    bench.purge_queue()
-    ids = [str(t.task_id) for t in BaseTask.objects.filter(brand=bench.brand).order_by("pk")]
-    prof = cProfile.Profile()
-    prof.enable()
-    for tid in ids:
-        celery_task.apply(args=[tid], task_id=tid, hostname="profile@bench")
-    prof.disable()
-    buf = io.StringIO()
-    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(12)
-    bench.reset_ours()
-    return {"table": out, "cprofile": buf.getvalue()}
+    return out
 
 
 def main():
@@ -274,29 +248,30 @@ def main():
             print(f"  round {rnd + 1} {variant:<12} {r['seconds']:7.2f} s  {r['rate']:8.1f} tasks/s"
                   f"  (enqueue {r['enqueue_seconds']:.2f} s, load {os.getloadavg()[0]:.1f})", flush=True)
 
-    med = {v: statistics.median(rs) for v, rs in rates.items()}
+    med = {v: statistics.median(rs) for v, rs in rates.items() if rs}
     print()
     print(f"Median over {ROUNDS} round(s), N={N}, {os.cpu_count()} cores, worker -c {CONCURRENCY} prefork:")
-    print(f"  {'variant':<12} {'tasks/s':>9} {'enqueue s':>10}   ours-one / it   ours-bulk / it")
-    for v in VARIANTS:
-        print(f"  {v:<12} {med[v]:9.1f} {statistics.median(enq[v]):10.2f}   {med['ours-one'] / med[v]:12.2f}x"
-              f"   {med['ours-bulk'] / med[v]:13.2f}x")
-    ratio = med["ours-one"] / med["dcr-tuned"]
-    print(f"HEADLINE ours (task_create one by one) / dcr-tuned = {ratio:.2f}x "
-          f"(target >= 1.00x: {'MET' if ratio >= 1.0 else 'NOT MET'}); "
-          f"bulk / dcr-tuned = {med['ours-bulk'] / med['dcr-tuned']:.2f}x")
+    print(f"  {'variant':<12} {'tasks/s':>9} {'enqueue s':>10}")
+    for v in med:
+        print(f"  {v:<12} {med[v]:9.1f} {statistics.median(enq[v]):10.2f}")
+    if "dcr-tuned" in med:
+        for ours, how in (("ours-one", "task_create one by one"), ("ours-bulk", "task_create_many")):
+            if ours in med:
+                ratio = med[ours] / med["dcr-tuned"]
+                print(f"RATIO {ours} ({how}) / dcr-tuned = {ratio:.2f}x (target >= 1.00x: "
+                      f"{'MET' if ratio >= 1.0 else 'NOT MET'})")
+        for other in ("dcr-shipped", "floor"):
+            if other in med and "ours-one" in med:
+                print(f"      ours-one / {other} = {med['ours-one'] / med[other]:.2f}x")
 
     if os.environ.get("BENCH_PROFILE", "1") != "0":
         print()
-        print("In-process profile (one process, no broker consumer; SQL wall time measured around each statement):")
-        prof = profile(bench)
-        print(f"  {'step':<58} {'ms/task':>8} {'SQL ms':>7} {'queries':>8}  statements")
-        for name, m in prof["table"].items():
-            kinds = " ".join(f"{k}:{v:g}" for k, v in m["kinds"].items())
-            print(f"  {name:<58} {m['ms_per_task']:8.3f} {m['sql_ms_per_task']:7.3f} "
-                  f"{m['queries_per_task']:8.2f}  {kinds}")
-        if os.environ.get("BENCH_CPROFILE") == "1":
-            print(prof["cprofile"])
+        print("Per task, in one process (no broker consumer): wall time, CPU of this process, CPU of its "
+              "PostgreSQL backend, SQL statements")
+        print(f"  {'step':<66} {'wall ms':>8} {'cpu ms':>7} {'pg cpu':>7} {'queries':>8}")
+        for name, m in profile(bench).items():
+            pg = "n/a" if m["pg_cpu_ms"] is None else f"{m['pg_cpu_ms']:.2f}"
+            print(f"  {name:<66} {m['wall_ms']:8.2f} {m['cpu_ms']:7.2f} {pg:>7} {m['queries']:8.1f}")
 
 
 if __name__ == "__main__":
