@@ -5,9 +5,10 @@ Why a subclass: the stock scheduler sends one message per due entry, saves each 
 whole schedule on every tick, which stalls with thousands of entries (django-celery-beat #650, #675,
 #786). Here the rows of our schedules (task `task_scheduling.fire`) are kept out of the parent's schedule
 and held in one heap ordered by due time. A tick pops every due schedule and sends one dispatcher message
-per batch of up to SCHEDULING_DISPATCH_BATCH `[schedule id, due time, sent at, since]` items. The heap
-is rebuilt only when django-celery-beat's change marker moves (or every 5 minutes), so an idle tick is
-two tiny queries and a heap peek.
+per batch of up to SCHEDULING_DISPATCH_BATCH `[schedule id, due time, sent at, since]` items. When
+django-celery-beat's change marker moves, only the rows changed since the last read (their
+`date_changed`) are read again; everything is reloaded when a row disappears and every 5 minutes. An idle
+tick is two tiny queries and a heap peek.
 
 Due times are deterministic (cron: the scheduled wall-clock minute in the template's timezone; interval:
 anchor + k × interval), so two Beats, or a restarted one, send the same pairs and the dispatcher's
@@ -29,7 +30,7 @@ Nothing is lost silently:
 import heapq
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections
@@ -50,6 +51,8 @@ ENTRY_FIELDS = (
     "clocked__clocked_time",
 )
 FULL_RELOAD_SECONDS = 300
+# Re-read the rows changed this long before the newest change seen (clock skew, long transactions).
+CHANGE_OVERLAP_SECONDS = 60
 CONFIRM_CHECK_SECONDS = 10  # how often Beat looks for sent batches nobody handled
 CONFIRM_MAX_RESENDS = 10
 
@@ -63,9 +66,12 @@ class Scheduler(DatabaseScheduler):
     dispatch_options: dict = {}
 
     def __init__(self, *args, **kwargs):
-        self._ours: list[tuple] = []  # (due, schedule id, timing, since)
+        self._ours: list[tuple] = []  # heap of (due, schedule id, version, timing, since)
+        self._version: dict[int, int] = {}  # schedule id -> version of its valid heap entry
+        self._enabled: set[int] = set()  # ids of the enabled rows known to this process
+        self._watermark: datetime | None = None  # newest date_changed seen
         self._ours_ts = None
-        self._ours_loaded_at = 0.0
+        self._ours_loaded_at = -FULL_RELOAD_SECONDS
         self._fired: dict[int, datetime] = {}  # schedule id -> last due sent by this process
         self._unsent: list[tuple] = []  # (sid, due, sent_at, since) the broker refused
         self._pending: dict[tuple[int, datetime], list] = {}  # (sid, due) -> [sent_at, since, sent_mono, resends]
@@ -91,13 +97,16 @@ class Scheduler(DatabaseScheduler):
 
     # --- our schedules ---------------------------------------------------------------------------
 
-    def _changed(self) -> bool:
+    def _refresh_if_changed(self, now: datetime) -> None:
+        """Reload when django-celery-beat's change marker moved: only the rows changed since the last look
+        (their date_changed), unless a row went away (then, and every FULL_RELOAD_SECONDS, everything)."""
         ts = PeriodicTasks.last_change()
-        changed = self._ours_ts is None or (ts is not None and ts != self._ours_ts)
+        changed = ts is not None and ts != self._ours_ts
         self._ours_ts = ts
         if time.monotonic() - self._ours_loaded_at > FULL_RELOAD_SECONDS:
-            return True
-        return changed
+            self.load_ours(now)
+        elif changed:
+            self.load_ours(now, full=False)
 
     def _next(self, timing, after: datetime):
         key = (timing, after)
@@ -118,37 +127,68 @@ class Scheduler(DatabaseScheduler):
             return latest, (after if latest > first else None)
         return first, None
 
-    def load_ours(self, now: datetime | None = None) -> int:
+    def load_ours(self, now: datetime | None = None, full: bool = True) -> int:
+        """Read our Beat rows: all enabled ones (full), or those changed since the last read. Returns the
+        number of schedules with a next fire."""
+        started = time.monotonic()
         now = now or utcnow()
+        rows = BeatEntry.objects.filter(task=FIRE_TASK)
+        if full:
+            rows = rows.filter(enabled=True)
+            self._ours, self._version, self._enabled = [], {}, set()
+            self._ours_loaded_at = started
+        else:
+            rows = rows.filter(date_changed__gte=self._watermark - timedelta(seconds=CHANGE_OVERLAP_SECONDS))
         # The timezone is read as text: django-timezone-field raises on an unknown zone while reading, which
         # would end the whole load; as text, only that row fails (below).
-        rows = (BeatEntry.objects.filter(task=FIRE_TASK, enabled=True)
-                .annotate(crontab_tz=Cast("crontab__timezone", CharField())).values(*ENTRY_FIELDS))
-        heap = []
+        rows = rows.annotate(crontab_tz=Cast("crontab__timezone", CharField())).values(
+            *ENTRY_FIELDS, "enabled", "date_changed")
         timings: dict[tuple, object] = {}
-        skipped = 0
+        added: list[tuple] = []
+        seen = skipped = 0
+        watermark = now if full else self._watermark
         for row in rows.iterator(chunk_size=2000):
+            seen += 1
+            watermark = max(watermark, row["date_changed"] or watermark)
             try:
-                entry = self._heap_entry(row, timings, now)
+                entry = self._entry_of(row, timings, now)
             except Exception as exc:  # noqa: BLE001 - one bad row never stops Beat
                 skipped += 1
                 logger.error("Scheduling: Beat row %r skipped: %s: %s", row.get("name"), type(exc).__name__, exc)
                 continue
             if entry is not None:
-                heap.append(entry)
-        heapq.heapify(heap)
-        self._ours = heap
-        self._ours_loaded_at = time.monotonic()
-        self.ours_loaded, self.ours_skipped = len(heap), skipped
-        logger.info("Scheduling: %s active schedules loaded%s", len(heap),
+                added.append(entry)
+        self._watermark = watermark
+        if full:
+            heapq.heapify(added)
+            self._ours = added
+        else:
+            if BeatEntry.objects.filter(task=FIRE_TASK, enabled=True).count() != len(self._enabled):
+                return self.load_ours(now)  # rows were deleted: start over
+            for entry in added:
+                heapq.heappush(self._ours, entry)
+            if len(self._ours) > 2 * len(self._version) + 1000:  # drop the superseded entries
+                self._ours = [e for e in self._ours if self._version.get(e[1]) == e[2]]
+                heapq.heapify(self._ours)
+        active = sum(1 for e in self._ours if self._version.get(e[1]) == e[2]) if not full else len(added)
+        self.ours_loaded, self.ours_skipped = active, skipped
+        what = "loaded" if full else f"refreshed ({seen} changed rows read)"
+        logger.info("Scheduling: %s active schedules %s in %.3fs%s", active, what, time.monotonic() - started,
                     f" ({skipped} unreadable rows skipped)" if skipped else "")
-        return len(heap)
+        return active
 
-    def _heap_entry(self, row: dict, timings: dict, now: datetime):
+    def _entry_of(self, row: dict, timings: dict, now: datetime):
+        """The heap entry of a row, or None (disabled, or nothing left to fire). Supersedes the schedule's
+        previous entry, if any."""
         name = row["name"]
         if not name.startswith(BEAT_PREFIX) or not name[len(BEAT_PREFIX):].isdigit():
             raise ValueError(f"not a schedule row name (expected {BEAT_PREFIX}<id>)")
         sid = int(name[len(BEAT_PREFIX):])
+        version = self._version[sid] = self._version.get(sid, 0) + 1
+        if not row["enabled"]:
+            self._enabled.discard(sid)
+            return None
+        self._enabled.add(sid)
         key = tuple(row[f] for f in ENTRY_FIELDS[2:])
         timing = timings.get(key)
         if timing is None:
@@ -160,18 +200,19 @@ class Scheduler(DatabaseScheduler):
         last = row["last_run_at"] or now
         after = max(last, self._fired.get(sid, last))
         first, since = self._first_due(timing, after, now)
-        return None if first is None else (first, sid, timing, since)
+        return None if first is None else (first, sid, version, timing, since)
 
     def _tick_ours(self) -> float:
         close_old_connections()
         now = utcnow()
-        if self._changed():
-            self.load_ours(now)
+        self._refresh_if_changed(now)
         due: list[tuple] = self._unsent
         self._unsent = []
         heap = self._ours
         while heap and heap[0][0] <= now:
-            at, sid, timing, since = heapq.heappop(heap)
+            at, sid, version, timing, since = heapq.heappop(heap)
+            if self._version.get(sid) != version:
+                continue  # superseded by a change of its row
             due.append((sid, at, now, since))
             self._fired[sid] = at
             nxt, nxt_since = self._next(timing, at), None
@@ -180,12 +221,14 @@ class Scheduler(DatabaseScheduler):
                 if nxt is not None and nxt <= at:
                     nxt, nxt_since = self._next(timing, now), None
             if nxt is not None:
-                heapq.heappush(heap, (nxt, sid, timing, nxt_since))
+                heapq.heappush(heap, (nxt, sid, version, timing, nxt_since))
         if due:
             self._send(due)
         self._confirm()
         if self._unsent:
             return 1.0
+        while heap and self._version.get(heap[0][1]) != heap[0][2]:
+            heapq.heappop(heap)
         wait = self.max_interval if not heap else (heap[0][0] - utcnow()).total_seconds()
         if self._pending:
             wait = min(wait, CONFIRM_CHECK_SECONDS)

@@ -123,10 +123,13 @@ def beat_entries_set_enabled(*, schedule_ids: list[int], enabled: bool) -> int:
 
 
 def beat_entries_delete(*, schedule_ids: list[int] | None = None, names: list[str] | None = None) -> int:
+    """Delete rows in bulk. A raw delete: nothing references these rows, and django-celery-beat's
+    per-row delete signal would bump the change marker once per row (4 queries each); one bump at the
+    end does the same for Beat."""
     names = list(names or []) + [beat_name(pk) for pk in schedule_ids or []]
     count = 0
     for start in range(0, len(names), 1000):
-        count += BeatEntry.objects.filter(name__in=names[start:start + 1000]).delete()[0]
+        count += BeatEntry.objects.filter(name__in=names[start:start + 1000])._raw_delete(BeatEntry.objects.db)
     if count:
         PeriodicTasks.update_changed()
     return count

@@ -6,6 +6,7 @@ django-celery-beat rows never drift from our Schedules.
 """
 
 import logging
+from collections import defaultdict
 from datetime import datetime
 
 from django.conf import settings
@@ -271,11 +272,13 @@ def periodic_task_update(*, template: PeriodicTask, actor=None, **fields) -> Per
     if unknown:
         raise ValueError(f"Unknown template fields: {sorted(unknown)}")
     was_active, was_kind = template.is_active, template.kind
-    timing_changed = any(k in TIMING_FIELDS and getattr(template, k) != v for k, v in fields.items())
+    changed = sorted(k for k, v in fields.items() if getattr(template, k) != v)
+    timing_changed = bool(TIMING_FIELDS.intersection(changed))
     for key, value in fields.items():
         setattr(template, key, value)
     periodic_task_validate(template=template, require_future=timing_changed)
-    live = list(template.schedules.exclude(status=ScheduleStatus.INACTIVE))
+    live = list(template.schedules.exclude(status=ScheduleStatus.INACTIVE)
+                .only("pk", "brand_id", "periodic_task_id", "status", "anchor_at", "next_run_at"))
     if template.kind == ScheduleKind.MANUAL and live:
         raise _invalid("kind", "Delete this template's schedules before making it manual-only.")
     template.save()
@@ -287,9 +290,11 @@ def periodic_task_update(*, template: PeriodicTask, actor=None, **fields) -> Per
         cache: dict[Timing, datetime | None] = {}
         for s in live:
             s.next_run_at = _next_run(template, s, now, cache) if s.status == ScheduleStatus.ACTIVE else None
-        Schedule.objects.bulk_update(live, ["next_run_at"], batch_size=1000)
-    events_add([event(s, EventType.UPDATED, actor=actor,
-                      detail="template edited" + (" (timing changed)" if timing_changed else "")) for s in live])
+        _save_next_runs(live)
+    edited = [k for k in changed if k != "is_active"]
+    if edited:  # (de)activation alone is recorded below as each schedule's status change
+        events_add([event(s, EventType.UPDATED, actor=actor, detail=f"template edited: {', '.join(edited)}")
+                    for s in live])
     if was_active and not template.is_active:
         _schedules_set_status(schedules=[s for s in live if s.status == ScheduleStatus.ACTIVE],
                               to_status=ScheduleStatus.PAUSED, actor=actor, detail="template deactivated")
@@ -362,6 +367,20 @@ def _next_run(template: PeriodicTask, schedule: Schedule, after: datetime, cache
     return cache[timing]
 
 
+def _save_next_runs(schedules: list[Schedule]) -> None:
+    """Write next_run_at: one UPDATE per distinct value (the schedules of a cron template share it), or a
+    bulk update when they are many (interval schedules, each with its own anchor)."""
+    by_value: dict = defaultdict(list)
+    for s in schedules:
+        by_value[s.next_run_at].append(s.pk)
+    if len(by_value) > 20:
+        Schedule.objects.bulk_update(schedules, ["next_run_at"], batch_size=1000)
+        return
+    for value, ids in by_value.items():
+        for start in range(0, len(ids), 1000):
+            Schedule.objects.filter(pk__in=ids[start:start + 1000]).update(next_run_at=value)
+
+
 @transaction.atomic
 def schedule_create(*, template: PeriodicTask, parameter_overrides: dict | None = None, label: str = "",
                     actor=None) -> Schedule:
@@ -420,7 +439,7 @@ def _schedules_set_status(*, schedules: list[Schedule], to_status: str, actor=No
         cache: dict = {}
         for s in schedules:
             s.next_run_at = _next_run(s.periodic_task, s, now, cache) if s.periodic_task else None
-        Schedule.objects.bulk_update(schedules, ["next_run_at"], batch_size=1000)
+        _save_next_runs(schedules)
     beat_sync.beat_entries_set_enabled(schedule_ids=ids, enabled=to_status == ScheduleStatus.ACTIVE)
     events_add([event(s, event_type, actor=actor, from_status=before[s.pk], to_status=to_status, detail=detail)
                 for s in schedules])

@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterBadDateError, croniter
@@ -37,8 +38,10 @@ class CronError(ValueError):
     """The expression is not a valid 5-field cron expression; the message says why."""
 
 
+@lru_cache(maxsize=4096)
 def normalize_cron(expression: str) -> str:
-    """Return the 5-field form of `expression` (aliases expanded) or raise CronError with the reason."""
+    """Return the 5-field form of `expression` (aliases expanded) or raise CronError with the reason.
+    Cached: a template's timing is rebuilt for each of its schedules, and croniter's parse is not cheap."""
     expr = " ".join((expression or "").split())
     if not expr:
         raise CronError("The cron expression is empty.")

@@ -53,7 +53,8 @@ def test_interval_schedule_fires_pauses_and_resumes(live_worker, beat, operator_
              timeout=20, message="runs in flight to finish")
     paused_count = runs(pk).count()
     # Several intervals pass while paused (bounded by Beat's own loop: each tick is at most 1 s).
-    wait_for(lambda: "Scheduling: 0 active schedules loaded" in b.log(), timeout=15, message="Beat reload")
+    wait_for(lambda: re.search(r"Scheduling: 0 active schedules (loaded|refreshed)", b.log()), timeout=15,
+             message="Beat reload")
     deadline = timezone.now() + timedelta(seconds=5)
     wait_for(lambda: timezone.now() >= deadline, timeout=10)
     assert runs(pk).count() == paused_count
@@ -74,7 +75,7 @@ def sent_by(beat_process, schedule_id) -> set[str]:
 
 
 def test_two_beats_at_once_give_no_duplicate(live_worker, beat, make_template):
-    template = make_template(interval_seconds=1, name="dual", overlap_policy="allow")
+    template = make_template(interval_seconds=1, name="dual", overlap_policy="allow", queue="")
     schedule = template.schedules.get()
     a, b = beat(f"beat-a-{uuid.uuid4().hex[:6]}"), beat(f"beat-b-{uuid.uuid4().hex[:6]}")
     wait_for(lambda: len(sent_by(a, schedule.pk) & sent_by(b, schedule.pk)) >= 4, timeout=40,
@@ -93,7 +94,7 @@ def test_two_beats_at_once_give_no_duplicate(live_worker, beat, make_template):
 
 
 def test_a_restarted_beat_fires_on_without_duplicates_or_silent_gaps(live_worker, beat, make_template):
-    template = make_template(interval_seconds=1, name="restart", overlap_policy="allow")
+    template = make_template(interval_seconds=1, name="restart", overlap_policy="allow", queue="")
     schedule = template.schedules.get()
     first = beat()
     wait_for(lambda: runs(template.pk).count() >= 3, timeout=30, message=f"runs\n{first.log()[-1500:]}")
@@ -114,7 +115,7 @@ def test_a_restarted_beat_fires_on_without_duplicates_or_silent_gaps(live_worker
 
 
 def test_overlap_skip_while_a_run_is_still_going(live_worker, beat, make_template):
-    template = make_template(interval_seconds=1, name="slow", task_type="demo.sleep",
+    template = make_template(interval_seconds=1, name="slow", task_type="demo.sleep", queue="",
                              parameters={"seconds": 4, "steps": 4})
     beat()
     wait_for(lambda: runs(template.pk, outcome="skipped_overlap").count() >= 2, timeout=40,
@@ -133,7 +134,7 @@ def test_calendar_exclusion_skips_and_records(live_worker, beat, make_template, 
     today = timezone.now().date()
     cal = services.calendar_create(brand=brand, name="holiday", excluded_dates=[
         (today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)])
-    template = make_template(interval_seconds=1, name="blocked", calendar=cal)
+    template = make_template(interval_seconds=1, name="blocked", calendar=cal, queue="")
     beat()
     wait_for(lambda: runs(template.pk, outcome="skipped_calendar").count() >= 2, timeout=30,
              message="calendar skips")

@@ -149,3 +149,28 @@ def test_pausing_takes_the_schedule_out_of_the_next_tick(beat, make_template):
     sched._tick_ours()
     assert [entry[1] for entry in sched._ours] == [schedule.pk]
     assert sched._ours[0][0] > timezone.now()  # resume never fires what fell due while paused
+
+
+def test_a_change_is_read_from_the_changed_rows_only_and_a_deletion_reloads_all(beat, make_template, caplog):
+    fast, slow = make_template(interval_seconds=3600), make_template(interval_seconds=3600)
+    fast_s, slow_s = fast.schedules.get(), slow.schedules.get()
+    sched = beat()
+    sched._tick_ours()
+    services.periodic_task_update(template=fast, interval_seconds=60)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="megahub.scheduling.beat"):
+        sched._tick_ours()
+    # Rows changed within the last minute are read again (clock skew, long transactions): both, here.
+    assert "2 active schedules refreshed" in caplog.text and "loaded" not in caplog.text
+
+    def next_fires():
+        return {sid: at for at, sid, version, _, _ in sched._ours if sched._version.get(sid) == version}
+
+    soon = next_fires()
+    assert (soon[fast_s.pk] - timezone.now()).total_seconds() <= 60
+    assert (soon[slow_s.pk] - timezone.now()).total_seconds() > 3000
+    services.schedule_delete(schedule=slow_s)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="megahub.scheduling.beat"):
+        sched._tick_ours()
+    assert "1 active schedules loaded" in caplog.text and list(next_fires()) == [fast_s.pk]
