@@ -10,6 +10,7 @@ services' back would make Beat fire something the schedules do not say.
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Min, Q
 from django.http import HttpResponseRedirect
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule
@@ -174,11 +175,16 @@ class PeriodicTaskAdmin(ServiceSavedAdmin):
     readonly_fields = ["next_run_local", "created_at", "updated_at"]
     actions = ["pause", "resume", "run_now"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("brand").annotate(
+            next_run=Min("schedules__next_run_at", filter=Q(schedules__status=ScheduleStatus.ACTIVE)))
+
     @admin.display(description="next run (template timezone)")
     def next_run_local(self, obj):
         from .selectors import next_run_of_template
 
-        return local_iso(next_run_of_template(template=obj), obj.timezone) or "-"
+        value = obj.next_run if hasattr(obj, "next_run") else next_run_of_template(template=obj)
+        return local_iso(value, obj.timezone) or "-"
 
     def save_with_service(self, request, obj, form, change):
         if change:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
@@ -201,9 +201,23 @@ def _create_tasks(runs: list[ScheduledRun], plans: dict) -> None:
                 plan = plans[(r.schedule_id, r.due_at)]
                 r.outcome, r.detail = plan.outcome, plan.detail[:255]
                 errors.append(r)
-    ScheduledRun.objects.bulk_update([r for r in runs if r.task is not None], ["task"], batch_size=1000)
+    _link_tasks([r for r in runs if r.task is not None])
     if errors:
         ScheduledRun.objects.bulk_update(errors, ["outcome", "detail"], batch_size=1000)
+
+
+def _link_tasks(runs: list[ScheduledRun]) -> None:
+    """Set each run's task: on PostgreSQL one UPDATE from two arrays (Django's bulk_update builds a CASE
+    of one branch per row, several times slower at 1000 rows)."""
+    if connection.vendor != "postgresql":
+        ScheduledRun.objects.bulk_update(runs, ["task"], batch_size=1000)
+        return
+    table = ScheduledRun._meta.db_table
+    with connection.cursor() as cursor:
+        for start in range(0, len(runs), 1000):
+            chunk = runs[start:start + 1000]
+            cursor.execute(f"UPDATE {table} AS r SET task_id = v.task_id FROM unnest(%s::bigint[], %s::bigint[]) "
+                           f"AS v(id, task_id) WHERE r.id = v.id", [[r.pk for r in chunk], [r.task_id for r in chunk]])
 
 
 def _create_one(brand, spec: dict, plan: _Plan):

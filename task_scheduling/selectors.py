@@ -42,7 +42,7 @@ def next_run_of_template(*, template) -> object:
 
 
 def executions_queryset(*, template):
-    return ScheduledRun.objects.filter(periodic_task=template).select_related("task")
+    return ScheduledRun.objects.filter(periodic_task=template).select_related("task", "periodic_task")
 
 
 def executions_stats(*, template, runs) -> dict:

@@ -281,10 +281,25 @@ class ScheduleViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveMo
     def get_serializer_class(self):
         return ScheduleDetailSerializer if self.action == "retrieve" else ScheduleSerializer
 
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        raw = self.request.query_params.get("events") if self.action == "retrieve" else None
+        if raw is not None:
+            if not raw.isdigit() or not 1 <= int(raw) <= 100:
+                raise ApplicationError("Invalid events.", error_code="VALIDATION_ERROR",
+                                       field_errors={"events": ["An integer from 1 to 100."]})
+            context["events"] = int(raw)
+        return context
+
     @extend_schema(parameters=[OpenApiParameter("status", str, enum=ScheduleStatus.values),
                                OpenApiParameter("periodic_task", int)])
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=[OpenApiParameter("events", int, description="Recent events to include (1-100, "
+                                                "default 20; the newest 100 are kept).")])
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
 
     def destroy(self, request, pk=None):
         """Unregister from Beat and delete; its runs keep their history."""

@@ -368,10 +368,10 @@ def test_unsupported_methods_are_405(objects, admin_api, method, path):
     P + "?is_active=maybe", P + "?kind=weekly", P + "{t}/?include=everything", P + "{t}/executions/?status=bogus",
     P + "{t}/executions/?due_at__gte=yesterday", S + "?status=sleeping", S + "?periodic_task=abc",
     S + "?periodic_task=999999", C + "{c}/preview/?count=abc", C + "{c}/preview/?count=1000",
-    "/tasks/?periodic_task=999999", "/tasks/?periodic_task=abc",
+    "/tasks/?periodic_task=999999", "/tasks/?periodic_task=abc", S + "{s}/?events=0", S + "{s}/?events=x",
 ])
 def test_bad_query_parameters_are_400_naming_them(objects, operator_api, path):
-    resp = operator_api.get(path.format(t=objects["template"], c=objects["calendar"]))
+    resp = operator_api.get(path.format(t=objects["template"], c=objects["calendar"], s=objects["schedule"]))
     name = path.split("?", 1)[1].split("=", 1)[0]
     assert_error(resp, 400, "VALIDATION_ERROR", name)
 
@@ -486,3 +486,12 @@ def test_validate_cron_lists_the_runs_that_will_happen_and_warns_about_collapsed
     assert "02:00, 02:30, 03:00" in gap["warnings"][0]
     never = viewer_api.post(f"{P}validate-cron/", {"expression": "0 0 30 2 *"}, format="json").json()
     assert never["valid"] is False and "never matches" in never["error"]
+
+
+def test_schedule_detail_shows_as_many_recent_events_as_asked(operator_api, objects):
+    s = objects["schedule"]
+    operator_api.post(f"{S}{s}/pause/")
+    operator_api.post(f"{S}{s}/resume/")
+    assert len(operator_api.get(f"{S}{s}/").json()["recent_events"]) == 3
+    events = operator_api.get(f"{S}{s}/?events=1").json()["recent_events"]
+    assert [(e["event_type"], e["to_status"]) for e in events] == [("status_changed", "active")]
