@@ -342,21 +342,20 @@ class BeatEntryAdmin(_GuardOurRows, beat_admin.PeriodicTaskAdmin):
     def ours_in(self, queryset):
         return queryset.filter(task=FIRE_TASK)
 
-    @admin.action(description="Enable selected tasks")
-    def enable_tasks(self, request, queryset):
-        return super().enable_tasks(request, self.others(request, queryset))
 
-    @admin.action(description="Disable selected tasks")
-    def disable_tasks(self, request, queryset):
-        return super().disable_tasks(request, self.others(request, queryset))
+def _sparing_ours(name: str):
+    """django-celery-beat's bulk action `name`, applied to the selected rows that are not ours."""
+    parent = getattr(beat_admin.PeriodicTaskAdmin, name)
 
-    @admin.action(description="Toggle activity of selected tasks")
-    def toggle_tasks(self, request, queryset):
-        return super().toggle_tasks(request, self.others(request, queryset))
+    def action(self, request, queryset):
+        return parent(self, request, self.others(request, queryset))
 
-    @admin.action(description="Run selected tasks")
-    def run_tasks(self, request, queryset):
-        return super().run_tasks(request, self.others(request, queryset))
+    action.__name__ = name
+    return admin.action(description=getattr(parent, "short_description", name))(action)
+
+
+for _name in beat_admin.PeriodicTaskAdmin.actions:
+    setattr(BeatEntryAdmin, _name, _sparing_ours(_name))
 
 
 def _timing_admin(base):
