@@ -164,6 +164,8 @@ CELERY_BEAT_SCHEDULE = {
     "megahub.flush_expired_tokens": {"task": "megahub.flush_expired_tokens", "schedule": 86400.0,
                                      "options": {"expires": 3600}},
 }
+if BROKER_KIND == "redis":
+    CELERY_BROKER_TRANSPORT = "megahub.kombu_redis:Transport"
 if BROKER_KIND.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": MAX_TASK_TIMEOUT_SECONDS + 3600,

@@ -8,7 +8,7 @@ elsewhere it takes the ORM path, which writes the same rows.
 
 from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from .models import BaseTask, TaskEvent
@@ -48,8 +48,9 @@ def _insert_sql() -> tuple[str, tuple]:
 def insert_task(task: BaseTask, event: dict) -> int:
     """INSERT the task and its first event; returns the new primary key."""
     sql, fields = _insert_sql()
-    params = [f.get_db_prep_save(f.pre_save(task, add=True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: `connection` is a per-access proxy
+    params = [f.get_db_prep_save(f.pre_save(task, add=True), conn) for f in fields]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params + _event_params(event))
         return cursor.fetchone()[0]
 
@@ -68,11 +69,12 @@ def _update_sql(names: tuple[str, ...], with_event: bool) -> tuple[str, tuple]:
 def update_task(pk: int, current: str, values: dict, event: dict | None) -> bool:
     """The guarded UPDATE (`WHERE status = current`) and its event; True if the row was in `current`."""
     sql, fields = _update_sql(tuple(values), event is not None)
-    params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)]
+    conn = connections[DEFAULT_DB_ALIAS]
+    params = [f.get_db_prep_save(v, conn) for f, v in zip(fields, values.values(), strict=True)]
     params += [pk, current]
     if event is not None:
         params += _event_params(event)
-    with connection.cursor() as cursor:
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount > 0
 
@@ -133,9 +135,13 @@ def _converters() -> tuple:
 
 
 def _load_task(values) -> BaseTask:
+    conn = connections[DEFAULT_DB_ALIAS]
     converted = []
     for (col, converters), value in zip(_converters(), values, strict=True):
         for converter in converters:
-            value = converter(value, col, connection)
+            value = converter(value, col, conn)
         converted.append(value)
-    return BaseTask.from_db(connection.alias, [f.attname for f in BaseTask._meta.concrete_fields], converted)
+    return BaseTask.from_db(conn.alias, _ATTNAMES, converted)
+
+
+_ATTNAMES = [f.attname for f in BaseTask._meta.concrete_fields]

@@ -340,7 +340,9 @@ def test_work_survives_a_broker_outage(workers, operator_api, settings):
         broker.kill()
     # This process talks to the test broker again.
     with current_app.connection_for_write() as conn:
-        assert conn.as_uri() == Connection(dj_settings.CELERY_BROKER_URL).as_uri()
+        expected = Connection(dj_settings.CELERY_BROKER_URL)
+        assert (conn.hostname, conn.port, conn.virtual_host) == (expected.hostname, expected.port,
+                                                                  expected.virtual_host)
         conn.ensure_connection(max_retries=1)
 
 

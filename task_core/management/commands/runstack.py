@@ -1,9 +1,9 @@
 """Start web, worker and beat together (what `make run` calls) and stop all three on Ctrl-C.
 
 Each child runs in its own process group, so Ctrl-C reaches only this command, which then stops them:
-SIGTERM to each main process (the worker finishes its running tasks: warm shutdown), then, after a grace
-period or once it has exited, SIGKILL of whatever is left of its group (pool processes included). If one of them dies, the others are stopped and
-the command exits non-zero.
+SIGTERM to each main process (the worker finishes its running tasks: warm shutdown), then, once it has
+exited or after a grace period, SIGKILL of whatever is left of its group (pool processes included). If
+one of them dies, the others are stopped and the command exits non-zero.
 """
 
 import contextlib
