@@ -88,7 +88,8 @@ class Scheduler(DatabaseScheduler):
     def tick(self, *args, **kwargs):
         parent_sleep = super().tick(*args, **kwargs)
         try:
-            ours_sleep = self._tick_ours()
+            # The parent read the change marker during its tick: no second query for it.
+            ours_sleep = self._tick_ours(change_marker=self._last_timestamp)
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("Scheduling tick failed, retrying: %s", exc)
             close_old_connections()
@@ -97,10 +98,10 @@ class Scheduler(DatabaseScheduler):
 
     # --- our schedules ---------------------------------------------------------------------------
 
-    def _refresh_if_changed(self, now: datetime) -> None:
+    def _refresh_if_changed(self, now: datetime, change_marker: datetime | None = None) -> None:
         """Reload when django-celery-beat's change marker moved: only the rows changed since the last look
         (their date_changed), unless a row went away (then, and every FULL_RELOAD_SECONDS, everything)."""
-        ts = PeriodicTasks.last_change()
+        ts = change_marker or PeriodicTasks.last_change()
         changed = ts is not None and ts != self._ours_ts
         self._ours_ts = ts
         if time.monotonic() - self._ours_loaded_at > FULL_RELOAD_SECONDS:
@@ -202,10 +203,10 @@ class Scheduler(DatabaseScheduler):
         first, since = self._first_due(timing, after, now)
         return None if first is None else (first, sid, version, timing, since)
 
-    def _tick_ours(self) -> float:
+    def _tick_ours(self, change_marker: datetime | None = None) -> float:
         close_old_connections()
         now = utcnow()
-        self._refresh_if_changed(now)
+        self._refresh_if_changed(now, change_marker)
         due: list[tuple] = self._unsent
         self._unsent = []
         heap = self._ours
