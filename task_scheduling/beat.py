@@ -8,7 +8,7 @@ and held in one heap ordered by due time. A tick pops every due schedule and sen
 per batch of up to SCHEDULING_DISPATCH_BATCH `[schedule id, due time, sent at, since]` items. When
 django-celery-beat's change marker moves, only the rows changed since the last read (their
 `date_changed`) are read again; everything is reloaded when a row disappears and every 5 minutes. An idle
-tick is two tiny queries and a heap peek.
+tick adds a heap peek to the parent's tick (the change marker it reads is reused).
 
 Due times are deterministic (cron: the scheduled wall-clock minute in the template's timezone; interval:
 anchor + k × interval), so two Beats, or a restarted one, send the same pairs and the dispatcher's
