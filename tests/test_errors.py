@@ -111,6 +111,15 @@ def test_an_error_echoing_unencodable_input_still_answers_in_the_shape(operator_
     assert "is not a valid choice" in body["field_errors"]["priority"][0]
 
 
+@pytest.mark.parametrize("url", ["/auth/token/", "/auth/token/refresh/", "/tasks/",
+                                 "/tasks/scheduled/periodic-tasks/", "/tasks/scheduled/calendars/",
+                                 "/tasks/scheduled/periodic-tasks/validate-cron/"])
+def test_a_body_nested_too_deeply_is_400_on_every_json_endpoint(operator_api, url):
+    """Python's json module gives up past the recursion limit; that is bad input, not a server error."""
+    body = '{"name": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert_error_shape(operator_api.post(url, body, content_type="application/json"), 400, "MALFORMED_REQUEST")
+
+
 @pytest.mark.parametrize("role", ["viewer", "operator"])
 def test_a_method_the_endpoint_lacks_is_405_before_any_role_or_brand_check(api, brand, viewer, operator, role):
     user = {"viewer": viewer, "operator": operator}[role]

@@ -21,7 +21,7 @@ def resolve_brand(request):
     raw = request.META.get(BRAND_HEADER, "").strip()
     if not raw:
         raise BrandRequired()
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # '²'.isdigit() is True, int('²') fails
         raise BrandRequired("X-Brand-ID must be a brand id (an integer).", error_code="BRAND_INVALID")
     brand_id = int(raw)
     # An id beyond a bigint names no brand (and SQLite cannot even bind it).

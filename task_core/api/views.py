@@ -6,7 +6,6 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from megahub.api.exceptions import ApplicationError, error_body
-from megahub.api.parsers import JSONParser
 from megahub.api.scoping import BrandScopedMixin
 
 from .. import selectors, services
@@ -47,7 +46,6 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     """Tasks of the request's brand: list, create, detail, retry, cancel, events, queue stats."""
 
     serializer_class = TaskSerializer
-    parser_classes = [JSONParser]
     filter_backends = [DjangoFilterBackend]
     filterset_class = TaskFilter
     lookup_value_regex = "[0-9]+|[0-9a-fA-F-]{36}"

@@ -76,7 +76,7 @@ def test_without_x_brand_id_every_endpoint_is_400_brand_required(api, operator, 
 
 
 @pytest.mark.parametrize("method,path", ENDPOINTS, ids=ENDPOINT_IDS)
-@pytest.mark.parametrize("value", ["abc", "-1", "1.5"])
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "²", "١"])
 def test_a_non_numeric_x_brand_id_is_400(api, operator, task, method, path, value):
     resp = call(api(operator, value), method, path, task)
     assert_error(resp, 400, "BRAND_INVALID")
@@ -180,6 +180,10 @@ def test_every_member_can_read(api, brand, member, task):
     assert client.get(f"/tasks/{task.pk}/").status_code == 200
     assert client.get(f"/tasks/{task.pk}/events/").status_code == 200
     assert client.get("/tasks/system/enums/").status_code == 200
+    for path in ("/tasks/queue-stats/", "/tasks/system/status/", "/tasks/system/task-info/"):
+        assert client.get(path).status_code == 200, path
+    health = client.get("/tasks/system/health/")  # 503 only when a component is down, never a refusal
+    assert health.status_code in (200, 503) and "database" in health.json()["components"]
 
 
 def test_viewer_cannot_create_retry_or_cancel(api, brand, viewer, operator):
