@@ -154,6 +154,10 @@ class Timing:
         return prev_fire(self, moment)
 
 
+# croniter's "nothing matches", and Python's datetime running out past year 9999.
+_NO_MORE_DATES = (CroniterBadDateError, ValueError, OverflowError)
+
+
 def next_fire(t: Timing, after: datetime) -> datetime | None:
     after = after.astimezone(UTC)
     if t.kind == "cron":
@@ -164,7 +168,7 @@ def next_fire(t: Timing, after: datetime) -> datetime | None:
                 candidate = wall_to_utc(it.get_next(datetime), tz)
                 if candidate > after:
                     return candidate
-        except CroniterBadDateError:  # no date matches any more
+        except _NO_MORE_DATES:  # no date matches any more (or none before year 9999)
             return None
         return None
     if t.kind == "interval":
@@ -183,13 +187,19 @@ def prev_fire(t: Timing, moment: datetime) -> datetime | None:
     moment = moment.astimezone(UTC)
     if t.kind == "cron":
         tz = ZoneInfo(t.tz)
-        it = croniter(t.cron, _local_naive(moment, tz) + timedelta(seconds=1))
+        local = moment.astimezone(tz)
+        start = local.replace(tzinfo=None)
+        if local.fold:
+            # In the second pass of a repeated hour, the first pass's later wall times (which is when
+            # they run) lie before `moment` too: start from the end of the repeat.
+            start += local.replace(fold=0).utcoffset() - local.utcoffset()
+        it = croniter(t.cron, start + timedelta(seconds=1))
         try:
             for _ in range(2000):
                 candidate = wall_to_utc(it.get_prev(datetime), tz)
                 if candidate <= moment:
                     return candidate
-        except CroniterBadDateError:
+        except _NO_MORE_DATES:
             return None
         return None
     if t.kind == "interval":
@@ -232,13 +242,16 @@ def wall_times_at(t: Timing, instant: datetime, after: datetime) -> list[datetim
     tz = ZoneInfo(t.tz)
     it = croniter(t.cron, _local_naive(after, tz))
     out: list[datetime] = []
-    for _ in range(2000):
-        wall = it.get_next(datetime)
-        at = wall_to_utc(wall, tz)
-        if at > instant:
-            break
-        if at == instant:
-            out.append(wall)
+    try:
+        for _ in range(2000):
+            wall = it.get_next(datetime)
+            at = wall_to_utc(wall, tz)
+            if at > instant:
+                break
+            if at == instant:
+                out.append(wall)
+    except _NO_MORE_DATES:
+        pass
     return out
 
 
@@ -272,7 +285,7 @@ class CalendarRules:
     """Excluded dates and weekly blackout windows, read in the calendar's own timezone.
 
     windows: [{"days": [0..6] (Monday=0), "start": "HH:MM", "end": "HH:MM"}]; end <= start crosses
-    midnight (the window continues on the next day until `end`).
+    midnight (the window continues on the next day until `end`), so end == start is 24 hours.
     """
 
     tz: str

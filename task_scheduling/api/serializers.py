@@ -334,6 +334,11 @@ class ValidateCronInputSerializer(serializers.Serializer):
     calendar = serializers.IntegerField(required=False, allow_null=True, help_text="Apply this calendar (id).")
     after = serializers.DateTimeField(required=False, help_text="List runs after this instant (default now).")
 
+    def validate_after(self, value):
+        if not 1970 <= value.year <= 2999:
+            raise serializers.ValidationError("Must be between the years 1970 and 2999.")
+        return value
+
 
 class CalendarInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)

@@ -63,6 +63,22 @@ def test_prev_fire_agrees_with_next_fire_across_dst():
             assert previous < current
 
 
+@pytest.mark.parametrize("tz,day", [("Europe/Paris", utc(2025, 10, 25, 22)), ("America/New_York", utc(2025, 11, 2, 3)),
+                                    ("Europe/Paris", utc(2025, 3, 29, 23)), ("America/New_York", utc(2025, 3, 9, 5))])
+def test_prev_fire_is_the_latest_run_at_every_moment_around_a_dst_change(tz, day):
+    """Beat's catch-up asks "what was the latest due time?" at any moment, the repeated hour's second
+    pass included (there the first pass's later wall times are already past)."""
+    from datetime import timedelta
+
+    t = Timing(kind="cron", cron="*/15 * * * *", tz=tz)
+    runs = upcoming(t, after=day - timedelta(hours=1), count=40)
+    moment = day
+    while moment < runs[-1]:
+        expected = max(r for r in runs if r <= moment)
+        assert prev_fire(t, moment) == expected, moment
+        moment += timedelta(minutes=5, seconds=7)
+
+
 def test_interval_is_anchored_not_drifting():
     t = Timing(kind="interval", every=90, anchor=utc(2025, 1, 1, 0, 0, 0))
     assert upcoming(t, after=utc(2025, 1, 1, 0, 2, 59), count=2) == [utc(2025, 1, 1, 0, 3), utc(2025, 1, 1, 0, 4, 30)]
@@ -81,6 +97,14 @@ def test_invalid_cron_gives_the_reason(expr, reason):
 def test_aliases_expand():
     assert normalize_cron("@daily") == "0 0 * * *"
     assert normalize_cron("@hourly") == "0 * * * *"
+
+
+def test_a_window_ending_where_it_starts_covers_whole_days():
+    weekend = CalendarRules.from_values("UTC", [], [{"days": [5, 6], "start": "00:00", "end": "00:00"}])
+    assert weekend.exclusion(utc(2025, 12, 5, 23, 59, 59)) is None  # Friday
+    assert weekend.exclusion(utc(2025, 12, 6, 0, 0)) is not None  # Saturday 00:00
+    assert weekend.exclusion(utc(2025, 12, 7, 23, 59, 59)) is not None  # Sunday, last second
+    assert weekend.exclusion(utc(2025, 12, 8, 0, 0)) is None  # Monday
 
 
 def test_calendar_excluded_dates_and_windows_in_its_own_timezone():
