@@ -6,14 +6,16 @@ class TaskSchedulingConfig(AppConfig):
     verbose_name = "Task scheduling"
 
     def ready(self):
-        from django.db.models.signals import post_delete
+        from django.db.models.signals import post_delete, pre_delete
 
         from task_core import signals as core_signals
 
         from . import beat_sync, filters, signals
-        from .models import Schedule
+        from .models import PeriodicTask, Schedule
 
         core_signals.task_finished.connect(signals.on_task_finished, dispatch_uid="task_scheduling.finished")
         post_delete.connect(beat_sync.on_schedule_deleted, sender=Schedule,
                             dispatch_uid="task_scheduling.schedule_deleted")
+        pre_delete.connect(signals.on_template_deleting, sender=PeriodicTask,
+                           dispatch_uid="task_scheduling.template_deleting")
         filters.register_task_filters()

@@ -61,6 +61,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UnnamedRow(ValueError):
+    """A `task_scheduling.fire` row whose name names no schedule."""
+
+
 class Scheduler(DatabaseScheduler):
     #: extra options of the dispatcher messages (send_task keywords), e.g. {"queue": "..."}
     dispatch_options: dict = {}
@@ -69,6 +73,7 @@ class Scheduler(DatabaseScheduler):
         self._ours: list[tuple] = []  # heap of (due, schedule id, version, timing, since)
         self._version: dict[int, int] = {}  # schedule id -> version of its valid heap entry
         self._enabled: set[int] = set()  # ids of the enabled rows known to this process
+        self._unnamed: set[str] = set()  # enabled rows whose name names no schedule (skipped)
         self._watermark: datetime | None = None  # newest date_changed seen
         self._ours_ts = None
         self._ours_loaded_at = -FULL_RELOAD_SECONDS
@@ -136,7 +141,7 @@ class Scheduler(DatabaseScheduler):
         rows = BeatEntry.objects.filter(task=FIRE_TASK)
         if full:
             rows = rows.filter(enabled=True)
-            self._ours, self._version, self._enabled = [], {}, set()
+            self._ours, self._version, self._enabled, self._unnamed = [], {}, set(), set()
             self._ours_loaded_at = started
         else:
             rows = rows.filter(date_changed__gte=self._watermark - timedelta(seconds=CHANGE_OVERLAP_SECONDS))
@@ -151,9 +156,12 @@ class Scheduler(DatabaseScheduler):
         for row in rows.iterator(chunk_size=2000):
             seen += 1
             watermark = max(watermark, row["date_changed"] or watermark)
+            self._unnamed.discard(row["name"])
             try:
                 entry = self._entry_of(row, timings, now)
             except Exception as exc:  # noqa: BLE001 - one bad row never stops Beat
+                if isinstance(exc, UnnamedRow) and row["enabled"]:
+                    self._unnamed.add(row["name"])  # counted, or every refresh would look like a deletion
                 skipped += 1
                 logger.error("Scheduling: Beat row %r skipped: %s: %s", row.get("name"), type(exc).__name__, exc)
                 continue
@@ -164,7 +172,8 @@ class Scheduler(DatabaseScheduler):
             heapq.heapify(added)
             self._ours = added
         else:
-            if BeatEntry.objects.filter(task=FIRE_TASK, enabled=True).count() != len(self._enabled):
+            known = len(self._enabled) + len(self._unnamed)
+            if BeatEntry.objects.filter(task=FIRE_TASK, enabled=True).count() != known:
                 return self.load_ours(now)  # rows were deleted: start over
             for entry in added:
                 heapq.heappush(self._ours, entry)
@@ -182,9 +191,10 @@ class Scheduler(DatabaseScheduler):
         """The heap entry of a row, or None (disabled, or nothing left to fire). Supersedes the schedule's
         previous entry, if any."""
         name = row["name"]
-        if not name.startswith(BEAT_PREFIX) or not name[len(BEAT_PREFIX):].isdigit():
-            raise ValueError(f"not a schedule row name (expected {BEAT_PREFIX}<id>)")
-        sid = int(name[len(BEAT_PREFIX):])
+        suffix = name[len(BEAT_PREFIX):]
+        if not name.startswith(BEAT_PREFIX) or not (suffix.isascii() and suffix.isdigit()):
+            raise UnnamedRow(f"not a schedule row name (expected {BEAT_PREFIX}<id>)")
+        sid = int(suffix)
         version = self._version[sid] = self._version.get(sid, 0) + 1
         if not row["enabled"]:
             self._enabled.discard(sid)

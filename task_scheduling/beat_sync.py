@@ -26,19 +26,25 @@ def beat_name(schedule_id: int) -> str:
     return f"{BEAT_PREFIX}{schedule_id}"
 
 
+def _shared_row(model, **lookup):
+    """The oldest row with these values, created when none exists. django-celery-beat has no unique
+    constraint on them and creates duplicates itself (its admin, concurrent saves), so `get_or_create`
+    would raise MultipleObjectsReturned."""
+    return model.objects.filter(**lookup).order_by("pk").first() or model.objects.create(**lookup)
+
+
 def _schedule_fields(template: PeriodicTask) -> dict:
     """The interval/crontab/clocked of a template, as shared django-celery-beat rows."""
     fields = {"interval": None, "crontab": None, "clocked": None, "solar": None, "one_off": False}
     if template.kind == ScheduleKind.CRON:
         minute, hour, dom, month, dow = normalize_cron(template.cron_expression).split(" ")
-        fields["crontab"], _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow,
-            timezone=template.timezone)
+        fields["crontab"] = _shared_row(CrontabSchedule, minute=minute, hour=hour, day_of_month=dom,
+                                        month_of_year=month, day_of_week=dow, timezone=template.timezone)
     elif template.kind == ScheduleKind.INTERVAL:
-        fields["interval"], _ = IntervalSchedule.objects.get_or_create(
-            every=template.interval_seconds, period=IntervalSchedule.SECONDS)
+        fields["interval"] = _shared_row(IntervalSchedule, every=template.interval_seconds,
+                                         period=IntervalSchedule.SECONDS)
     elif template.kind == ScheduleKind.DATE:
-        fields["clocked"], _ = ClockedSchedule.objects.get_or_create(clocked_time=template.run_at)
+        fields["clocked"] = _shared_row(ClockedSchedule, clocked_time=template.run_at)
         fields["one_off"] = True
     return fields
 

@@ -158,10 +158,13 @@ def orphans_find(*, brand) -> dict:
         try:
             data = json.loads(kwargs or "{}")
         except ValueError:
-            data = {}
-        if data.get("brand_id") != brand.pk:
-            continue
-        sid = data.get("schedule_id") or (int(name[len(BEAT_PREFIX):]) if name.startswith(BEAT_PREFIX) else None)
+            data = None
+        if not isinstance(data, dict) or data.get("brand_id") != brand.pk:
+            continue  # a row edited by hand into something that is not ours to judge
+        sid = data.get("schedule_id")
+        if not isinstance(sid, int):
+            suffix = name[len(BEAT_PREFIX):] if name.startswith(BEAT_PREFIX) else ""
+            sid = int(suffix) if suffix.isascii() and suffix.isdigit() else None
         if sid not in schedules:
             entries.append({"name": name, "schedule_id": sid, "enabled": enabled, "reason": "schedule is gone"})
         elif schedules[sid] is None:

@@ -139,7 +139,8 @@ def validate_calendar(*, tz: str, excluded_dates, blackout_windows) -> tuple[lis
         errors["excluded_dates"] = ['A list of dates, e.g. ["2025-12-25"].']
         excluded_dates = []
     if not isinstance(blackout_windows or [], list):
-        errors["blackout_windows"] = ['A list of windows, e.g. [{"days": [5, 6], "start": "00:00", "end": "23:59"}].']
+        errors["blackout_windows"] = ['A list of windows, e.g. [{"days": [5, 6], "start": "00:00", "end": "00:00"}] '
+                                      "(all of Saturday and Sunday)."]
         blackout_windows = []
     dates = []
     for i, value in enumerate(excluded_dates or []):
@@ -155,10 +156,10 @@ def validate_calendar(*, tz: str, excluded_dates, blackout_windows) -> tuple[lis
         try:
             start, end = parse_hhmm(w["start"]), parse_hhmm(w["end"])
             days = w.get("days", list(range(7)))
-            if not isinstance(days, list) or not all(type(d) is int and 0 <= d <= 6 for d in days):
-                raise ValueError("days must be a list of weekdays 0..6 (Monday=0).")
-            if start == end:
-                raise ValueError("start and end must differ.")
+            if not isinstance(days, list) or not days or not all(type(d) is int and 0 <= d <= 6 for d in days):
+                raise ValueError("days must be a non-empty list of weekdays 0..6 (Monday=0); "
+                                 "leave it out for every day.")
+            # end <= start crosses midnight; end == start is the 24 hours from start.
             windows.append({"days": sorted(set(days)), "start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")})
         except ValueError as exc:
             errors[f"blackout_windows.{i}"] = [str(exc)]
@@ -320,9 +321,15 @@ def _register_if_runnable(*, template: PeriodicTask, actor, now: datetime) -> Sc
 @transaction.atomic
 def periodic_task_delete(*, template: PeriodicTask) -> dict:
     """Unregister all of its schedules and delete it; its runs stay, their links set null."""
-    schedule_ids = list(template.schedules.values_list("pk", flat=True))
-    removed = _schedules_delete(schedule_ids=schedule_ids, why="its periodic task was deleted")
+    removed = schedules_delete_of_template(template=template)
     template.delete()
+    return removed
+
+
+def schedules_delete_of_template(*, template: PeriodicTask) -> dict:
+    """Unregister and delete the schedules of a template that is being deleted."""
+    schedule_ids = list(template.schedules.values_list("pk", flat=True))
+    removed = _schedules_delete(schedule_ids=schedule_ids, why="its periodic task was deleted") if schedule_ids else 0
     return {"schedules_removed": len(schedule_ids), "beat_entries_removed": removed}
 
 

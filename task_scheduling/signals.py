@@ -20,3 +20,11 @@ def on_task_finished(sender, task, status, worker="", **kwargs):
         schedule_record_outcome(task=task, status=status)
     except Exception:  # never break the caller's bookkeeping of the task itself
         logger.exception("Could not record the outcome of task %s on its schedule", task.pk)
+
+
+def on_template_deleting(sender, instance, **kwargs):
+    """pre_delete of PeriodicTask: a template deleted by any path (a queryset delete, the brand's cascade,
+    not only `periodic_task_delete`) unregisters its schedules, so Beat never keeps firing them."""
+    from .services import schedules_delete_of_template
+
+    schedules_delete_of_template(template=instance)

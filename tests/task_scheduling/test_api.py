@@ -246,9 +246,15 @@ def test_calendars_crud_and_preview(operator_api, api, outsider, other_brand):
                  "VALIDATION_ERROR", "excluded_dates.0")
     assert_error(operator_api.post(C, {"name": "c", "blackout_windows": [{"start": "25:00", "end": "01:00"}]},
                                    format="json"), 400, "VALIDATION_ERROR", "blackout_windows.0")
+    # No weekday at all would read as "every day": refused, not guessed.
+    assert_error(operator_api.post(C, {"name": "c", "blackout_windows": [{"days": [], "start": "01:00",
+                                                                          "end": "02:00"}]},
+                                   format="json"), 400, "VALIDATION_ERROR", "blackout_windows.0")
+    assert operator_api.get(C).json()["count"] == 0
     cal = operator_api.post(C, {"name": "weekends", "timezone": "Europe/Paris",
                                 "blackout_windows": [{"days": [5, 6], "start": "00:00", "end": "23:59"}]},
                             format="json").json()
+    assert [c["name"] for c in operator_api.get(C).json()["results"]] == ["weekends"]
     create(operator_api, cron_expression="0 12 * * *", calendar=cal["id"])
     preview = operator_api.get(f"{C}{cal['id']}/preview/?count=14").json()
     assert preview[0]["removed"] == 4 and len(preview[0]["runs"]) == 14
@@ -263,8 +269,15 @@ def test_orphans_listed_and_cleaned(operator_api, admin_api, brand):
     pk = create(operator_api).json()["id"]
     orm = create(operator_api, name="orm").json()["id"]
     raw = create(operator_api, name="raw").json()["id"]
+    # A queryset delete of a template unregisters its schedules too (pre_delete): no orphan.
+    by_qs = create(operator_api, name="queryset").json()["id"]
+    by_qs_schedule = Schedule.objects.get(periodic_task_id=by_qs)
+    PeriodicTask.objects.filter(pk=by_qs).delete()
+    assert not Schedule.objects.filter(pk=by_qs_schedule.pk).exists()
+    assert not BeatEntry.objects.filter(name=by_qs_schedule.beat_name).exists()
     schedule = Schedule.objects.get(periodic_task_id=pk)
-    # Deleted behind the services' back: a queryset delete of the template leaves its schedule orphaned.
+    # Unlinked behind the services' back (a bulk update), then deleted: its schedule is orphaned.
+    Schedule.objects.filter(pk=schedule.pk).update(periodic_task=None)
     PeriodicTask.objects.filter(pk=pk).delete()
     # A schedule deleted through the ORM takes its Beat row with it (post_delete): no orphan.
     by_orm = Schedule.objects.get(periodic_task_id=orm)

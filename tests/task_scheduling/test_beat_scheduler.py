@@ -174,3 +174,16 @@ def test_a_change_is_read_from_the_changed_rows_only_and_a_deletion_reloads_all(
     with caplog.at_level("INFO", logger="megahub.scheduling.beat"):
         sched._tick_ours()
     assert "1 active schedules loaded" in caplog.text and list(next_fires()) == [fast_s.pk]
+
+
+def test_an_unreadable_row_does_not_turn_every_change_into_a_full_reload(beat, make_template, caplog):
+    template = make_template(interval_seconds=3600)
+    every = IntervalSchedule.objects.create(every=60, period="seconds")
+    BeatEntry.objects.create(name="megahub-schedule-not-a-number", task=FIRE_TASK, interval=every)
+    sched = beat()
+    sched._tick_ours()
+    services.periodic_task_update(template=template, interval_seconds=120)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="megahub.scheduling.beat"):
+        sched._tick_ours()
+    assert "active schedules refreshed" in caplog.text and "loaded" not in caplog.text

@@ -131,3 +131,17 @@ def test_bulk_resume_skips_what_cannot_resume(make_template):
     services.periodic_task_resume(template=template)
     extra.refresh_from_db()
     assert extra.status == "active" and BeatEntry.objects.get(name=extra.beat_name).enabled
+
+
+def test_duplicate_crontab_rows_made_outside_us_do_not_break_registration(make_template):
+    """django-celery-beat has no unique constraint on its crontab rows (its admin can add a twin): the
+    template still registers, on the oldest of them."""
+    from django_celery_beat.models import CrontabSchedule
+
+    twins = [CrontabSchedule.objects.create(minute="7", hour="3", day_of_month="*", month_of_year="*",
+                                            day_of_week="*", timezone="Europe/Paris") for _ in range(2)]
+    template = make_template(kind="cron", cron_expression="7 3 * * *", timezone="Europe/Paris",
+                             interval_seconds=None)
+    assert_fires(template)
+    (schedule,) = live_schedules(template)
+    assert BeatEntry.objects.get(name=schedule.beat_name).crontab_id == twins[0].pk
