@@ -48,9 +48,40 @@ class BrandScopedAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
 
-class MembershipInline(admin.TabularInline):
-    model = BrandMembership
+class BrandScopedInline(admin.TabularInline):
+    """Rows shown on a parent page that BrandScopedAdmin already limited to the user's brands: whoever may
+    see the parent sees them (Django's default asks for model permissions that brand staff do not have).
+    Only superusers change them."""
+
     extra = 0
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or bool(member_brand_ids(request.user))
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+class HistoryInline(BrandScopedInline):
+    """An append-only history (events): read-only for everyone."""
+
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class MembershipInline(BrandScopedInline):
+    model = BrandMembership
     autocomplete_fields = ["user"]
 
 
@@ -73,16 +104,11 @@ class BrandMembershipAdmin(BrandScopedAdmin):
     list_select_related = ["user", "brand"]
 
 
-class TaskEventInline(admin.TabularInline):
+class TaskEventInline(HistoryInline):
     model = TaskEvent
-    extra = 0
-    can_delete = False
     fields = ["created_at", "from_status", "to_status", "actor", "worker", "detail"]
     readonly_fields = fields
     ordering = ["id"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(BaseTask)

@@ -17,7 +17,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
 from megahub.api.exceptions import ApplicationError
-from task_core.admin import BrandScopedAdmin, member_brand_ids
+from task_core.admin import BrandScopedAdmin, HistoryInline, member_brand_ids
 
 from . import services
 from .api.serializers import local_iso
@@ -220,16 +220,11 @@ class PeriodicTaskAdmin(ServiceSavedAdmin):
 
 # --- schedules -------------------------------------------------------------------------------------
 
-class ScheduleEventInline(admin.TabularInline):
+class ScheduleEventInline(HistoryInline):
     model = ScheduleEvent
-    extra = 0
-    can_delete = False
     fields = ["created_at", "event_type", "from_status", "to_status", "due_at", "task_id", "detail", "actor"]
     readonly_fields = fields
     ordering = ["-id"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class ScheduleForm(forms.ModelForm):

@@ -77,6 +77,17 @@ def test_task_change_page_shows_progress_and_events(client, superuser, tasks):
 
 
 @pytest.mark.django_db
+def test_brand_staff_see_the_events_of_their_tasks_read_only(client, staff_viewer, tasks):
+    """Brand staff hold no Django model permissions: the history inline follows the brand scope instead."""
+    mine, _ = tasks
+    client.force_login(staff_viewer)
+    page = client.get(f"/admin/task_core/basetask/{mine.pk}/change/")
+    assert page.status_code == 200
+    assert "created (api)" in page.text
+    assert "events-TOTAL_FORMS" in page.text and 'name="events-0-detail"' not in page.text
+
+
+@pytest.mark.django_db
 def test_retry_action_creates_a_new_task_for_an_operator(client, staff_operator, tasks):
     mine, _ = tasks
     _failed(mine)
