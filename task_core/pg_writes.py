@@ -2,8 +2,8 @@
 
 Each write of a task row and its TaskEvent is one statement: one round trip and one commit, where the
 ORM needs BEGIN, UPDATE, INSERT, COMMIT. This is most of what a short task costs (docs/benchmarks.md).
-Only `task_core.state_machine` calls these, and only on PostgreSQL outside a caller's transaction;
-elsewhere it takes the ORM path, which writes the same rows.
+Only `task_core.state_machine` calls these, and only on PostgreSQL; elsewhere it takes the ORM path,
+which writes the same rows.
 """
 
 from functools import cache
@@ -55,20 +55,29 @@ def insert_task(task: BaseTask, event: dict) -> int:
         return cursor.fetchone()[0]
 
 
+# A CTE that makes the statement's own commit asynchronous (`synchronous_commit` is read at commit
+# time, and `true` limits it to this transaction): the commit returns before its WAL reaches the disk.
+# Only for writes whose loss in a database crash the pipeline recovers from (see state_machine).
+_NO_WAIT = "nowait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))"
+
+
 @cache
-def _update_sql(names: tuple[str, ...], with_event: bool) -> tuple[str, tuple]:
+def _update_sql(names: tuple[str, ...], with_event: bool, durable: bool = True) -> tuple[str, tuple]:
     fields = tuple(BaseTask._meta.get_field(name) for name in names)
     sets = ", ".join(f"{_q(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {_TASK} SET {sets} WHERE id = %s AND status = %s RETURNING id"
+    sql = f"UPDATE {_TASK} SET {sets} {'' if durable else 'FROM nowait '}WHERE id = %s AND status = %s RETURNING id"
+    ctes = [] if durable else [_NO_WAIT]
     if with_event:
         event_cols, event_values = _event_sql()
-        sql = f"WITH u AS ({sql}) INSERT INTO {_EVENT} ({event_cols}) SELECT u.id, {event_values} FROM u"
-    return sql, fields
+        ctes.append(f"u AS ({sql})")
+        sql = f"INSERT INTO {_EVENT} ({event_cols}) SELECT u.id, {event_values} FROM u"
+    return (f"WITH {', '.join(ctes)} {sql}" if ctes else sql), fields
 
 
-def update_task(pk: int, current: str, values: dict, event: dict | None) -> bool:
-    """The guarded UPDATE (`WHERE status = current`) and its event; True if the row was in `current`."""
-    sql, fields = _update_sql(tuple(values), event is not None)
+def update_task(pk: int, current: str, values: dict, event: dict | None, *, durable: bool = True) -> bool:
+    """The guarded UPDATE (`WHERE status = current`) and its event; True if the row was in `current`.
+    `durable=False`: the commit does not wait for the disk (`_NO_WAIT`)."""
+    sql, fields = _update_sql(tuple(values), event is not None, durable)
     conn = connections[DEFAULT_DB_ALIAS]
     params = [f.get_db_prep_save(v, conn) for f, v in zip(fields, values.values(), strict=True)]
     params += [pk, current]
@@ -80,11 +89,11 @@ def update_task(pk: int, current: str, values: dict, event: dict | None) -> bool
 
 
 @cache
-def _start_sql(n_from: int) -> str:
+def _start_sql(n_from: int, durable: bool) -> str:
     cols = ", ".join(f"t.{_q(f.column)}" for f in BaseTask._meta.concrete_fields)
     event_cols = ", ".join(_q(TaskEvent._meta.get_field(f).column) for f in _EVENT_FIELDS)
     return f"""
-        WITH cur AS (
+        WITH {"" if durable else _NO_WAIT + ","} cur AS (
             SELECT id, status FROM {_TASK} WHERE task_id = %s AND status IN ({", ".join(["%s"] * n_from)})
             FOR UPDATE
         ), u AS (
@@ -93,7 +102,7 @@ def _start_sql(n_from: int) -> str:
                 -- precede the one before it in the lifecycle.
                 started_at = GREATEST(%s, t.queued_at, t.created_at),
                 queued_at = COALESCE(t.queued_at, GREATEST(%s, t.created_at))
-            FROM cur WHERE t.id = cur.id
+            FROM cur{"" if durable else ", nowait"} WHERE t.id = cur.id
             RETURNING {cols}, cur.status AS previous_status
         ), ev AS (
             INSERT INTO {_EVENT} (task_id, {event_cols})
@@ -109,17 +118,18 @@ def _start_sql(n_from: int) -> str:
 
 
 def start_run(task_uuid, *, from_statuses: tuple[str, ...], pending: str, queued: str, running: str,
-              worker: str, pid: int, queued_detail: str) -> BaseTask | None:
+              worker: str, pid: int, queued_detail: str, durable: bool = False) -> BaseTask | None:
     """Lock the task if it is in `from_statuses`, mark it running, write its event(s), return the row.
 
     From `pending` (the worker beat the dispatcher's `queued` mark) it writes pending -> queued and
-    queued -> running, so every history reads the same.
+    queued -> running, so every history reads the same. Its commit does not wait for the disk: a start
+    lost in a database crash is a delivery the worker cannot finish recording, so it runs again.
     """
     now = timezone.now()
     params = [str(task_uuid), *from_statuses, running, worker, pid, now, now, worker, now,
               pending, queued, queued_detail, pending, queued, running, pending]
     with connection.cursor() as cursor:
-        cursor.execute(_start_sql(len(from_statuses)), params)
+        cursor.execute(_start_sql(len(from_statuses), durable), params)
         row = cursor.fetchone()
     return _load_task(row[:-1]) if row else None
 

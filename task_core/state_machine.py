@@ -104,6 +104,15 @@ def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
     return task
 
 
+# Entering these is recorded without waiting for the disk (an asynchronous commit, on PostgreSQL): a
+# database crash may lose the last such writes, never a creation or an outcome, and the pipeline
+# recovers either loss. A lost `queued` leaves the task pending: the outbox sweep sends it again and the
+# worker drops the duplicate. A lost `running` leaves the worker unable to record the outcome: the
+# delivery is retried (pipeline.execute) and runs again, as at-least-once delivery allows. A later
+# durable commit (the outcome) makes every earlier one durable too: the log is written in order.
+NO_WAIT = frozenset({S.QUEUED, S.RUNNING})
+
+
 def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | None) -> bool:
     """The guarded UPDATE of one row and its event, atomically. True if the row was in `current`.
 
@@ -116,7 +125,9 @@ def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | No
             if updated and event is not None:
                 TaskEvent.objects.create(task_id=pk, **event)
         return bool(updated)
-    return pg_writes.update_task(pk, current, {"status": to_status, **fields}, event)
+    # Inside a caller's transaction the setting would cover all of the caller's writes: stay durable.
+    durable = to_status not in NO_WAIT or connection.in_atomic_block
+    return pg_writes.update_task(pk, current, {"status": to_status, **fields}, event, durable=durable)
 
 
 # The statuses a delivered message may start a run from in one step (the common case). Others
@@ -134,7 +145,8 @@ def start_run(task_uuid, *, worker: str, queued_detail: str = "sent to queue") -
     if connection.vendor != "postgresql":
         return None
     return pg_writes.start_run(task_uuid, from_statuses=START_FROM, pending=S.PENDING, queued=S.QUEUED,
-                               running=S.RUNNING, worker=worker, pid=os.getpid(), queued_detail=queued_detail)
+                               running=S.RUNNING, worker=worker, pid=os.getpid(), queued_detail=queued_detail,
+                               durable=connection.in_atomic_block)
 
 
 assert all(can_transition(s, S.RUNNING) for s in START_FROM) and can_transition(S.PENDING, S.QUEUED)
@@ -154,9 +166,13 @@ def transition_many(pks: list[int], from_status: str, to_status: str, *, detail:
     stamp = _STAMPS.get(to_status)
     if stamp and stamp not in fields:
         fields[stamp] = timezone.now()
+    no_wait = to_status in NO_WAIT and connection.vendor == "postgresql" and not connection.in_atomic_block
     moved: list[int] = []
     for start in range(0, len(pks), chunk):
         with transaction.atomic():
+            if no_wait:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             batch = list(BaseTask.objects.select_for_update().filter(pk__in=pks[start:start + chunk],
                                                                      status=from_status)
                          .order_by("pk").values_list("pk", flat=True))
