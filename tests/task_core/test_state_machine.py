@@ -3,6 +3,7 @@
 from datetime import UTC
 
 import pytest
+from django.db import connection
 
 from task_core.models import BaseTask, TaskEvent, TaskStatus
 from task_core.state_machine import TRANSITIONS, can_transition, transition, transition_many
@@ -191,3 +192,36 @@ def test_create_writes_the_row_and_its_first_event_together(brand, operator):
     assert stored.task_id == task.task_id and stored.context_data == {"a": 1} and stored.status == "pending"
     assert [(e.from_status, e.to_status, e.actor_id, e.detail) for e in stored.events.all()] == [
         ("", "pending", operator.pk, "created (api)")]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="asynchronous commit is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_outcomes_wait_for_the_disk_and_only_the_recoverable_marks_do_not(brand):
+    """queued and running may be lost in a database crash (the outbox sweep and the retried delivery
+    recover them); a creation and an outcome never: their commit waits for the write-ahead log."""
+    from django.db import transaction
+
+    from task_core import services, state_machine
+
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def no_wait_of(step):
+        statements.clear()
+        assert step()
+        (sql,) = statements
+        return "synchronous_commit" in sql
+
+    task = services.task_build(brand=brand, task_type="demo.echo")
+    with connection.execute_wrapper(capture):
+        assert no_wait_of(lambda: state_machine.create(task)) is False
+        assert no_wait_of(lambda: transition(task, TaskStatus.QUEUED)) is True
+        assert no_wait_of(lambda: transition(task, TaskStatus.RUNNING)) is True
+        assert no_wait_of(lambda: transition(task, TaskStatus.COMPLETED)) is False
+        other = services.task_build(brand=brand, task_type="demo.echo")
+        with transaction.atomic():  # the setting would cover the caller's other writes too
+            state_machine.create(other)
+            assert no_wait_of(lambda: transition(other, TaskStatus.QUEUED)) is False
