@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "MEGAHUB needs Python 3.11 (found %d.%d); run make PYTHON=/path/to/python3.11" % sys.version_info[:2])'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# A new lock gets a new environment: exactly the locked packages, nothing left over from the last one.
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
 	$(PY) -m pip check --disable-pip-version-check
 	@touch $(STAMP)

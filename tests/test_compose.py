@@ -54,6 +54,13 @@ def test_app_services_share_one_image_and_the_settings_variables():
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
+def test_compose_has_no_default_secrets():
+    """Without SECRET_KEY and JWT_SIGNING_KEY set, `docker compose up` stops with an error."""
+    env = SERVICES["web"]["environment"]
+    for name in ("SECRET_KEY", "JWT_SIGNING_KEY"):
+        assert env[name] == f"${{{name}:?set {name}}}", env[name]
+
+
 def test_compose_database_credentials_match_the_postgres_service():
     pg = SERVICES["postgres"]["environment"]
     url = SERVICES["web"]["environment"]["DATABASE_URL"]
