@@ -157,12 +157,16 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 # Celery's Django fixup closes the DB connection around every task unless this is set.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BEAT_SCHEDULER = os.environ.get("CELERY_BEAT_SCHEDULER", "task_scheduling.beat:Scheduler")
-# Each expires before the next one is due, so runs that piled up while no worker ran are dropped.
+# Each expires before the next one is due, so runs that piled up while no worker ran are dropped, and goes
+# at the top priority level (Redis), so a backlog of queued work never holds it back until it expires.
+# `expire_seconds`, not `expires`: django-celery-beat's scheduler reads only that one from these options.
 CELERY_BEAT_SCHEDULE = {
-    "megahub.dispatch_pending": {"task": "megahub.dispatch_pending", "schedule": 10.0, "options": {"expires": 9}},
-    "megahub.reap_stuck_tasks": {"task": "megahub.reap_stuck_tasks", "schedule": 60.0, "options": {"expires": 55}},
+    "megahub.dispatch_pending": {"task": "megahub.dispatch_pending", "schedule": 10.0,
+                                 "options": {"expire_seconds": 9, "priority": 0}},
+    "megahub.reap_stuck_tasks": {"task": "megahub.reap_stuck_tasks", "schedule": 60.0,
+                                 "options": {"expire_seconds": 55, "priority": 0}},
     "megahub.flush_expired_tokens": {"task": "megahub.flush_expired_tokens", "schedule": 86400.0,
-                                     "options": {"expires": 3600}},
+                                     "options": {"expire_seconds": 3600, "priority": 0}},
 }
 if BROKER_KIND == "redis":
     CELERY_BROKER_TRANSPORT = "megahub.kombu_redis:Transport"

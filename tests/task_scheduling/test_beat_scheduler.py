@@ -187,3 +187,16 @@ def test_an_unreadable_row_does_not_turn_every_change_into_a_full_reload(beat, m
     with caplog.at_level("INFO", logger="megahub.scheduling.beat"):
         sched._tick_ours()
     assert "active schedules refreshed" in caplog.text and "loaded" not in caplog.text
+
+
+def test_the_system_entries_reach_beat_with_their_expiry_and_top_priority():
+    """The outbox sweep, the reaper and the token flush: a run that waited past its next one is dropped,
+    and a backlog of queued work does not hold them back (priority 0 is popped first)."""
+    sched = Scheduler(app=current_app, lazy=True)
+    sched.setup_schedule()
+    entries = sched.all_as_schedule()
+    for name, seconds in (("megahub.dispatch_pending", 9), ("megahub.reap_stuck_tasks", 55),
+                          ("megahub.flush_expired_tokens", 3600)):
+        options = entries[name].options
+        assert options["priority"] == 0, (name, options)
+        assert options["expires"] == seconds, (name, options)
