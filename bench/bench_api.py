@@ -96,6 +96,11 @@ def main():
             return resp
 
         tid = task.pk
+        password = f"bench-{time.time_ns()}"
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        login = count("auth token (login)", "POST", "/auth/token/", {"username": user.username, "password": password})
+        count("auth token refresh", "POST", "/auth/token/refresh/", {"refresh": login.json().get("refresh", "")})
         count("auth me", "GET", "/auth/me/")
         count("task list (page of 50)", "GET", "/tasks/")
         count("task list (page of 5)", "GET", "/tasks/?page_size=5")

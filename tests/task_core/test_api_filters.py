@@ -182,3 +182,20 @@ def test_detail_and_events_query_budget(operator_api, brand, operator, django_as
         assert operator_api.get(f"/tasks/{task.task_id}/").status_code == 200
     with django_assert_max_num_queries(6):
         assert operator_api.get(f"/tasks/{task.pk}/events/").json()["count"] == 4
+
+
+def test_another_app_can_add_a_field_to_the_task_representation(operator_api, brand, operator, monkeypatch):
+    """The hook task_monitoring uses for `metrics` (core never imports it): list and detail both show it."""
+    from rest_framework import serializers
+
+    from task_core.api.serializers import TaskDetailSerializer, TaskSerializer, register_task_field
+
+    for cls in (TaskSerializer, TaskDetailSerializer):
+        monkeypatch.setattr(cls, "_declared_fields", dict(cls._declared_fields))
+        monkeypatch.setattr(cls.Meta, "fields", list(cls.Meta.fields))
+        monkeypatch.setattr(cls.Meta, "read_only_fields", list(cls.Meta.read_only_fields))
+    register_task_field("type_upper", serializers.SerializerMethodField())
+    monkeypatch.setattr(TaskSerializer, "get_type_upper", lambda self, task: task.task_type.upper(), raising=False)
+    task = make_task(brand, user=operator)
+    assert operator_api.get("/tasks/").json()["results"][0]["type_upper"] == "DEMO.ECHO"
+    assert operator_api.get(f"/tasks/{task.pk}/").json()["type_upper"] == "DEMO.ECHO"
