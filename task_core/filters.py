@@ -1,12 +1,33 @@
 """The /tasks/ FilterSet. Other apps add their cross-app filters with `register_task_filter` from their
 AppConfig.ready(), so core never imports them."""
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Q, Value, When
 
 from .models import BaseTask, TaskPriority, TaskStatus
 
 STATUS_ALIASES = {"active": TaskStatus.unfinished(), "finished": TaskStatus.finished()}
+
+
+class InRangeIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time that also exists in UTC: 9999-12-31T23:59-01:00 does not (the database
+    layer would raise OverflowError converting it: a 500 instead of a 400)."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is not None and parsed.tzinfo is not None:
+            try:
+                parsed.astimezone(UTC)
+            except OverflowError:
+                raise ValidationError("This date/time is out of range.", code="invalid") from None
+        return parsed
+
+
+class InRangeIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = InRangeIsoDateTimeField
 
 
 class TaskFilter(django_filters.FilterSet):
@@ -18,8 +39,8 @@ class TaskFilter(django_filters.FilterSet):
     task_type = django_filters.CharFilter(field_name="task_type")
     search = django_filters.CharFilter(method="filter_search",
                                        help_text="Text in the task type, description or task id.")
-    created_at__gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_at__lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_at__gte = InRangeIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_at__lte = InRangeIsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
     ordering = django_filters.OrderingFilter(
         fields=("created_at", "completed_at", "started_at", ("priority_rank", "priority"), "status", "task_type",
                 "progress_percentage", "id"),

@@ -199,3 +199,13 @@ def test_another_app_can_add_a_field_to_the_task_representation(operator_api, br
     task = make_task(brand, user=operator)
     assert operator_api.get("/tasks/").json()["results"][0]["type_upper"] == "DEMO.ECHO"
     assert operator_api.get(f"/tasks/{task.pk}/").json()["type_upper"] == "DEMO.ECHO"
+
+
+@pytest.mark.parametrize("query", ["created_at__gte=9999-12-31T23:59:59-01:00",
+                                   "created_at__lte=0001-01-01T00:00:00%2B05:00"])
+def test_a_date_time_that_does_not_exist_in_utc_is_400(operator_api, query):
+    """Valid ISO 8601, but past the calendar once converted to UTC: a 400 naming it, not a server error."""
+    resp = operator_api.get(f"/tasks/?{query}")
+    assert resp.status_code == 400, resp.content[:300]
+    assert resp.json()["error_code"] == "VALIDATION_ERROR"
+    assert list(resp.json()["field_errors"]) == [query.split("=")[0]]
