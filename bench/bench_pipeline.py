@@ -1,8 +1,8 @@
 """End-to-end throughput of the task pipeline against plain Celery, on the same Redis and PostgreSQL.
 
 Every variant: a fresh `celery worker -P prefork -c 2` on the queue `bench_pipeline` (boot excluded), a
-warm-up batch, then N no-op tasks timed from the first enqueue until the last one is recorded done
-(completion polled every 0.1 s). Variants:
+warm-up batch, VACUUM + CHECKPOINT (`settle`), then N no-op tasks timed from the first enqueue until the
+last one is recorded done (completion polled every 0.1 s). Variants:
 
 - ours-one   task_create() one by one, type demo.echo: BaseTask row, TaskEvents, pending -> queued ->
              running -> completed. Done = all rows `completed`. Like `delay()` in a loop, and what
@@ -136,6 +136,7 @@ class Bench:
         try:
             enqueue(WARMUP)
             wait_until(lambda: done(WARMUP), 60, POLL, f"{variant} warm-up")
+            settle()
             t0 = time.monotonic()
             enqueue(N)
             t_enq = time.monotonic() - t0
@@ -145,6 +146,21 @@ class Bench:
                 worker.stop()
         seconds = t_end - t0
         return {"seconds": seconds, "enqueue_seconds": t_enq, "rate": N / seconds}
+
+
+def settle() -> None:
+    """Start every timed run from the same database state: the rows the previous variant deleted are
+    vacuumed (no autovacuum in the middle of the next run) and a checkpoint is taken (every run then pays
+    the same full-page writes for the pages it touches first)."""
+    from django.db import connection
+    from django_celery_results.models import TaskResult
+
+    from task_core.models import BaseTask, TaskEvent
+
+    tables = ", ".join(m._meta.db_table for m in (BaseTask, TaskEvent, TaskResult))
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {tables}")
+        cursor.execute("CHECKPOINT")
 
 
 # --- in-process profile ---------------------------------------------------------------------------
