@@ -203,6 +203,9 @@ def test_validate_cron(viewer_api, operator_api):
     assert [r["at_utc"] for r in data["next_runs"]] == ["2025-03-29T01:30:00Z", "2025-03-30T01:00:00Z",
                                                         "2025-03-31T00:30:00Z"]
     assert data["next_runs"][1]["dst"] == "gap" and len(data["warnings"]) == 1
+    # Runs past year 9999 do not exist: a bounded `after` is a 400 naming it, never a server error.
+    assert_error(viewer_api.post(f"{P}validate-cron/", {"expression": "0 0 29 2 *", "after": "9999-01-01T00:00:00Z"},
+                                 format="json"), 400, "VALIDATION_ERROR", "after")
     bad = viewer_api.post(f"{P}validate-cron/", {"expression": "* * *"}, format="json").json()
     assert bad["valid"] is False and "5 fields" in bad["error"]
     assert_error(viewer_api.post(f"{P}validate-cron/", {"expression": "* * * * *", "timezone": "X/Y"},

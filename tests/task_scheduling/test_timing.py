@@ -99,6 +99,12 @@ def test_aliases_expand():
     assert normalize_cron("@hourly") == "0 * * * *"
 
 
+def test_no_fire_time_past_the_calendar_is_none_not_an_error():
+    leap_day = Timing(kind="cron", cron="0 0 29 2 *", tz="America/New_York")
+    assert upcoming(leap_day, after=utc(9996, 3, 1), count=3) == []  # 9996-02-29 is past; none before 10000
+    assert wall_times_at(leap_day, utc(9999, 12, 31), after=utc(9999, 1, 1)) == []
+
+
 def test_a_window_ending_where_it_starts_covers_whole_days():
     weekend = CalendarRules.from_values("UTC", [], [{"days": [5, 6], "start": "00:00", "end": "00:00"}])
     assert weekend.exclusion(utc(2025, 12, 5, 23, 59, 59)) is None  # Friday
