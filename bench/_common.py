@@ -90,6 +90,38 @@ class Worker:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def cpu_by_process_group(worker_pgids: tuple[int, ...] = ()) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by every process on this host, by group: this process
+    (the producer), the benchmark's worker process groups, PostgreSQL, Redis, everything else.
+
+    A difference of two snapshots is what one timed run cost each side; processes that started or
+    ended in between count from zero or are missed (the workers here live across the whole run)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
+    out = {"producer": 0.0, "worker": 0.0, "postgres": 0.0, "redis": 0.0, "other": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        pid, pgid, cpu = int(entry.name), int(rest[2]), (int(rest[11]) + int(rest[12])) / tick
+        if pid == me:
+            group = "producer"
+        elif pgid in worker_pgids:
+            group = "worker"
+        elif comm.startswith("postgres") or comm.startswith("postmaster"):
+            group = "postgres"
+        elif comm.startswith("redis"):
+            group = "redis"
+        else:
+            group = "other"
+        out[group] += cpu
+    return out
+
+
 def wait_until(predicate, timeout: float, interval: float, what: str):
     """Poll `predicate()` until truthy; returns (value, monotonic time it became truthy)."""
     deadline = time.monotonic() + timeout

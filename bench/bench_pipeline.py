@@ -31,7 +31,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Worker, delete_brand_tasks, django_setup, machine, wait_until  # noqa: E402
+from bench._common import (  # noqa: E402
+    Worker,
+    cpu_by_process_group,
+    delete_brand_tasks,
+    django_setup,
+    machine,
+    wait_until,
+)
 
 N = int(os.environ.get("BENCH_N", "2000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
@@ -137,15 +144,19 @@ class Bench:
             enqueue(WARMUP)
             wait_until(lambda: done(WARMUP), 60, POLL, f"{variant} warm-up")
             settle()
+            pgids = (worker.proc.pid,)
+            cpu0 = cpu_by_process_group(pgids)
             t0 = time.monotonic()
             enqueue(N)
             t_enq = time.monotonic() - t0
             _, t_end = wait_until(lambda: done(WARMUP + N), TIMEOUT, POLL, f"{variant} N={N}")
+            cpu1 = cpu_by_process_group(pgids)
         finally:
             if own:
                 worker.stop()
         seconds = t_end - t0
-        return {"seconds": seconds, "enqueue_seconds": t_enq, "rate": N / seconds}
+        cpu_ms = {group: 1000 * (cpu1[group] - cpu0[group]) / N for group in cpu0}
+        return {"seconds": seconds, "enqueue_seconds": t_enq, "rate": N / seconds, "cpu_ms": cpu_ms}
 
 
 def settle() -> None:
@@ -243,8 +254,15 @@ def main():
     print(f"bench_pipeline: N={N} no-op tasks per variant, {ROUNDS} round(s), worker -P prefork -c {CONCURRENCY}, "
           f"queue {QUEUE}; machine: {machine()}")
     print(f"  database {os.environ['DATABASE_URL']}, broker {os.environ['REDIS_URL']}")
-    rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    enq: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+
+    def record(rnd: int, variant: str, r: dict) -> None:
+        runs[variant].append(r)
+        cpu = ", ".join(f"{group} {ms:.2f}" for group, ms in r["cpu_ms"].items())
+        print(f"  round {rnd + 1} {variant:<12} {r['seconds']:7.2f} s  {r['rate']:8.1f} tasks/s"
+              f"  (enqueue {r['enqueue_seconds']:.2f} s, load {os.getloadavg()[0]:.1f}; CPU ms/task: {cpu})",
+              flush=True)
+
     for rnd in range(ROUNDS):
         # Our two variants share one warmed worker; each plain variant gets its own (its env differs).
         ours_worker = Worker("megahub", f"bench-ours-{uuid.uuid4().hex[:6]}", QUEUE, CONCURRENCY)
@@ -252,24 +270,23 @@ def main():
         try:
             order = ["ours-one", "ours-bulk"] if rnd % 2 == 0 else ["ours-bulk", "ours-one"]
             for variant in (v for v in order if v in VARIANTS):
-                r = bench.run(variant, ours_worker)
-                rates[variant].append(r["rate"]), enq[variant].append(r["enqueue_seconds"])
-                print(f"  round {rnd + 1} {variant:<12} {r['seconds']:7.2f} s  {r['rate']:8.1f} tasks/s"
-                      f"  (enqueue {r['enqueue_seconds']:.2f} s, load {os.getloadavg()[0]:.1f})", flush=True)
+                record(rnd, variant, bench.run(variant, ours_worker))
         finally:
             ours_worker.stop()
         for variant in (v for v in VARIANTS if not v.startswith("ours")):
-            r = bench.run(variant)
-            rates[variant].append(r["rate"]), enq[variant].append(r["enqueue_seconds"])
-            print(f"  round {rnd + 1} {variant:<12} {r['seconds']:7.2f} s  {r['rate']:8.1f} tasks/s"
-                  f"  (enqueue {r['enqueue_seconds']:.2f} s, load {os.getloadavg()[0]:.1f})", flush=True)
+            record(rnd, variant, bench.run(variant))
 
+    rates = {v: [r["rate"] for r in rs] for v, rs in runs.items()}
     med = {v: statistics.median(rs) for v, rs in rates.items() if rs}
     print()
     print(f"Median over {ROUNDS} round(s), N={N}, {os.cpu_count()} cores, worker -c {CONCURRENCY} prefork:")
-    print(f"  {'variant':<12} {'tasks/s':>9} {'enqueue s':>10}")
+    groups = list(next(iter(runs[v] for v in med))[0]["cpu_ms"])
+    print(f"  {'variant':<12} {'tasks/s':>9} {'enqueue s':>10}   CPU ms per task: "
+          + " ".join(f"{g:>8}" for g in [*groups, "total"]))
     for v in med:
-        print(f"  {v:<12} {med[v]:9.1f} {statistics.median(enq[v]):10.2f}")
+        cpu = {g: statistics.median(r["cpu_ms"][g] for r in runs[v]) for g in groups}
+        print(f"  {v:<12} {med[v]:9.1f} {statistics.median(r['enqueue_seconds'] for r in runs[v]):10.2f}   "
+              f"{'':16}" + " ".join(f"{cpu[g]:8.2f}" for g in groups) + f" {sum(cpu.values()):8.2f}")
     if "dcr-tuned" in med:
         for ours, how in (("ours-one", "task_create one by one"), ("ours-bulk", "task_create_many")):
             if ours in med:

@@ -98,6 +98,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not :memory:, so live worker processes in the test suite see the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-megahub.sqlite3")}
 DB_VENDOR = "postgresql" if DATABASES["default"]["ENGINE"].endswith("postgresql") else "sqlite"
+# The pipeline's hot statements (task_core/pg_writes.py) are prepared once per connection. Turn off
+# behind a pooler that does not keep session state (PgBouncer in transaction mode).
+PG_PREPARED_STATEMENTS = env_bool("PG_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker, cache -------------------------------------------------------------------------------

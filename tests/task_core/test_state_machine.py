@@ -196,12 +196,14 @@ def test_create_writes_the_row_and_its_first_event_together(brand, operator):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="asynchronous commit is PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
-def test_outcomes_wait_for_the_disk_and_only_the_recoverable_marks_do_not(brand):
+def test_outcomes_wait_for_the_disk_and_only_the_recoverable_marks_do_not(brand, settings):
     """queued and running may be lost in a database crash (the outbox sweep and the retried delivery
     recover them); a creation and an outcome never: their commit waits for the write-ahead log."""
     from django.db import transaction
 
     from task_core import services, state_machine
+
+    settings.PG_PREPARED_STATEMENTS = False  # each statement's own text, not EXECUTE of a prepared one
 
     statements = []
 
@@ -225,3 +227,35 @@ def test_outcomes_wait_for_the_disk_and_only_the_recoverable_marks_do_not(brand)
         with transaction.atomic():  # the setting would cover the caller's other writes too
             state_machine.create(other)
             assert no_wait_of(lambda: transition(other, TaskStatus.QUEUED)) is False
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("prepare", [True, False])
+def test_writes_work_after_a_rollback_and_a_reconnect_whether_statements_are_prepared_or_not(
+        brand, settings, prepare):
+    """PREPARE outlives a rollback but not the connection; behind PgBouncer the setting turns it off."""
+    from django.db import transaction
+
+    from task_core import services, state_machine
+
+    settings.PG_PREPARED_STATEMENTS = prepare
+    connection.close()  # a fresh connection: nothing prepared on it yet
+
+    def created_and_queued():
+        task = state_machine.create(services.task_build(brand=brand, task_type="demo.echo"))
+        assert transition(task, TaskStatus.QUEUED)
+        return BaseTask.objects.get(pk=task.pk)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        created_and_queued()  # the first use of each statement on this connection, rolled back
+        raise RuntimeError
+    assert not BaseTask.objects.filter(brand=brand).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'megahub_%%'")
+        assert (cursor.fetchone()[0] >= 2) is prepare
+    assert created_and_queued().status == "queued"
+
+    connection.close()
+    task = created_and_queued()
+    assert task.status == "queued" and [e.to_status for e in task.events.all()] == ["pending", "queued"]
