@@ -90,15 +90,17 @@ class Worker:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def cpu_by_process_group(worker_pgids: tuple[int, ...] = ()) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by every process on this host, by group: this process
-    (the producer), the benchmark's worker process groups, PostgreSQL, Redis, everything else.
+CPU_GROUPS = ("producer", "worker", "postgres", "redis", "other")
 
-    A difference of two snapshots is what one timed run cost each side; processes that started or
-    ended in between count from zero or are missed (the workers here live across the whole run)."""
+
+def cpu_snapshot(worker_pgids: tuple[int, ...] = ()) -> dict[int, tuple[str, float]]:
+    """Per process on this host: its group and the CPU seconds (user + system) it has used so far.
+
+    Groups: this process (the producer), the benchmark's worker process groups, PostgreSQL, Redis,
+    everything else."""
     tick = os.sysconf("SC_CLK_TCK")
     me = os.getpid()
-    out = {"producer": 0.0, "worker": 0.0, "postgres": 0.0, "redis": 0.0, "other": 0.0}
+    out = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -107,19 +109,29 @@ def cpu_by_process_group(worker_pgids: tuple[int, ...] = ()) -> dict[str, float]
         except OSError:
             continue
         comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        pid, pgid, cpu = int(entry.name), int(rest[2]), (int(rest[11]) + int(rest[12])) / tick
+        pid, pgid = int(entry.name), int(rest[2])
         if pid == me:
             group = "producer"
         elif pgid in worker_pgids:
             group = "worker"
-        elif comm.startswith("postgres") or comm.startswith("postmaster"):
+        elif comm.startswith(("postgres", "postmaster")):
             group = "postgres"
         elif comm.startswith("redis"):
             group = "redis"
         else:
             group = "other"
-        out[group] += cpu
+        out[pid] = (group, (int(rest[11]) + int(rest[12])) / tick)
     return out
+
+
+def cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds per group between two snapshots. A process that started in between counts from
+    zero; one that ended in between is missed (the workers and their connections live across a run)."""
+    used = dict.fromkeys(CPU_GROUPS, 0.0)
+    for pid, (group, cpu) in after.items():
+        start = before.get(pid)
+        used[group] += cpu - (start[1] if start and start[0] == group else 0.0)
+    return used
 
 
 def wait_until(predicate, timeout: float, interval: float, what: str):

@@ -5,8 +5,8 @@ warm-up batch, VACUUM + CHECKPOINT (`settle`), then N no-op tasks timed from the
 last one is recorded done (completion polled every 0.1 s). Variants:
 
 - ours-one   task_create() one by one, type demo.echo: BaseTask row, TaskEvents, pending -> queued ->
-             running -> completed. Done = all rows `completed`. Like `delay()` in a loop, and what
-             POST /tasks/ does.
+             running -> completed (the row goes in queued, published before its commit). Done = all
+             rows `completed`. Like `delay()` in a loop, and what POST /tasks/ does.
 - ours-bulk  task_create_many() of all N at once (bulk insert, one producer, bulk `queued`): what the
              scheduling dispatcher and fan-outs use.
 - dcr-shipped  plain Celery + django-celery-results (result_extended, acks late, prefetch 1),
@@ -14,9 +14,11 @@ last one is recorded done (completion polled every 0.1 s). Variants:
 - dcr-tuned  the same with CELERY_DB_REUSE_MAX=1000. Done = all TaskResult rows SUCCESS.
 - floor      plain Celery, no result backend; the task INCRs a Redis counter. Done = counter = N.
 
-Each of ours-one and ours-bulk is compared with dcr-tuned (target >= 1.0x). Then an in-process profile
-of each side (enqueue, worker) of ours and of plain Celery + django-celery-results: wall time, CPU of the
-process, CPU of its PostgreSQL backend, SQL statements per task.
+Each of ours-one and ours-bulk is compared with dcr-tuned (target >= 1.0x). Every timed run also prints
+the CPU it cost per task, by process group (the producer, the worker's processes, PostgreSQL, Redis,
+other), from /proc before and after. Then an in-process profile of each side (enqueue, worker) of ours
+and of plain Celery + django-celery-results: wall time, CPU of the process, CPU of its PostgreSQL
+backend, SQL statements per task.
 
 Env: BENCH_N (default 2000), BENCH_ROUNDS (default 2; the median rate is reported), BENCH_CONCURRENCY (2),
 BENCH_VARIANTS (comma list, default all), BENCH_PROFILE=0 to skip the profile.
@@ -33,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402
     Worker,
-    cpu_by_process_group,
+    cpu_snapshot,
+    cpu_used,
     delete_brand_tasks,
     django_setup,
     machine,
@@ -145,17 +148,17 @@ class Bench:
             wait_until(lambda: done(WARMUP), 60, POLL, f"{variant} warm-up")
             settle()
             pgids = (worker.proc.pid,)
-            cpu0 = cpu_by_process_group(pgids)
+            cpu0 = cpu_snapshot(pgids)
             t0 = time.monotonic()
             enqueue(N)
             t_enq = time.monotonic() - t0
             _, t_end = wait_until(lambda: done(WARMUP + N), TIMEOUT, POLL, f"{variant} N={N}")
-            cpu1 = cpu_by_process_group(pgids)
+            cpu1 = cpu_snapshot(pgids)
         finally:
             if own:
                 worker.stop()
         seconds = t_end - t0
-        cpu_ms = {group: 1000 * (cpu1[group] - cpu0[group]) / N for group in cpu0}
+        cpu_ms = {group: 1000 * seconds_used / N for group, seconds_used in cpu_used(cpu0, cpu1).items()}
         return {"seconds": seconds, "enqueue_seconds": t_enq, "rate": N / seconds, "cpu_ms": cpu_ms}
 
 
@@ -185,25 +188,32 @@ def _backend_cpu_seconds(pid: int) -> float | None:
 
 
 def measure(fn, n: int) -> dict:
-    """Per call: wall time, CPU of this process, CPU of its PostgreSQL backend, SQL statements.
+    """Per call: wall time, CPU of this process, CPU of its PostgreSQL backend, SQL statements sent
+    (counted by an execute wrapper; BEGIN and COMMIT are not statements of ours and not counted).
 
-    CPU, unlike wall time, hardly moves when other processes load the machine, and the two CPU figures
-    together are what one task costs the cores the worker and the database share.
+    The two CPU figures together are what one task costs the cores the worker and the database share.
+    Both move less than wall time when the machine is loaded, but they do move (up to 2x, measured).
     """
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+
+    statements = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
     pg0, cpu0, wall0 = _backend_cpu_seconds(backend), time.process_time(), time.perf_counter()
-    with CaptureQueriesContext(connection) as queries:
+    with connection.execute_wrapper(count):
         for i in range(n):
             fn(i)
     wall, cpu, pg1 = time.perf_counter() - wall0, time.process_time() - cpu0, _backend_cpu_seconds(backend)
     pg = None if pg0 is None or pg1 is None else pg1 - pg0
     return {"wall_ms": 1000 * wall / n, "cpu_ms": 1000 * cpu / n, "pg_cpu_ms": None if pg is None else 1000 * pg / n,
-            "queries": len(queries) / n}
+            "queries": statements / n}
 
 
 def profile(bench: Bench, n: int = 500) -> dict:
@@ -224,7 +234,7 @@ def profile(bench: Bench, n: int = 500) -> dict:
         services.task_create(brand=bench.brand, task_type="demo.echo", context_data={"message": "bench"}, queue=QUEUE)
 
     create(0)
-    out["ours, enqueue: task_create (row + event, publish, queued + event)"] = measure(create, n)
+    out["ours, enqueue: task_create (row queued + 2 events, publish, commit)"] = measure(create, n)
     out["dcr, enqueue: apply_async (publish)"] = measure(lambda _i: bench.plain.noop.apply_async(queue=QUEUE), n)
     bench.purge_queue()
     ids = [str(t) for t in
@@ -300,7 +310,7 @@ def main():
     if os.environ.get("BENCH_PROFILE", "1") != "0":
         print()
         print("Per task, in one process (no broker consumer): wall time, CPU of this process, CPU of its "
-              "PostgreSQL backend, SQL statements")
+              "PostgreSQL backend, SQL statements sent (not counting BEGIN/COMMIT)")
         print(f"  {'step':<66} {'wall ms':>8} {'cpu ms':>7} {'pg cpu':>7} {'queries':>8}")
         for name, m in profile(bench).items():
             pg = "n/a" if m["pg_cpu_ms"] is None else f"{m['pg_cpu_ms']:.2f}"
