@@ -5,8 +5,8 @@ warm-up batch, VACUUM + CHECKPOINT (`settle`), then N no-op tasks timed from the
 last one is recorded done (completion polled every 0.1 s). Variants:
 
 - ours-one   task_create() one by one, type demo.echo: BaseTask row, TaskEvents, pending -> queued ->
-             running -> completed (the row goes in queued, published before its commit). Done = all
-             rows `completed`. Like `delay()` in a loop, and what POST /tasks/ does.
+             running -> completed. Done = all rows `completed`. Like `delay()` in a loop, and what
+             POST /tasks/ does.
 - ours-bulk  task_create_many() of all N at once (bulk insert, one producer, bulk `queued`): what the
              scheduling dispatcher and fan-outs use.
 - dcr-shipped  plain Celery + django-celery-results (result_extended, acks late, prefetch 1),
@@ -234,7 +234,7 @@ def profile(bench: Bench, n: int = 500) -> dict:
         services.task_create(brand=bench.brand, task_type="demo.echo", context_data={"message": "bench"}, queue=QUEUE)
 
     create(0)
-    out["ours, enqueue: task_create (row queued + 2 events, publish, commit)"] = measure(create, n)
+    out["ours, enqueue: task_create (row + event, publish, queued + event)"] = measure(create, n)
     out["dcr, enqueue: apply_async (publish)"] = measure(lambda _i: bench.plain.noop.apply_async(queue=QUEUE), n)
     bench.purge_queue()
     ids = [str(t) for t in

@@ -39,32 +39,22 @@ def _prepared_forms(sql: str) -> tuple[str, str, str]:
     return name, f"PREPARE {name} AS {body}", f"EXECUTE {name}({', '.join(['%s'] * sql.count('%s'))})"
 
 
-def _prepare(cursor, prepared: set[str], sql: str) -> str:
-    """PREPARE `sql` on the cursor's connection unless done; returns the EXECUTE statement to send."""
-    name, prepare, execute = _prepared_forms(sql)
-    if name not in prepared:
-        cursor.execute(prepare)
-        prepared.add(name)
-    return execute
-
-
-def _run(cursor, sql: str, params: list, *, before: str = "", before_params: list | tuple = ()) -> None:
+def _run(cursor, sql: str, params: list) -> None:
     """Execute one of this module's statements, as a statement prepared once per connection.
 
     Planning one of these CTEs costs PostgreSQL about three times the CPU of running it: 3,000 calls
     of `start_run`'s statement took 0.40 ms of backend CPU each as text, 0.11 ms prepared. PREPARE is not
-    transactional: a rollback keeps it. `before` is another statement sent in the same round trip,
-    ahead of it (the two run in one implicit transaction); the cursor is left on this one's result.
-    PG_PREPARED_STATEMENTS=False (e.g. behind a transaction-pooling PgBouncer) plans every time.
+    transactional: a rollback keeps it. PG_PREPARED_STATEMENTS=False (e.g. behind a transaction-pooling
+    PgBouncer) plans every time.
     """
     if settings.PG_PREPARED_STATEMENTS:
+        name, prepare, execute = _prepared_forms(sql)
         prepared = _prepared_on.setdefault(cursor.db.connection, set())
-        sql, before = (_prepare(cursor, prepared, text) if text else "" for text in (sql, before))
-    if before:
-        cursor.execute(f"{before}; {sql}", [*before_params, *params])
-        cursor.nextset()
-    else:
-        cursor.execute(sql, params)
+        if name not in prepared:
+            cursor.execute(prepare)
+            prepared.add(name)
+        sql = execute
+    cursor.execute(sql, params)
 
 
 @cache
@@ -81,54 +71,23 @@ def _event_params(event: dict) -> list:
 
 
 @cache
-def _insert_sql(n_events: int, lock: bool) -> tuple[str, tuple]:
-    """INSERT the task, then its events in order: each event's INSERT reads the previous one's RETURNING,
-    so they run one after the other and their ids follow the lifecycle."""
+def _insert_sql() -> tuple[str, tuple]:
     fields = tuple(f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk)
     event_cols, event_values = _event_sql()
-    ctes = [f"t AS (INSERT INTO {_TASK} ({', '.join(_q(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id)"]
-    if lock:
-        ctes.append("lk AS (SELECT pg_advisory_xact_lock(%s, %s))")
-    source = "t, lk" if lock else "t"
-    for n in range(n_events - 1):
-        ctes.append(f"e{n} AS (INSERT INTO {_EVENT} ({event_cols}) SELECT t.id, {event_values} FROM {source} "
-                    "RETURNING task_id AS id)")
-        source = f"e{n} AS t"
-    sql = (f"WITH {', '.join(ctes)} INSERT INTO {_EVENT} ({event_cols}) SELECT t.id, {event_values} "
-           f"FROM {source} RETURNING task_id")
+    sql = (f"WITH t AS (INSERT INTO {_TASK} ({', '.join(_q(f.column) for f in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id) "
+           f"INSERT INTO {_EVENT} ({event_cols}) SELECT t.id, {event_values} FROM t RETURNING task_id")
     return sql, fields
 
 
-# The advisory lock space (first key) of task creations that publish before they commit.
-CREATION_LOCK_CLASS = 0x6D68
-
-
-def insert_task(task: BaseTask, events: list[dict], creation_lock: int | None = None) -> int:
-    """INSERT the task and its events; returns the new primary key.
-
-    With `creation_lock`, the row goes in queued as it is created (`queued_at` = `created_at`) and the
-    statement also takes that advisory lock for the rest of the transaction (see `start_run`)."""
-    sql, fields = _insert_sql(len(events), creation_lock is not None)
+def insert_task(task: BaseTask, event: dict) -> int:
+    """INSERT the task and its first event; returns the new primary key."""
+    sql, fields = _insert_sql()
     conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: `connection` is a per-access proxy
-    params = []
-    for f in fields:  # created_at (auto_now_add, stamped here) comes before queued_at
-        if creation_lock is not None and f.attname == "queued_at":
-            task.queued_at = task.created_at
-        params.append(f.get_db_prep_save(f.pre_save(task, add=True), conn))
-    if creation_lock is not None:
-        params += [CREATION_LOCK_CLASS, creation_lock]
-    for event in events:
-        params += _event_params(event)
+    params = [f.get_db_prep_save(f.pre_save(task, add=True), conn) for f in fields]
     with conn.cursor() as cursor:
-        _run(cursor, sql, params)
+        _run(cursor, sql, params + _event_params(event))
         return cursor.fetchone()[0]
-
-
-# Waits until the transaction holding a creation lock has ended: taken and released again at once, as
-# the statements sent with it run in one implicit transaction. Raises OperationalError (lock_timeout)
-# when that transaction is still open after the timeout.
-_WAIT_FOR_CREATION = ("SELECT pg_advisory_xact_lock(%s, %s) FROM (SELECT set_config('lock_timeout', %s, true)) s")
 
 
 # A CTE that makes the statement's own commit asynchronous (`synchronous_commit` is read at commit
@@ -194,24 +153,18 @@ def _start_sql(n_from: int, durable: bool) -> str:
 
 
 def start_run(task_uuid, *, from_statuses: tuple[str, ...], pending: str, queued: str, running: str,
-              worker: str, pid: int, queued_detail: str, durable: bool = False,
-              creation_lock: int | None = None, wait_seconds: int = 30) -> BaseTask | None:
+              worker: str, pid: int, queued_detail: str, durable: bool = False) -> BaseTask | None:
     """Lock the task if it is in `from_statuses`, mark it running, write its event(s), return the row.
 
     From `pending` (the worker beat the dispatcher's `queued` mark) it writes pending -> queued and
     queued -> running, so every history reads the same. Its commit does not wait for the disk: a start
     lost in a database crash is a delivery the worker cannot finish recording, so it runs again.
-
-    With `creation_lock` (the message was published before its row committed), it first waits, in the
-    same round trip, until the creating transaction has ended, at most `wait_seconds`.
     """
     now = timezone.now()
     params = [str(task_uuid), *from_statuses, running, worker, pid, now, now, worker, now,
               pending, queued, queued_detail, pending, queued, running, pending]
-    wait = {} if creation_lock is None else {
-        "before": _WAIT_FOR_CREATION, "before_params": [CREATION_LOCK_CLASS, creation_lock, f"{wait_seconds}s"]}
     with connection.cursor() as cursor:
-        _run(cursor, _start_sql(len(from_statuses), durable), params, **wait)
+        _run(cursor, _start_sql(len(from_statuses), durable), params)
         row = cursor.fetchone()
     return _load_task(row[:-1]) if row else None
 

@@ -10,7 +10,6 @@ interrupted and starts again; a message for a finished task is dropped.
 import json
 import logging
 import os
-import secrets
 import traceback
 
 import psutil
@@ -18,12 +17,12 @@ from celery import Task, current_app
 from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import InterfaceError, OperationalError, close_old_connections, connection, connections, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from megahub.api.exceptions import BrokerUnavailable
 
-from . import signals, state_machine
+from . import signals
 from .models import BaseTask, TaskStatus
 from .state_machine import record_note, start_run, transition, transition_many
 
@@ -110,54 +109,15 @@ def time_limits(timeout_seconds: int) -> tuple[int, int]:
     return timeout_seconds, timeout_seconds + HARD_LIMIT_GRACE_SECONDS
 
 
-def publish(task: BaseTask, producer=None, creation_lock: int | None = None) -> None:
-    """Send the task's message to the broker. Raises if the broker cannot be reached.
-
-    `creation_lock`: the row is not committed yet (see `submit`); the worker waits on that lock."""
+def publish(task: BaseTask, producer=None) -> None:
+    """Send the task's message to the broker. Raises if the broker cannot be reached."""
     from .registry import PRIORITY_LEVELS
 
     soft, hard = time_limits(task.timeout_seconds)
     current_app.send_task(
         task.task_type, args=[str(task.task_id)], task_id=str(task.task_id), queue=task.queue,
-        kwargs={"creation_lock": creation_lock} if creation_lock is not None else None,
         priority=PRIORITY_LEVELS[task.priority], soft_time_limit=soft, time_limit=hard, producer=producer,
     )
-
-
-def submit(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
-    """Create a built task and send it to the broker: the row, its events and the message, or, when the
-    broker cannot be reached, the row left `pending` for the outbox sweep.
-
-    On PostgreSQL outside a caller's transaction, the message is published before the row commits, in
-    the transaction that inserts it already `queued`: one durable commit and no second write, where
-    publish-after-commit needs a `queued` UPDATE after the publish. A worker that gets the message
-    before the commit waits for it (the message names the transaction's advisory lock). Either both
-    the row and the message exist, or the row does not and the worker drops the message; a broker
-    failure rolls back and the task is created `pending` instead.
-
-    Elsewhere (SQLite, or inside a caller's transaction, which may still roll back or run long) the row
-    is inserted `pending` and dispatched when that transaction commits. Raises IntegrityError for a
-    duplicate idempotency key, having written nothing.
-    """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        state_machine.create(task, actor=actor, detail=detail)
-        transaction.on_commit(lambda: dispatch(task))
-        return task
-    lock = secrets.randbits(31)
-    with transaction.atomic():
-        state_machine.create_queued(task, creation_lock=lock, actor=actor, detail=detail,
-                                    queued_detail=f"sent to queue {task.queue}")
-        try:
-            publish(task, creation_lock=lock)
-        except Exception as exc:  # any broker/network error: keep the task, the sweep sends it
-            logger.warning("Broker unavailable, task %s is kept pending: %s", task.task_id, exc)
-            transaction.set_rollback(True)
-        else:
-            return task
-    task.pk = task.id = task.queued_at = None
-    task._state.adding = True
-    task.status = TaskStatus.PENDING
-    return state_machine.create(task, actor=actor, detail=detail)
 
 
 def dispatch(task: BaseTask, *, detail: str = "") -> bool:
@@ -186,10 +146,10 @@ def dispatch_many(tasks: list[BaseTask]) -> int:
     return len(sent)
 
 
-def execute(celery_task: PipelineTask, task_uuid: str, creation_lock: int | None = None):
+def execute(celery_task: PipelineTask, task_uuid: str):
     """Worker side of one delivery of a task message."""
     try:
-        return _execute(celery_task, task_uuid, creation_lock)
+        return _execute(celery_task, task_uuid)
     except (OperationalError, InterfaceError) as exc:
         # The database cannot record the run: keep the message and try again, rather than ack it and
         # leave the row queued or running with nobody working on it.
@@ -199,14 +159,12 @@ def execute(celery_task: PipelineTask, task_uuid: str, creation_lock: int | None
         raise celery_task.retry(countdown=DB_RETRY_SECONDS, exc=exc) from exc
 
 
-def _execute(celery_task: PipelineTask, task_uuid: str, creation_lock: int | None):
+def _execute(celery_task: PipelineTask, task_uuid: str):
     from .registry import get_task_type
 
     request = celery_task.request
     hostname = request.hostname or ""
-    # A message published before its row committed (see `submit`) names the creating transaction's
-    # lock: start_run waits for that transaction first. Rolled back: the general path drops it.
-    task = start_run(task_uuid, worker=hostname, creation_lock=creation_lock) or _start(
+    task = start_run(task_uuid, worker=hostname) or _start(
         task_uuid, hostname, redelivered=bool((request.delivery_info or {}).get("redelivered")))
     if task is None:
         return None

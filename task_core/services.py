@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition
 
-from . import pipeline
+from . import pipeline, state_machine
 from .models import BaseTask, TaskEvent, TaskOrigin, TaskPriority, TaskStatus
 from .registry import get_task_type
 from .state_machine import record_note, transition
@@ -64,12 +64,14 @@ def task_create(*, brand, created_by=None, task_type: str, context_data: dict | 
         if existing is not None:
             return _replay(existing, task), False
     try:
-        pipeline.submit(task, actor=created_by, detail=f"created ({task.origin})")
+        state_machine.create(task, actor=created_by, detail=f"created ({task.origin})")
     except IntegrityError:
         existing = BaseTask.objects.filter(brand=brand, idempotency_key=idempotency_key).first()
         if idempotency_key and existing is not None:  # a concurrent first call won the race
             return _replay(existing, task), False
         raise
+    # At once outside a transaction; inside one, when it commits (the worker must find the row).
+    transaction.on_commit(lambda: pipeline.dispatch(task))
     return task, True
 
 

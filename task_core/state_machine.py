@@ -92,37 +92,16 @@ def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
     Inside a caller's transaction it runs in a savepoint, so an IntegrityError (a duplicate idempotency
     key) leaves that transaction usable.
     """
-    event = _created_event(task, actor, detail)
+    event = {"from_status": "", "to_status": task.status, "actor": actor, "worker": "", "detail": detail}
     if connection.vendor != "postgresql":
         with transaction.atomic():
             task.save(force_insert=True)
             TaskEvent.objects.create(task=task, **event)
         return task
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        task.pk = pg_writes.insert_task(task, [event])
+        task.pk = pg_writes.insert_task(task, event)
     task._state.adding, task._state.db = False, connection.alias
     return task
-
-
-def create_queued(task: BaseTask, *, creation_lock: int, actor=None, detail: str = "",
-                  queued_detail: str = "") -> BaseTask:
-    """PostgreSQL, inside the dispatcher's own transaction, which publishes the message before it
-    commits (pipeline.submit): insert the task already queued with both its events (created, then
-    pending -> queued) in one statement that also takes the advisory lock `creation_lock`, so a worker
-    that gets the message first can wait for the commit (start_run)."""
-    assert connection.vendor == "postgresql" and connection.in_atomic_block
-    task.status = S.PENDING
-    created = _created_event(task, actor, detail)
-    task.status = S.QUEUED
-    queued = {"from_status": S.PENDING, "to_status": S.QUEUED, "actor": None, "worker": "",
-              "detail": queued_detail[:5000]}
-    task.pk = pg_writes.insert_task(task, [created, queued], creation_lock=creation_lock)
-    task._state.adding, task._state.db = False, connection.alias
-    return task
-
-
-def _created_event(task: BaseTask, actor, detail: str) -> dict:
-    return {"from_status": "", "to_status": task.status, "actor": actor, "worker": "", "detail": detail}
 
 
 # Entering these is recorded without waiting for the disk (an asynchronous commit, on PostgreSQL): a
@@ -156,25 +135,18 @@ def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | No
 START_FROM = (S.PENDING, S.QUEUED, S.RETRYING)
 
 
-# How long a worker waits for a creating transaction to end before it tries the delivery again later.
-CREATION_WAIT_SECONDS = 30
-
-
-def start_run(task_uuid, *, worker: str, queued_detail: str = "sent to queue",
-              creation_lock: int | None = None) -> BaseTask | None:
+def start_run(task_uuid, *, worker: str, queued_detail: str = "sent to queue") -> BaseTask | None:
     """Worker side: load the task of a message and mark it running, in one statement on PostgreSQL.
 
     A task still `pending` (the worker was faster than the dispatcher's `queued` mark) is recorded as
     pending -> queued -> running so every history reads the same. Returns None, changing nothing, when
     the task is in any other status or on another database; the caller then takes the general path.
-    With `creation_lock` (see create_queued) it first waits until the creating transaction has ended.
     """
     if connection.vendor != "postgresql":
         return None
     return pg_writes.start_run(task_uuid, from_statuses=START_FROM, pending=S.PENDING, queued=S.QUEUED,
                                running=S.RUNNING, worker=worker, pid=os.getpid(), queued_detail=queued_detail,
-                               durable=connection.in_atomic_block, creation_lock=creation_lock,
-                               wait_seconds=CREATION_WAIT_SECONDS)
+                               durable=connection.in_atomic_block)
 
 
 assert all(can_transition(s, S.RUNNING) for s in START_FROM) and can_transition(S.PENDING, S.QUEUED)

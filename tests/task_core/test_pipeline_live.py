@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -16,11 +15,10 @@ import psutil
 import pytest
 from celery import current_app
 from django.conf import settings as dj_settings
-from django.db import transaction
 from django.utils import timezone
 from kombu import Connection
 
-from task_core import pipeline, services, state_machine
+from task_core import pipeline, services
 from task_core.models import BaseTask
 
 from ..live import LiveRedis, LiveWorker, child_env, use_broker, wait_for
@@ -122,49 +120,6 @@ def test_history_reads_queued_even_when_the_worker_is_faster_than_the_dispatcher
     assert statuses(task) == ["queued", "running", "completed"]
     assert task.queued_at is not None and task.queued_at <= task.started_at
     assert pipeline.dispatch(task) is True and reload(task).status == "completed"  # the late dispatcher: no-op
-
-
-@pytest.mark.skipif(dj_settings.DB_VENDOR != "postgresql", reason="publish before commit is PostgreSQL's path")
-def test_a_worker_that_gets_the_message_before_the_row_commits_waits_for_it(workers, queue, brand, operator):
-    """POST /tasks/ publishes inside the transaction that inserts the task: a fast worker must wait."""
-    worker = workers(queues=queue)
-    with transaction.atomic():  # what pipeline.submit does, with the commit held back
-        task = services.task_build(brand=brand, created_by=operator, task_type="demo.echo", queue=queue,
-                                   context_data={"message": "early"})
-        state_machine.create_queued(task, creation_lock=4242, detail="created (api)",
-                                    queued_detail=f"sent to queue {queue}")
-        pipeline.publish(task, creation_lock=4242)
-        wait_for(lambda: _waiting(queue) == 0, message="the worker to take the message")
-        time.sleep(1)  # it has the message and no row to see yet
-
-    task = wait_status(task.pk, "completed", "failed")
-    assert task.status == "completed" and task.result_data == {"echo": {"message": "early"}}, history(task)
-    assert statuses(task) == ["pending", "queued", "running", "completed"], history(task)
-    assert task.worker == worker.hostname and "dropped" not in worker.log()
-
-
-@pytest.mark.skipif(dj_settings.DB_VENDOR != "postgresql", reason="publish before commit is PostgreSQL's path")
-def test_a_message_whose_creating_transaction_rolled_back_is_dropped(workers, queue, brand, operator):
-    worker = workers(queues=queue)
-    task_id = None
-    with transaction.atomic():
-        task = services.task_build(brand=brand, created_by=operator, task_type="demo.echo", queue=queue)
-        state_machine.create_queued(task, creation_lock=4343)
-        pipeline.publish(task, creation_lock=4343)
-        task_id = task.task_id
-        wait_for(lambda: _waiting(queue) == 0, message="the worker to take the message")
-        transaction.set_rollback(True)  # e.g. the database failed at COMMIT: the client got an error
-
-    wait_for(lambda: f"Message for unknown task {task_id} dropped" in worker.log(), message="the drop")
-    assert not BaseTask.objects.filter(task_id=task_id).exists()
-    after = submit(brand, operator, "demo.echo", queue)  # the worker is free for the next one
-    assert wait_status(after.pk, "completed", "failed").status == "completed"
-
-
-def _waiting(queue: str) -> int:
-    from task_core.broker import queue_lengths
-
-    return queue_lengths([queue])[queue]
 
 
 # 2 ------------------------------------------------------------------------------------------------
