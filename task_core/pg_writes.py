@@ -124,6 +124,37 @@ def update_task(pk: int, current: str, values: dict, event: dict | None, *, dura
 
 
 @cache
+def _update_many_sql(names: tuple[str, ...], durable: bool) -> tuple[str, tuple]:
+    fields = tuple(BaseTask._meta.get_field(name) for name in names)
+    sets = ", ".join(f"{_q(f.column)} = %s" for f in fields)
+    event_cols = ", ".join(_q(TaskEvent._meta.get_field(f).column) for f in _EVENT_FIELDS)
+    sql = f"""
+        WITH {"" if durable else _NO_WAIT + ","} cur AS (
+            SELECT id FROM {_TASK} WHERE id = ANY(%s) AND status = %s ORDER BY id FOR UPDATE
+        ), u AS (
+            UPDATE {_TASK} t SET {sets} FROM cur{"" if durable else ", nowait"} WHERE t.id = cur.id RETURNING t.id
+        ), ev AS (
+            INSERT INTO {_EVENT} (task_id, {event_cols})
+            SELECT u.id, %s, %s, NULL, '', %s, %s FROM u ORDER BY u.id
+        )
+        SELECT id FROM u ORDER BY id"""
+    return sql, fields
+
+
+def update_many(pks: list[int], current: str, values: dict, *, detail: str, durable: bool = True) -> list[int]:
+    """The bulk guarded UPDATE: the tasks of `pks` still in `current` are locked in id order, updated and
+    given one event each, in one statement; returns their ids. `values` must include `status`."""
+    sql, fields = _update_many_sql(tuple(values), durable)
+    conn = connections[DEFAULT_DB_ALIAS]
+    params = [list(pks), current]
+    params += [f.get_db_prep_save(v, conn) for f, v in zip(fields, values.values(), strict=True)]
+    params += [current, values["status"], detail, timezone.now()]
+    with conn.cursor() as cursor:
+        _run(cursor, sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+@cache
 def _start_sql(n_from: int, durable: bool) -> str:
     cols = ", ".join(f"t.{_q(f.column)}" for f in BaseTask._meta.concrete_fields)
     event_cols = ", ".join(_q(TaskEvent._meta.get_field(f).column) for f in _EVENT_FIELDS)

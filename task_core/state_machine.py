@@ -166,13 +166,15 @@ def transition_many(pks: list[int], from_status: str, to_status: str, *, detail:
     stamp = _STAMPS.get(to_status)
     if stamp and stamp not in fields:
         fields[stamp] = timezone.now()
-    no_wait = to_status in NO_WAIT and connection.vendor == "postgresql" and not connection.in_atomic_block
     moved: list[int] = []
+    if connection.vendor == "postgresql":  # one statement per chunk: lock, update, events
+        durable = to_status not in NO_WAIT or connection.in_atomic_block
+        for start in range(0, len(pks), chunk):
+            moved += pg_writes.update_many(pks[start:start + chunk], from_status, {"status": to_status, **fields},
+                                           detail=detail[:5000], durable=durable)
+        return moved
     for start in range(0, len(pks), chunk):
         with transaction.atomic():
-            if no_wait:
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             batch = list(BaseTask.objects.select_for_update().filter(pk__in=pks[start:start + chunk],
                                                                      status=from_status)
                          .order_by("pk").values_list("pk", flat=True))

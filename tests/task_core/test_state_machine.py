@@ -139,6 +139,9 @@ def test_transition_many_moves_only_tasks_still_in_the_expected_status(brand):
     assert all(t is not None for t in BaseTask.objects.filter(status="queued").values_list("queued_at", flat=True))
     assert TaskEvent.objects.filter(to_status="queued", detail="bulk").count() == 3
     assert not TaskEvent.objects.filter(task_id=moved_on.pk, detail="bulk").exists()
+    for task in waiting:  # one event each, from the status it was locked in
+        assert [(e.from_status, e.to_status, e.detail) for e in TaskEvent.objects.filter(task_id=task.pk)] == [
+            ("pending", "queued", "bulk")]
 
 
 def test_transition_many_refuses_an_illegal_pair(brand):
@@ -218,15 +221,18 @@ def test_outcomes_wait_for_the_disk_and_only_the_recoverable_marks_do_not(brand,
         return "synchronous_commit" in sql
 
     task = services.task_build(brand=brand, task_type="demo.echo")
+    bulk = [state_machine.create(services.task_build(brand=brand, task_type="demo.echo")).pk for _ in range(4)]
     with connection.execute_wrapper(capture):
         assert no_wait_of(lambda: state_machine.create(task)) is False
         assert no_wait_of(lambda: transition(task, TaskStatus.QUEUED)) is True
         assert no_wait_of(lambda: transition(task, TaskStatus.RUNNING)) is True
         assert no_wait_of(lambda: transition(task, TaskStatus.COMPLETED)) is False
+        assert no_wait_of(lambda: state_machine.transition_many(bulk[:2], "pending", "queued")) is True
         other = services.task_build(brand=brand, task_type="demo.echo")
         with transaction.atomic():  # the setting would cover the caller's other writes too
             state_machine.create(other)
             assert no_wait_of(lambda: transition(other, TaskStatus.QUEUED)) is False
+            assert no_wait_of(lambda: state_machine.transition_many(bulk[2:], "pending", "queued")) is False
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
