@@ -93,22 +93,37 @@ class Worker:
 CPU_GROUPS = ("producer", "worker", "postgres", "redis", "other")
 
 
+def _proc_stat(pid: int | str) -> tuple[str, list[str]] | None:
+    """(command name, the fields after it) of /proc/<pid>/stat, or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+
+
+def _cpu_seconds(fields: list[str]) -> float:
+    """User + system CPU seconds from the fields `_proc_stat` returns."""
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds a process on this host has used so far, or None when it is not on this host."""
+    stat = _proc_stat(pid)
+    return None if stat is None else _cpu_seconds(stat[1])
+
+
 def cpu_snapshot(worker_pgids: tuple[int, ...] = ()) -> dict[int, tuple[str, float]]:
     """Per process on this host: its group and the CPU seconds (user + system) it has used so far.
 
     Groups: this process (the producer), the benchmark's worker process groups, PostgreSQL, Redis,
     everything else."""
-    tick = os.sysconf("SC_CLK_TCK")
     me = os.getpid()
     out = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or (stat := _proc_stat(entry.name)) is None:
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        comm, rest = stat
         pid, pgid = int(entry.name), int(rest[2])
         if pid == me:
             group = "producer"
@@ -120,7 +135,7 @@ def cpu_snapshot(worker_pgids: tuple[int, ...] = ()) -> dict[int, tuple[str, flo
             group = "redis"
         else:
             group = "other"
-        out[pid] = (group, (int(rest[11]) + int(rest[12])) / tick)
+        out[pid] = (group, _cpu_seconds(rest))
     return out
 
 

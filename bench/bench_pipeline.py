@@ -34,12 +34,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402
+    CPU_GROUPS,
     Worker,
     cpu_snapshot,
     cpu_used,
     delete_brand_tasks,
     django_setup,
     machine,
+    process_cpu_seconds,
     wait_until,
 )
 
@@ -178,15 +180,6 @@ def settle() -> None:
 
 
 # --- in-process profile ---------------------------------------------------------------------------
-def _backend_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a local PostgreSQL backend process, or None when it is not on this host."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(fn, n: int) -> dict:
     """Per call: wall time, CPU of this process, CPU of its PostgreSQL backend, SQL statements sent
     (counted by an execute wrapper; BEGIN and COMMIT are not statements of ours and not counted).
@@ -206,11 +199,11 @@ def measure(fn, n: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    pg0, cpu0, wall0 = _backend_cpu_seconds(backend), time.process_time(), time.perf_counter()
+    pg0, cpu0, wall0 = process_cpu_seconds(backend), time.process_time(), time.perf_counter()
     with connection.execute_wrapper(count):
         for i in range(n):
             fn(i)
-    wall, cpu, pg1 = time.perf_counter() - wall0, time.process_time() - cpu0, _backend_cpu_seconds(backend)
+    wall, cpu, pg1 = time.perf_counter() - wall0, time.process_time() - cpu0, process_cpu_seconds(backend)
     pg = None if pg0 is None or pg1 is None else pg1 - pg0
     return {"wall_ms": 1000 * wall / n, "cpu_ms": 1000 * cpu / n, "pg_cpu_ms": None if pg is None else 1000 * pg / n,
             "queries": statements / n}
@@ -290,13 +283,12 @@ def main():
     med = {v: statistics.median(rs) for v, rs in rates.items() if rs}
     print()
     print(f"Median over {ROUNDS} round(s), N={N}, {os.cpu_count()} cores, worker -c {CONCURRENCY} prefork:")
-    groups = list(next(iter(runs[v] for v in med))[0]["cpu_ms"])
     print(f"  {'variant':<12} {'tasks/s':>9} {'enqueue s':>10}   CPU ms per task: "
-          + " ".join(f"{g:>8}" for g in [*groups, "total"]))
+          + " ".join(f"{g:>8}" for g in [*CPU_GROUPS, "total"]))
     for v in med:
-        cpu = {g: statistics.median(r["cpu_ms"][g] for r in runs[v]) for g in groups}
+        cpu = {g: statistics.median(r["cpu_ms"][g] for r in runs[v]) for g in CPU_GROUPS}
         print(f"  {v:<12} {med[v]:9.1f} {statistics.median(r['enqueue_seconds'] for r in runs[v]):10.2f}   "
-              f"{'':16}" + " ".join(f"{cpu[g]:8.2f}" for g in groups) + f" {sum(cpu.values()):8.2f}")
+              f"{'':16}" + " ".join(f"{cpu[g]:8.2f}" for g in CPU_GROUPS) + f" {sum(cpu.values()):8.2f}")
     if "dcr-tuned" in med:
         for ours, how in (("ours-one", "task_create one by one"), ("ours-bulk", "task_create_many")):
             if ours in med:
