@@ -132,14 +132,29 @@ def dispatch(task: BaseTask, *, detail: str = "") -> bool:
     return True
 
 
+# Messages per publish batch: one Redis round trip (a pipeline) for all of them.
+PUBLISH_BATCH = 500
+
+
 def dispatch_many(tasks: list[BaseTask]) -> int:
-    """Publish many pending tasks over one producer, then mark the sent ones queued in bulk."""
+    """Publish many pending tasks over one producer, then mark the sent ones queued in bulk.
+
+    On Redis the messages of each batch go out in one pipeline (kombu's `Producer.batch`), which
+    halved the publishing of 2,000 tasks (0.8 s to 0.4 s, docs/benchmarks.md). Transports without
+    batches publish each message at once. A batch counts as sent only once its flush succeeded; when
+    it fails, delivery of that batch is uncertain, so its tasks stay pending: the outbox sweep sends
+    them again and the worker drops any duplicate.
+    """
     sent: list[int] = []
     try:
         with current_app.producer_or_acquire() as producer:
-            for task in tasks:
-                publish(task, producer=producer)
-                sent.append(task.pk)
+            for start in range(0, len(tasks), PUBLISH_BATCH):
+                batch = tasks[start:start + PUBLISH_BATCH]
+                # max_size counts Redis commands; large enough that the batch is flushed once, on exit.
+                with producer.batch(max_size=PUBLISH_BATCH * 2):
+                    for task in batch:
+                        publish(task, producer=producer)
+                sent.extend(task.pk for task in batch)
     except Exception as exc:  # broker down part-way: the rest stay pending for the outbox sweep
         logger.warning("Broker unavailable after %s of %s tasks: %s", len(sent), len(tasks), exc)
     transition_many(sent, TaskStatus.PENDING, TaskStatus.QUEUED, detail="sent to the broker")

@@ -1,13 +1,16 @@
 """queue-stats, system status/health/enums/task-info, with the real broker up and with it unreachable."""
 
 import socket
+from datetime import timedelta
 
 import pytest
 from celery import current_app
+from django.utils import timezone
 from jsonschema import Draft202012Validator
 from kombu import pools as kombu_pools
 
-from task_core import services
+from task_core import pipeline, services
+from task_core.broker import queue_lengths
 from task_core.models import BaseTask
 from task_core.registry import _REGISTRY, task_type
 from task_core.state_machine import TRANSITIONS, transition
@@ -118,6 +121,23 @@ def test_a_task_submitted_while_the_broker_is_down_is_kept_pending(
     assert task.status == "pending"  # kept for the outbox sweep, not lost and not marked queued
     status = operator_api.get("/tasks/system/status/").json()
     assert status["outbox_pending"] == 1
+
+
+def test_a_bulk_submission_while_the_broker_is_down_stays_pending_until_the_sweep_sends_it(
+    brand, broker_down, probe_type, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks = services.task_create_many(brand=brand, specs=[{"task_type": probe_type}] * 5)
+    assert BaseTask.objects.filter(pk__in=[t.pk for t in tasks], status="pending").count() == 5
+    assert not BaseTask.objects.filter(pk__in=[t.pk for t in tasks], events__to_status="queued").exists()
+
+    app = current_app._get_current_object()
+    app.conf.update(broker_read_url=None, broker_write_url=None)  # the broker is back
+    _reset_broker_pools(app)
+    BaseTask.objects.filter(pk__in=[t.pk for t in tasks]).update(created_at=timezone.now() - timedelta(minutes=1))
+    assert pipeline.dispatch_pending() == 5
+    assert BaseTask.objects.filter(pk__in=[t.pk for t in tasks], status="queued").count() == 5
+    assert queue_lengths([PROBE_QUEUE])[PROBE_QUEUE] == 5
 
 
 # --- health and status -----------------------------------------------------------------------------

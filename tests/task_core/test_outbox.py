@@ -68,6 +68,21 @@ def test_two_sweeps_at_once_publish_each_pending_task_once(brand, outbox_type):
 
 
 @pytest.mark.django_db
+def test_a_bulk_dispatch_of_several_batches_sends_each_task_once_and_marks_it_queued(brand, outbox_type,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(pipeline, "PUBLISH_BATCH", 4)  # 11 tasks: batches of 4, 4 and 3
+    tasks = _pending(brand, outbox_type, 11)
+    assert pipeline.dispatch_many(tasks) == 11
+    assert _waiting() == 11
+    with current_app.connection_for_write() as conn:  # the messages are those of the 11 tasks, once each
+        channel = conn.default_channel
+        ids = [channel.basic_get(QUEUE, no_ack=True).headers["id"] for _ in range(11)]
+    assert sorted(ids) == sorted(str(t.task_id) for t in tasks)
+    assert BaseTask.objects.filter(brand=brand, status="queued").count() == 11
+    assert BaseTask.objects.filter(brand=brand, events__to_status="queued").count() == 11
+
+
+@pytest.mark.django_db
 def test_a_queued_task_whose_message_was_lost_is_sent_again_once(brand, operator, outbox_type,
                                                                   django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
