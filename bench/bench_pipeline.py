@@ -16,12 +16,14 @@ last one is recorded done (completion polled every 0.1 s). Variants:
 
 Each of ours-one and ours-bulk is compared with dcr-tuned (target >= 1.0x). Every timed run also prints
 the CPU it cost per task, by process group (the producer, the worker's processes, PostgreSQL, Redis,
-other), from /proc before and after. Then an in-process profile of each side (enqueue, worker) of ours
+other), from /proc before and after. Then the worker side alone (`drain`: the queue filled before the
+worker starts) of ours and of dcr-tuned, and an in-process profile of each side (enqueue, worker) of ours
 and of plain Celery + django-celery-results: wall time, CPU of the process, CPU of its PostgreSQL
 backend, SQL statements per task.
 
 Env: BENCH_N (default 2000), BENCH_ROUNDS (default 2; the median rate is reported), BENCH_CONCURRENCY (2),
-BENCH_VARIANTS (comma list, default all), BENCH_PROFILE=0 to skip the profile.
+BENCH_VARIANTS (comma list, default all), BENCH_DRAIN=0 to skip the worker-side measurement, BENCH_PROFILE=0
+to skip the profile.
 """
 
 import os
@@ -179,6 +181,43 @@ def settle() -> None:
         cursor.execute("CHECKPOINT")
 
 
+def drain(bench: Bench, variant: str) -> float:
+    """The worker side alone: N tasks wait in the queue before the worker starts (ours submitted in
+    bulk, dcr-tuned by apply_async). The rate runs from the first recorded outcome to the last, from the
+    rows' own timestamps (ours `completed_at`, django-celery-results `date_done`), so neither the
+    submission nor the worker's boot is in it."""
+    from django.db.models import Max, Min
+    from django_celery_results.models import TaskResult
+
+    from task_core.models import BaseTask
+
+    name = f"drain-{variant}-{uuid.uuid4().hex[:6]}"
+    if variant == "ours":
+        bench.ours_app.set_current()
+        bench.reset_ours()
+        bench.ours_enqueue(N, bulk=True)
+        worker, app, done = Worker("megahub", name, QUEUE, CONCURRENCY), bench.ours_app, bench.ours_done
+        def span():
+            return BaseTask.objects.filter(brand=bench.brand).aggregate(a=Min("completed_at"), z=Max("completed_at"))
+    else:
+        TaskResult.objects.filter(task_name="bench.noop").delete()
+        bench.purge_queue()
+        for _ in range(N):
+            bench.plain.noop.apply_async(queue=QUEUE)
+        worker = Worker("bench.plain_app", name, QUEUE, CONCURRENCY, env={"BENCH_PLAIN_VARIANT": "tuned"})
+        app, done = bench.plain.app, bench.dcr_done
+        def span():
+            return TaskResult.objects.filter(task_name="bench.noop").aggregate(a=Min("date_done"), z=Max("date_done"))
+    settle()
+    worker.start(app)
+    try:
+        wait_until(lambda: done(N), TIMEOUT, POLL, f"drain {variant}")
+    finally:
+        worker.stop()
+    edges = span()
+    return (N - 1) / (edges["z"] - edges["a"]).total_seconds()
+
+
 # --- in-process profile ---------------------------------------------------------------------------
 def measure(fn, n: int) -> dict:
     """Per call: wall time, CPU of this process, CPU of its PostgreSQL backend, SQL statements sent
@@ -298,6 +337,18 @@ def main():
         for other in ("dcr-shipped", "floor"):
             if other in med and "ours-one" in med:
                 print(f"      ours-one / {other} = {med['ours-one'] / med[other]:.2f}x")
+
+    if os.environ.get("BENCH_DRAIN", "1") != "0":
+        print()
+        print(f"Worker side alone: {N} tasks waiting before the worker starts, first to last recorded outcome "
+              f"(tasks/s; {ROUNDS} round(s), alternating)")
+        drains: dict[str, list[float]] = {"ours": [], "dcr-tuned": []}
+        for rnd in range(ROUNDS):
+            for variant in (["ours", "dcr-tuned"] if rnd % 2 == 0 else ["dcr-tuned", "ours"]):
+                drains[variant].append(drain(bench, variant))
+                print(f"  round {rnd + 1} {variant:<10} {drains[variant][-1]:8.1f} tasks/s", flush=True)
+        ours_d, dcr_d = statistics.median(drains["ours"]), statistics.median(drains["dcr-tuned"])
+        print(f"DRAIN ours {ours_d:.1f} / dcr-tuned {dcr_d:.1f} tasks/s = {ours_d / dcr_d:.2f}x")
 
     if os.environ.get("BENCH_PROFILE", "1") != "0":
         print()
