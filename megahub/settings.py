@@ -263,5 +263,7 @@ STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on a missing root; collects
 SCHEDULING_MISSED_GRACE_SECONDS = env_int("SCHEDULING_MISSED_GRACE_SECONDS", 60)
 # Due schedules per dispatcher message sent by task_scheduling.beat.Scheduler.
 SCHEDULING_DISPATCH_BATCH = env_int("SCHEDULING_DISPATCH_BATCH", 1000)
+# Touched by every Beat tick that reached the database; `manage.py beat_health` checks its age.
+SCHEDULING_BEAT_HEARTBEAT = os.environ.get("SCHEDULING_BEAT_HEARTBEAT", str(VAR_DIR / "beat-heartbeat"))
 # Lifecycle events kept per schedule (the newest).
 SCHEDULING_EVENTS_KEPT = env_int("SCHEDULING_EVENTS_KEPT", 100)

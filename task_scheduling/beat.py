@@ -41,6 +41,7 @@ from django_celery_beat.models import PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from .beat_sync import BEAT_PREFIX, FIRE_TASK, timing_of_entry
+from .heartbeat import beat_alive
 
 logger = logging.getLogger("megahub.scheduling.beat")
 
@@ -99,6 +100,8 @@ class Scheduler(DatabaseScheduler):
             logger.warning("Scheduling tick failed, retrying: %s", exc)
             close_old_connections()
             ours_sleep = 1.0
+        else:
+            beat_alive()  # only a tick that reached the database counts (manage.py beat_health)
         return min(parent_sleep, ours_sleep)
 
     # --- our schedules ---------------------------------------------------------------------------

@@ -68,10 +68,11 @@ def test_compose_database_credentials_match_the_postgres_service():
 
 
 def test_services_have_health_checks_and_web_checks_a_real_route():
-    for name in ("postgres", "redis", "web", "worker"):
+    for name in ("postgres", "redis", "web", "worker", "beat"):
         assert "healthcheck" in SERVICES[name], name
     probe = " ".join(SERVICES["web"]["healthcheck"]["test"])
     assert "/healthz" in probe
+    assert SERVICES["beat"]["healthcheck"]["test"][1:4] == ["python", "manage.py", "beat_health"]
 
 
 def test_healthz_route_used_by_compose_answers(client):

@@ -13,7 +13,7 @@ from task_core.models import BaseTask
 from task_scheduling import services
 from task_scheduling.models import PeriodicTask, ScheduledRun, ScheduleEvent
 
-from ..live import LiveBeat, wait_for
+from ..live import LiveBeat, child_env, wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 P = "/tasks/scheduled/periodic-tasks/"
@@ -146,3 +146,25 @@ def test_calendar_exclusion_skips_and_records(live_worker, beat, make_template, 
     assert not BaseTask.objects.filter(scheduled_run__periodic_task=template).exists()
     events = ScheduleEvent.objects.filter(schedule=template.schedules.get(), event_type="skipped_calendar")
     assert events.exists() and "excluded date" in events.first().detail
+
+
+def test_beat_health_passes_while_beat_ticks_and_fails_once_it_stopped(tmp_path, settings):
+    from django.core.management import CommandError, call_command
+
+    heartbeat = tmp_path / "beat-heartbeat"
+    settings.SCHEDULING_BEAT_HEARTBEAT = str(heartbeat)
+    with pytest.raises(CommandError, match="has not completed a tick"):
+        call_command("beat_health")
+
+    b = LiveBeat(env=child_env(SCHEDULING_BEAT_HEARTBEAT=heartbeat), extra_args=["--max-interval", "1"]).start()
+    try:
+        wait_for(heartbeat.exists, timeout=30, message=f"Beat's first tick\n{b.log()[-2000:]}")
+        first = heartbeat.stat().st_mtime
+        wait_for(lambda: heartbeat.stat().st_mtime > first, timeout=10, message="a later tick")
+        call_command("beat_health", "--max-age", "30")
+    finally:
+        b.stop()
+    stopped_at = time.time()
+    wait_for(lambda: time.time() - stopped_at > 2.5, timeout=5)
+    with pytest.raises(CommandError, match="last completed tick was"):
+        call_command("beat_health", "--max-age", "2")
