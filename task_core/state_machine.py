@@ -113,6 +113,12 @@ def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
 NO_WAIT = frozenset({S.QUEUED, S.RUNNING})
 
 
+def _durable(to_status: str) -> bool:
+    """Whether entering `to_status` must wait for the disk. Inside a caller's transaction the no-wait
+    setting would cover all of the caller's writes, so those stay durable."""
+    return to_status not in NO_WAIT or connection.in_atomic_block
+
+
 def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | None) -> bool:
     """The guarded UPDATE of one row and its event, atomically. True if the row was in `current`.
 
@@ -125,9 +131,7 @@ def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | No
             if updated and event is not None:
                 TaskEvent.objects.create(task_id=pk, **event)
         return bool(updated)
-    # Inside a caller's transaction the setting would cover all of the caller's writes: stay durable.
-    durable = to_status not in NO_WAIT or connection.in_atomic_block
-    return pg_writes.update_task(pk, current, {"status": to_status, **fields}, event, durable=durable)
+    return pg_writes.update_task(pk, current, {"status": to_status, **fields}, event, durable=_durable(to_status))
 
 
 # The statuses a delivered message may start a run from in one step (the common case). Others
@@ -168,7 +172,7 @@ def transition_many(pks: list[int], from_status: str, to_status: str, *, detail:
         fields[stamp] = timezone.now()
     moved: list[int] = []
     if connection.vendor == "postgresql":  # one statement per chunk: lock, update, events
-        durable = to_status not in NO_WAIT or connection.in_atomic_block
+        durable = _durable(to_status)
         for start in range(0, len(pks), chunk):
             moved += pg_writes.update_many(pks[start:start + chunk], from_status, {"status": to_status, **fields},
                                            detail=detail[:5000], durable=durable)
