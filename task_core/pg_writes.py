@@ -90,6 +90,54 @@ def insert_task(task: BaseTask, event: dict) -> int:
         return cursor.fetchone()[0]
 
 
+# Column types psycopg writes from the Python value itself, with what the ORM would send for it;
+# any other field goes through its own get_db_prep_save (e.g. JSONField wraps its value for jsonb).
+_AS_IS = frozenset({"AutoField", "BigAutoField", "BigIntegerField", "BooleanField", "CharField", "DateTimeField",
+                    "ForeignKey", "IntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
+                    "SlugField", "TextField", "UUIDField"})
+
+
+@cache
+def _copy_plan() -> tuple[tuple, str, str]:
+    """(per column: field, attname, whether its value needs converting, whether pre_save sets it), and
+    the COPY statements of tasks and of their events."""
+    fields = [f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk]
+    plan = tuple((f, f.attname, f.get_internal_type() not in _AS_IS,
+                  bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))) for f in fields)
+    tasks = f"COPY {_TASK} (id, {', '.join(_q(f.column) for f in fields)}) FROM STDIN"
+    events = f"COPY {_EVENT} ({_event_sql()[0]}) FROM STDIN"
+    return plan, tasks, events
+
+
+def insert_many(tasks: list[BaseTask], event: dict) -> None:
+    """Insert new tasks and one first event each (`event` without its task) by COPY; sets each pk.
+
+    COPY returns nothing, so the ids are taken from the table's sequence first. For 2,000 tasks this is
+    about a quarter of the time of the ORM's bulk INSERTs of rows and events (docs/benchmarks.md), and
+    a bulk submission's workers wait for its commit.
+    """
+    plan, copy_tasks, copy_events = _copy_plan()
+    conn = connections[DEFAULT_DB_ALIAS]
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                       [_TASK, len(tasks)])
+        ids = [row[0] for row in cursor.fetchall()]
+        # The raw psycopg cursor (Django has no COPY); its errors still become Django's.
+        with conn.wrap_database_errors, cursor.cursor.copy(copy_tasks) as copy:
+            for pk, task in zip(ids, tasks, strict=True):
+                row = [pk]
+                for field, attname, convert, stamped in plan:
+                    value = field.pre_save(task, add=True) if stamped else getattr(task, attname)
+                    row.append(field.get_db_prep_save(value, conn) if convert and value is not None else value)
+                copy.write_row(row)
+                task.pk = pk
+                task._state.adding, task._state.db = False, conn.alias
+        event_row = _event_params(event)
+        with conn.wrap_database_errors, cursor.cursor.copy(copy_events) as copy:
+            for task in tasks:
+                copy.write_row([task.pk, *event_row])
+
+
 # A CTE that makes the statement's own commit asynchronous (`synchronous_commit` is read at commit
 # time, and `true` limits it to this transaction): the commit returns before its WAL reaches the disk.
 # Only for writes whose loss in a database crash the pipeline recovers from (see state_machine).

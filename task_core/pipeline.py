@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import traceback
+from collections.abc import Iterator
 
 import psutil
 from celery import Task, current_app
@@ -132,8 +133,17 @@ def dispatch(task: BaseTask, *, detail: str = "") -> bool:
     return True
 
 
-# Messages per publish batch: one Redis round trip (a pipeline) for all of them.
+# Messages per publish batch: one Redis round trip (a pipeline) for all of them. The first batch is
+# small so that the workers get their first messages at once rather than after 500 are built.
+PUBLISH_FIRST_BATCH = 50
 PUBLISH_BATCH = 500
+
+
+def _batches(tasks: list) -> Iterator[list]:
+    start, size = 0, PUBLISH_FIRST_BATCH
+    while start < len(tasks):
+        yield tasks[start:start + size]
+        start, size = start + size, PUBLISH_BATCH
 
 
 def dispatch_many(tasks: list[BaseTask]) -> int:
@@ -148,8 +158,7 @@ def dispatch_many(tasks: list[BaseTask]) -> int:
     sent: list[int] = []
     try:
         with current_app.producer_or_acquire() as producer:
-            for start in range(0, len(tasks), PUBLISH_BATCH):
-                batch = tasks[start:start + PUBLISH_BATCH]
+            for batch in _batches(tasks):
                 # max_size counts Redis commands; large enough that the batch is flushed once, on exit.
                 with producer.batch(max_size=PUBLISH_BATCH * 2):
                     for task in batch:

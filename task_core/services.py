@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition
 
 from . import pipeline, state_machine
-from .models import BaseTask, TaskEvent, TaskOrigin, TaskPriority, TaskStatus
+from .models import BaseTask, TaskOrigin, TaskPriority, TaskStatus
 from .registry import get_task_type
 from .state_machine import record_note, transition
 
@@ -84,19 +84,10 @@ def _replay(existing: BaseTask, attempted: BaseTask) -> BaseTask:
 
 def task_create_many(*, brand, specs: list[dict], created_by=None, origin: str = TaskOrigin.SYSTEM,
                      ) -> list[BaseTask]:
-    """Create many tasks in one transaction with bulk inserts; they are enqueued on commit."""
+    """Create many tasks in one transaction, all or none (bulk writes); they are enqueued on commit."""
     tasks = [task_build(brand=brand, created_by=created_by, origin=origin, **spec) for spec in specs]
     with transaction.atomic():
-        BaseTask.objects.bulk_create(tasks, batch_size=1000)
-        if not all(t.pk for t in tasks):  # backends without RETURNING on bulk insert
-            by_id = dict(BaseTask.objects.filter(task_id__in=[t.task_id for t in tasks])
-                         .values_list("task_id", "pk"))
-            for t in tasks:
-                t.pk = t.id = by_id[t.task_id]
-        TaskEvent.objects.bulk_create(
-            [TaskEvent(task=t, to_status=t.status, actor=created_by, detail=f"created ({origin})") for t in tasks],
-            batch_size=1000,
-        )
+        state_machine.create_many(tasks, actor=created_by, detail=f"created ({origin})")
         transaction.on_commit(lambda: pipeline.dispatch_many(tasks))
     return tasks
 

@@ -104,6 +104,30 @@ def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
     return task
 
 
+def create_many(tasks: list[BaseTask], *, actor=None, detail: str = "") -> list[BaseTask]:
+    """Insert new tasks in their initial status, each with its first event, all or none.
+
+    On PostgreSQL by COPY (pg_writes.insert_many), elsewhere by bulk INSERTs. Sets each task's pk.
+    """
+    if not tasks:
+        return tasks
+    event = {"from_status": "", "to_status": tasks[0].status, "actor": actor, "worker": "", "detail": detail}
+    if any(t.status != event["to_status"] for t in tasks):
+        raise ValueError("create_many writes tasks of one initial status")
+    with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            pg_writes.insert_many(tasks, event)
+            return tasks
+        BaseTask.objects.bulk_create(tasks, batch_size=1000)
+        if not all(t.pk for t in tasks):  # backends without RETURNING on bulk insert
+            by_id = dict(BaseTask.objects.filter(task_id__in=[t.task_id for t in tasks])
+                         .values_list("task_id", "pk"))
+            for t in tasks:
+                t.pk = t.id = by_id[t.task_id]
+        TaskEvent.objects.bulk_create([TaskEvent(task=t, **event) for t in tasks], batch_size=1000)
+    return tasks
+
+
 # Entering these is recorded without waiting for the disk (an asynchronous commit, on PostgreSQL): a
 # database crash may lose the last such writes, never a creation or an outcome, and the pipeline
 # recovers either loss. A lost `queued` leaves the task pending: the outbox sweep sends it again and the

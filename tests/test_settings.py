@@ -35,3 +35,20 @@ def test_deploy_check_refuses_the_development_secrets(settings):
     from megahub.checks import development_secrets
 
     assert development_secrets(None) == []
+
+
+def test_the_celery_app_runs_on_the_projects_celery_settings():
+    """The app reads a copy of the CELERY_* settings (megahub.celery.CelerySettings): every one of them
+    reaches Celery under its own name, and Celery's defaults fill in the rest."""
+    from celery.app.defaults import DEFAULTS
+
+    from megahub.celery import app
+
+    ours = {name: getattr(settings, name) for name in dir(settings) if name.startswith("CELERY_")}
+    assert ours["CELERY_TASK_ACKS_LATE"] is True and ours["CELERY_WORKER_PREFETCH_MULTIPLIER"] == 1
+    for name, value in ours.items():
+        key = name.removeprefix("CELERY_").lower()
+        if key in DEFAULTS:  # CELERY_DB_REUSE_MAX is read by Celery's Django fixup, not a Celery setting
+            assert app.conf[key] == value, name
+    assert app.conf.task_default_rate_limit == DEFAULTS["task_default_rate_limit"]  # not set by us: Celery's
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL

@@ -70,7 +70,8 @@ def test_two_sweeps_at_once_publish_each_pending_task_once(brand, outbox_type):
 @pytest.mark.django_db
 def test_a_bulk_dispatch_of_several_batches_sends_each_task_once_and_marks_it_queued(brand, outbox_type,
                                                                                       monkeypatch):
-    monkeypatch.setattr(pipeline, "PUBLISH_BATCH", 4)  # 11 tasks: batches of 4, 4 and 3
+    monkeypatch.setattr(pipeline, "PUBLISH_FIRST_BATCH", 2)
+    monkeypatch.setattr(pipeline, "PUBLISH_BATCH", 4)  # 11 tasks: batches of 2, 4, 4 and 1
     tasks = _pending(brand, outbox_type, 11)
     assert pipeline.dispatch_many(tasks) == 11
     assert _waiting() == 11

@@ -197,6 +197,73 @@ def test_create_writes_the_row_and_its_first_event_together(brand, operator):
         ("", "pending", operator.pk, "created (api)")]
 
 
+# Every column a creation writes, but those that differ between two tasks by nature.
+COMPARED = [f.attname for f in BaseTask._meta.concrete_fields if f.attname not in ("id", "task_id", "created_at")]
+
+
+def _twins(brand, operator, n):
+    """n unsaved tasks with every kind of column set (JSON, foreign keys, nullable, text)."""
+    first = BaseTask.objects.create(brand=brand, task_type="demo.echo")
+    return [BaseTask(brand=brand, task_type="demo.echo", created_by=operator, retry_of=first, priority="high",
+                     context_data={"message": "héllo", "nested": {"list": [1, 2.5, None, True]}},
+                     description="line 1\nline\t2 \\ end", max_retries=4, timeout_seconds=99, queue="q1",
+                     idempotency_key=f"key-{i}", origin="schedule") for i in range(n)]
+
+
+def test_create_many_writes_the_same_rows_and_events_as_create(brand, operator):
+    """The bulk path (COPY on PostgreSQL) stores each column exactly as the one-by-one path does."""
+    from django.utils import timezone
+
+    from task_core.state_machine import create, create_many
+
+    one, *many = _twins(brand, operator, 3)
+    before = timezone.now()
+    create(one, actor=operator, detail="created (schedule)")
+    assert create_many(many, actor=operator, detail="created (schedule)") == many
+    stored = {t.pk: t for t in BaseTask.objects.filter(pk__in=[one.pk, *(t.pk for t in many)])}
+    assert len(stored) == 3 and all(t.pk for t in many)
+
+    def columns(task):
+        return {name: getattr(task, name) for name in COMPARED} | {"idempotency_key": None}
+
+    for task in many:
+        got = stored[task.pk]
+        assert columns(got) == columns(stored[one.pk]) and got.task_id == task.task_id
+        assert got.idempotency_key == task.idempotency_key and got.created_at >= before
+        assert [(e.from_status, e.to_status, e.actor_id, e.worker, e.detail) for e in got.events.all()] == [
+            ("", "pending", operator.pk, "", "created (schedule)")]
+    # The instances are saved ones: the ORM updates them rather than inserting them again.
+    many[0].description = "edited"
+    many[0].save(update_fields=["description"])
+    assert BaseTask.objects.get(pk=many[0].pk).description == "edited"
+
+
+def test_create_many_writes_all_or_none(brand, operator):
+    from django.db import IntegrityError, transaction
+
+    from task_core.state_machine import create_many
+
+    duplicate = _twins(brand, operator, 3)
+    duplicate[2].idempotency_key = duplicate[0].idempotency_key
+    with pytest.raises(IntegrityError), transaction.atomic():
+        create_many(duplicate)
+    assert BaseTask.objects.count() == 1  # only the `retry_of` task of _twins
+    assert len(create_many(_twins(brand, operator, 2))) == 2  # the connection is usable afterwards
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite does not enforce a column's length")
+def test_a_value_the_database_refuses_in_a_bulk_creation_is_a_data_error_and_writes_nothing(brand, operator):
+    from django.db import DataError, transaction
+
+    from task_core.state_machine import create_many
+
+    too_long = _twins(brand, operator, 3)
+    too_long[2].queue = "q" * 65
+    with pytest.raises(DataError), transaction.atomic():
+        create_many(too_long)
+    assert BaseTask.objects.count() == 1 and not TaskEvent.objects.exists()
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="asynchronous commit is PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
 def test_outcomes_wait_for_the_disk_and_only_the_recoverable_marks_do_not(brand, settings):
