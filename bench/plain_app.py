@@ -1,8 +1,9 @@
 """A minimal Celery app for the "plain Celery" variants of bench_pipeline.py.
 
 Same Django settings, database and broker as the project (so the django_celery_results tables exist and
-acks late, prefetch 1, task events and result_extended are the project's), but its own no-op tasks and
-no task_core pipeline. The worker is `celery -A bench.plain_app worker`; `BENCH_PLAIN_VARIANT` picks:
+acks late, prefetch 1, task events, result_extended, the Redis transport and the worker consumer that
+batches task events are the project's), but its own no-op tasks and no task_core pipeline. The worker is
+`celery -A bench.plain_app worker`; `BENCH_PLAIN_VARIANT` picks:
 
 - `shipped`: django-celery-results as shipped: CELERY_DB_REUSE_MAX unset, so Celery's Django fixup closes
   the DB connection before and after every task (a new PostgreSQL connection per task);

@@ -151,6 +151,10 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 # A "sent" event as well costs one more broker publish per task on the enqueue side; the API already
 # shows queued tasks. Turn it on to see tasks in Flower before a worker receives them.
 CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_SEND_SENT_EVENT", False)
+# The worker publishes its buffered task events at most this often (megahub/worker_consumer.py), not
+# one Redis round trip per event; 0 restores Celery's publish at every turn of its loop.
+CELERY_WORKER_CONSUMER = "megahub.worker_consumer:Consumer"
+WORKER_EVENTS_FLUSH_SECONDS = float(os.environ.get("WORKER_EVENTS_FLUSH_SECONDS", "0.1"))
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "django-db")
 CELERY_RESULT_EXTENDED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

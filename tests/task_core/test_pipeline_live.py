@@ -419,6 +419,49 @@ def test_worker_publishes_task_events_for_flower(live_worker, operator_api):
     assert BaseTask.objects.get(task_id=task_id).status == "completed"
 
 
+def test_the_worker_sends_its_task_events_in_batches(live_worker, brand):
+    """megahub.worker_consumer: every task event still arrives, but many travel in one message rather
+    than one broker round trip each (Celery alone publishes at every turn of the worker's loop)."""
+    import base64
+    import json
+
+    import redis
+
+    client = redis.Redis.from_url(dj_settings.CELERY_BROKER_URL)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.psubscribe("*celeryev*")
+    try:
+        pubsub.get_message(timeout=1)
+        tasks = services.task_create_many(brand=brand, specs=[{"task_type": "demo.echo"}] * 12)
+        ids = {str(t.task_id) for t in tasks}
+        messages, events = 0, []
+        wanted = 3 * len(ids)  # received, started, succeeded
+
+        def ours(payload):
+            body = payload["body"]
+            if payload["properties"].get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            batch = json.loads(body)
+            return [e for e in (batch if isinstance(batch, list) else [batch]) if e.get("uuid") in ids]
+
+        def collect():
+            nonlocal messages
+            message = pubsub.get_message(timeout=0.5)
+            if message and message["type"] == "pmessage" and (found := ours(json.loads(message["data"]))):
+                messages += 1
+                events.extend(found)
+            return len(events) >= wanted
+
+        wait_for(collect, timeout=30, interval=0, message=f"the task events of 12 tasks (seen {len(events)})")
+    finally:
+        pubsub.close()
+    assert {(e["uuid"], e["type"]) for e in events} == {
+        (i, t) for i in ids for t in ("task-received", "task-started", "task-succeeded")}
+    assert messages <= len(events) / 3, f"{len(events)} events in {messages} messages"
+    wait_for(lambda: BaseTask.objects.filter(pk__in=[t.pk for t in tasks], status="completed").count() == 12,
+             timeout=30, message="the 12 tasks to complete")
+
+
 def test_health_and_queue_stats_name_the_live_worker(live_worker, operator_api):
     health = operator_api.get("/tasks/system/health/")
     assert health.status_code == 200, health.json()
