@@ -10,6 +10,7 @@ task, not from these events. Selected by `CELERY_WORKER_CONSUMER` in settings.
 """
 
 import logging
+import time
 
 from celery.worker.consumer import Consumer as CeleryConsumer
 from django.conf import settings
@@ -18,18 +19,22 @@ logger = logging.getLogger("megahub.worker")
 
 
 class Consumer(CeleryConsumer):
-    _events_flush_scheduled = False
+    _events_flush_at = 0.0  # monotonic time the scheduled flush is due; 0 when none is scheduled
 
     def on_send_event_buffered(self):
         delay = getattr(settings, "WORKER_EVENTS_FLUSH_SECONDS", 0)
         if not self.hub or delay <= 0:
             return super().on_send_event_buffered()
-        if not self._events_flush_scheduled:
-            self._events_flush_scheduled = True
-            self.hub.call_later(delay, self._flush_scheduled_events)
+        now = time.monotonic()
+        # A flush long overdue was dropped with its timer entry (a reconnect cancels the entries of the
+        # failed loop): schedule another rather than wait for it forever. A merely late one flushes twice.
+        if self._events_flush_at and now < self._events_flush_at + 10 * delay + 1:
+            return
+        self._events_flush_at = now + delay
+        self.hub.call_later(delay, self._flush_scheduled_events)
 
     def _flush_scheduled_events(self):
-        self._events_flush_scheduled = False
+        self._events_flush_at = 0.0
         self._flush_events()
 
     def _flush_before_stopping(self):

@@ -114,7 +114,8 @@ def insert_many(tasks: list[BaseTask], event: dict) -> None:
 
     COPY returns nothing, so the ids are taken from the table's sequence first. For 2,000 tasks this is
     about a quarter of the time of the ORM's bulk INSERTs of rows and events (docs/benchmarks.md), and
-    a bulk submission's workers wait for its commit.
+    a bulk submission's workers wait for its commit. Django's execute wrappers (query counts) see the
+    nextval SELECT but not the two COPYs.
     """
     plan, copy_tasks, copy_events = _copy_plan()
     conn = connections[DEFAULT_DB_ALIAS]
