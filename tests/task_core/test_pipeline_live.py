@@ -419,6 +419,7 @@ def test_worker_publishes_task_events_for_flower(live_worker, operator_api):
     assert BaseTask.objects.get(task_id=task_id).status == "completed"
 
 
+@pytest.mark.redis  # the filesystem broker has no event loop, so its worker buffers nothing
 def test_the_worker_sends_its_task_events_in_batches(live_worker, brand):
     """megahub.worker_consumer: every task event still arrives, but many travel in one message rather
     than one broker round trip each (Celery alone publishes at every turn of the worker's loop)."""
