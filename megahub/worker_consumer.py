@@ -10,6 +10,7 @@ task, not from these events. Selected by `CELERY_WORKER_CONSUMER` in settings.
 """
 
 import logging
+import threading
 import time
 
 from celery.worker.consumer import Consumer as CeleryConsumer
@@ -23,11 +24,14 @@ class Consumer(CeleryConsumer):
 
     def on_send_event_buffered(self):
         delay = getattr(settings, "WORKER_EVENTS_FLUSH_SECONDS", 0)
-        if not self.hub or delay <= 0:
+        # The hub's timer is not thread-safe; a pool that sends events from its own threads
+        # (`-P threads`) keeps Celery's thread-safe call_soon.
+        if not self.hub or delay <= 0 or threading.current_thread() is not threading.main_thread():
             return super().on_send_event_buffered()
         now = time.monotonic()
-        # A flush long overdue was dropped with its timer entry (a reconnect cancels the entries of the
-        # failed loop): schedule another rather than wait for it forever. A merely late one flushes twice.
+        # Should the timer entry ever be lost (a reconnect cancels the entries a failed loop registered
+        # while starting), a flush long overdue is scheduled again rather than awaited forever. A flush
+        # that is merely late then runs twice, which does no harm.
         if self._events_flush_at and now < self._events_flush_at + 10 * delay + 1:
             return
         self._events_flush_at = now + delay

@@ -90,19 +90,22 @@ def insert_task(task: BaseTask, event: dict) -> int:
         return cursor.fetchone()[0]
 
 
-# Column types psycopg writes from the Python value itself, with what the ORM would send for it;
-# any other field goes through its own get_db_prep_save (e.g. JSONField wraps its value for jsonb).
-_AS_IS = frozenset({"AutoField", "BigAutoField", "BigIntegerField", "BooleanField", "CharField", "DateTimeField",
-                    "ForeignKey", "IntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
-                    "SlugField", "TextField", "UUIDField"})
+# What get_db_prep_save does to a value, per column type, on PostgreSQL: nothing (foreign keys: the id,
+# once _prepare_related_fields_for_save has checked it), or nothing to a value of exactly this Python
+# type (str() of a str, int() of an int). Other values and other fields (JSONField wraps its value for
+# jsonb) go through the field's own get_db_prep_save, as in the ORM.
+_UNCHANGED = {"AutoField": object, "BigAutoField": object, "DateTimeField": object, "ForeignKey": object,
+              "UUIDField": object, "CharField": str, "SlugField": str, "TextField": str, "BooleanField": bool,
+              "IntegerField": int, "BigIntegerField": int, "PositiveIntegerField": int,
+              "PositiveSmallIntegerField": int, "SmallIntegerField": int}
 
 
 @cache
 def _copy_plan() -> tuple[tuple, str, str]:
-    """(per column: field, attname, whether its value needs converting, whether pre_save sets it), and
-    the COPY statements of tasks and of their events."""
+    """(per column: field, attname, the Python type of values written unchanged (object: all), whether
+    pre_save sets it), and the COPY statements of tasks and of their events."""
     fields = [f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk]
-    plan = tuple((f, f.attname, f.get_internal_type() not in _AS_IS,
+    plan = tuple((f, f.attname, _UNCHANGED.get(f.get_internal_type()),
                   bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))) for f in fields)
     tasks = f"COPY {_TASK} (id, {', '.join(_q(f.column) for f in fields)}) FROM STDIN"
     events = f"COPY {_EVENT} ({_event_sql()[0]}) FROM STDIN"
@@ -126,10 +129,14 @@ def insert_many(tasks: list[BaseTask], event: dict) -> None:
         # The raw psycopg cursor (Django has no COPY); its errors still become Django's.
         with conn.wrap_database_errors, cursor.cursor.copy(copy_tasks) as copy:
             for pk, task in zip(ids, tasks, strict=True):
+                # As bulk_create: refuses an unsaved related object, takes the id of one saved since.
+                task._prepare_related_fields_for_save(operation_name="create_many")
                 row = [pk]
-                for field, attname, convert, stamped in plan:
+                for field, attname, unchanged, stamped in plan:
                     value = field.pre_save(task, add=True) if stamped else getattr(task, attname)
-                    row.append(field.get_db_prep_save(value, conn) if convert and value is not None else value)
+                    if not (value is None or unchanged is object or type(value) is unchanged):
+                        value = field.get_db_prep_save(value, conn)
+                    row.append(value)
                 copy.write_row(row)
                 task.pk = pk
                 task._state.adding, task._state.db = False, conn.alias

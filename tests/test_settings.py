@@ -39,16 +39,22 @@ def test_deploy_check_refuses_the_development_secrets(settings):
 
 def test_the_celery_app_runs_on_the_projects_celery_settings():
     """The app reads a copy of the CELERY_* settings (megahub.celery.CelerySettings): every one of them
-    reaches Celery under its own name, and Celery's defaults fill in the rest."""
+    reaches Celery under its own name, Celery's defaults fill in the rest, and nothing is taken for a
+    deprecated pre-4.0 setting name (the worker would log a warning for each at start)."""
     from celery.app.defaults import DEFAULTS
 
     from megahub.celery import app
 
     ours = {name: getattr(settings, name) for name in dir(settings) if name.startswith("CELERY_")}
     assert ours["CELERY_TASK_ACKS_LATE"] is True and ours["CELERY_WORKER_PREFETCH_MULTIPLIER"] == 1
+    checked = 0
     for name, value in ours.items():
         key = name.removeprefix("CELERY_").lower()
-        if key in DEFAULTS:  # CELERY_DB_REUSE_MAX is read by Celery's Django fixup, not a Celery setting
+        if key in DEFAULTS:
             assert app.conf[key] == value, name
+            checked += 1
+    assert checked == len(ours) - 1  # all but CELERY_DB_REUSE_MAX, which is not a Celery setting...
+    assert app.conf.get("CELERY_DB_REUSE_MAX") == settings.CELERY_DB_REUSE_MAX  # ...read so by its fixup
     assert app.conf.task_default_rate_limit == DEFAULTS["task_default_rate_limit"]  # not set by us: Celery's
     assert app.conf.broker_url == settings.CELERY_BROKER_URL
+    assert not app.conf.maybe_warn_deprecated_settings()

@@ -198,7 +198,8 @@ def test_create_writes_the_row_and_its_first_event_together(brand, operator):
 
 
 # Every column a creation writes, but those that differ between two tasks by nature.
-COMPARED = [f.attname for f in BaseTask._meta.concrete_fields if f.attname not in ("id", "task_id", "created_at")]
+COMPARED = [f.attname for f in BaseTask._meta.concrete_fields
+            if f.attname not in ("id", "task_id", "created_at", "idempotency_key")]
 
 
 def _twins(brand, operator, n):
@@ -210,32 +211,40 @@ def _twins(brand, operator, n):
                      idempotency_key=f"key-{i}", origin="schedule") for i in range(n)]
 
 
-def test_create_many_writes_the_same_rows_and_events_as_create(brand, operator):
-    """The bulk path (COPY on PostgreSQL) stores each column exactly as the one-by-one path does."""
+def test_create_many_writes_the_same_rows_and_events_as_the_orm(brand, operator):
+    """The bulk path (COPY on PostgreSQL) stores each column exactly as Django's ORM does."""
     from django.utils import timezone
 
-    from task_core.state_machine import create, create_many
+    from task_core.state_machine import create_many
 
-    one, *many = _twins(brand, operator, 3)
+    full = _twins(brand, operator, 2)
+    bare = [BaseTask(brand=brand, task_type="demo.echo", created_by=None, context_data={}, result_data=None)
+            for _ in range(2)]
     before = timezone.now()
-    create(one, actor=operator, detail="created (schedule)")
-    assert create_many(many, actor=operator, detail="created (schedule)") == many
-    stored = {t.pk: t for t in BaseTask.objects.filter(pk__in=[one.pk, *(t.pk for t in many)])}
-    assert len(stored) == 3 and all(t.pk for t in many)
+    pairs = [(full[0], full[1]), (bare[0], bare[1])]
+    for orm_twin, _ in pairs:  # the reference: Model.save() and the ORM's own INSERT
+        orm_twin.save(force_insert=True)
+        TaskEvent.objects.create(task=orm_twin, from_status="", to_status="pending", actor=operator,
+                                 detail="created (schedule)")
+    copied = [twin for _, twin in pairs]
+    assert create_many(copied, actor=operator, detail="created (schedule)") == copied
+    assert all(t.pk for t in copied)
 
     def columns(task):
-        return {name: getattr(task, name) for name in COMPARED} | {"idempotency_key": None}
+        return {name: getattr(task, name) for name in COMPARED}
 
-    for task in many:
-        got = stored[task.pk]
-        assert columns(got) == columns(stored[one.pk]) and got.task_id == task.task_id
-        assert got.idempotency_key == task.idempotency_key and got.created_at >= before
+    for orm_twin, twin in pairs:
+        expected, got = BaseTask.objects.get(pk=orm_twin.pk), BaseTask.objects.get(pk=twin.pk)
+        assert columns(got) == columns(expected) and got.task_id == twin.task_id
+        assert got.idempotency_key == twin.idempotency_key and got.created_at >= before
         assert [(e.from_status, e.to_status, e.actor_id, e.worker, e.detail) for e in got.events.all()] == [
             ("", "pending", operator.pk, "", "created (schedule)")]
+    # None in a JSON column is SQL NULL, not JSON null, as with the ORM.
+    assert BaseTask.objects.filter(pk__in=[t.pk for t in copied], result_data__isnull=True).count() == 2
     # The instances are saved ones: the ORM updates them rather than inserting them again.
-    many[0].description = "edited"
-    many[0].save(update_fields=["description"])
-    assert BaseTask.objects.get(pk=many[0].pk).description == "edited"
+    copied[0].description = "edited"
+    copied[0].save(update_fields=["description"])
+    assert BaseTask.objects.get(pk=copied[0].pk).description == "edited"
 
 
 def test_create_many_writes_all_or_none(brand, operator):
@@ -249,6 +258,27 @@ def test_create_many_writes_all_or_none(brand, operator):
         create_many(duplicate)
     assert BaseTask.objects.count() == 1  # only the `retry_of` task of _twins
     assert len(create_many(_twins(brand, operator, 2))) == 2  # the connection is usable afterwards
+
+
+@pytest.mark.django_db(transaction=True)
+def test_create_many_outside_a_transaction_commits_all_or_nothing(brand, operator):
+    """Called with no transaction open, create_many opens its own; a failure rolls all of it back."""
+    from django.contrib.auth.models import User
+    from django.db import IntegrityError
+
+    from task_core.state_machine import create_many
+
+    duplicate = _twins(brand, operator, 3)
+    duplicate[2].idempotency_key = duplicate[0].idempotency_key
+    with pytest.raises(IntegrityError):
+        create_many(duplicate)
+    unsaved = _twins(brand, operator, 2)
+    unsaved[1].created_by = User(username="never-saved")
+    with pytest.raises(ValueError, match="unsaved related object"):  # as bulk_create refuses it
+        create_many(unsaved)
+    assert BaseTask.objects.count() == 2 and not TaskEvent.objects.exists()  # the two `retry_of` tasks
+    assert len(create_many(_twins(brand, operator, 2))) == 2
+    assert TaskEvent.objects.count() == 2
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite does not enforce a column's length")
