@@ -91,9 +91,10 @@ def insert_task(task: BaseTask, event: dict) -> int:
 
 
 # What get_db_prep_save does to a value, per column type, on PostgreSQL: nothing (foreign keys: the id,
-# once _prepare_related_fields_for_save has checked it), or nothing to a value of exactly this Python
-# type (str() of a str, int() of an int). Other values and other fields (JSONField wraps its value for
-# jsonb) go through the field's own get_db_prep_save, as in the ORM.
+# once _prepare_related_fields_for_save has checked it; datetimes: an aware one, and a creation sets
+# only created_at, by pre_save), or nothing to a value of exactly this Python type (str() of a str,
+# int() of an int). Other values and other fields (JSONField wraps its value for jsonb) go through the
+# field's own get_db_prep_save, as in the ORM.
 _UNCHANGED = {"AutoField": object, "BigAutoField": object, "DateTimeField": object, "ForeignKey": object,
               "UUIDField": object, "CharField": str, "SlugField": str, "TextField": str, "BooleanField": bool,
               "IntegerField": int, "BigIntegerField": int, "PositiveIntegerField": int,
