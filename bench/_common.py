@@ -48,10 +48,12 @@ def machine() -> str:
 class Worker:
     """A `celery worker` subprocess; `ready()` waits until it answers a ping (boot is never timed)."""
 
-    def __init__(self, app: str, name: str, queue: str, concurrency: int, env: dict | None = None):
+    def __init__(self, app: str, name: str, queue: str, concurrency: int, env: dict | None = None,
+                 events: bool = True):
         self.hostname = f"{name}@bench"
         self.args = [CELERY, "-A", app, "worker", "-l", "WARNING", "-P", "prefork", "-c", str(concurrency),
-                     "-n", self.hostname, "-Q", queue, "-E", "--without-gossip", "--without-mingle"]
+                     "-n", self.hostname, "-Q", queue, *(["-E"] if events else []),
+                     "--without-gossip", "--without-mingle"]
         self.env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"{name}.log"

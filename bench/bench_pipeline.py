@@ -9,21 +9,24 @@ last one is recorded done (completion polled every 0.1 s). Variants:
              POST /tasks/ does.
 - ours-bulk  task_create_many() of all N at once (bulk insert, one producer, bulk `queued`): what the
              scheduling dispatcher and fan-outs use.
-- dcr-shipped  plain Celery + django-celery-results (result_extended, acks late, prefetch 1),
-             CELERY_DB_REUSE_MAX unset: Django fixup closes the connection around every task.
+- dcr-shipped  plain Celery + django-celery-results (result_extended, acks late, prefetch 1, task
+             events on as for ours), CELERY_DB_REUSE_MAX unset: Django fixup closes the connection around
+             every task. Plain: Celery's own worker consumer and kombu's own Redis transport.
 - dcr-tuned  the same with CELERY_DB_REUSE_MAX=1000. Done = all TaskResult rows SUCCESS.
+- dcr-tuned-mh  dcr-tuned on MEGAHUB's Redis transport and event-batching worker consumer: our pipeline
+             minus task_core's recording, so ours against it is what the recording costs (no target).
 - floor      plain Celery, no result backend; the task INCRs a Redis counter. Done = counter = N.
 
-Each of ours-one and ours-bulk is compared with dcr-tuned (target >= 1.0x). Every timed run also prints
-the CPU it cost per task, by process group (the producer, the worker's processes, PostgreSQL, Redis,
-other), from /proc before and after. Then the worker side alone (`drain`: the queue filled before the
-worker starts) of ours and of dcr-tuned, and an in-process profile of each side (enqueue, worker) of ours
-and of plain Celery + django-celery-results: wall time, CPU of the process, CPU of its PostgreSQL
-backend, SQL statements per task.
+Each of ours-one and ours-bulk is compared with dcr-tuned (target >= 1.0x) and with dcr-tuned-mh. Every
+timed run also prints the CPU it cost per task, by process group (the producer, the worker's processes,
+PostgreSQL, Redis, other), from /proc before and after. Then the worker side alone (`drain`: the queue
+filled before the worker starts) of ours, dcr-tuned and dcr-tuned-mh, and an in-process profile of each
+side (enqueue, worker) of ours and of plain Celery + django-celery-results: wall time, CPU of the
+process, CPU of its PostgreSQL backend, SQL statements per task.
 
 Env: BENCH_N (default 2000), BENCH_ROUNDS (default 2; the median rate is reported), BENCH_CONCURRENCY (2),
 BENCH_VARIANTS (comma list, default all), BENCH_DRAIN=0 to skip the worker-side measurement, BENCH_PROFILE=0
-to skip the profile.
+to skip the profile, BENCH_PLAIN_EVENTS=0 to run the plain workers without task events.
 """
 
 import os
@@ -54,7 +57,12 @@ WARMUP = 50
 QUEUE = "bench_pipeline"
 POLL = 0.1
 TIMEOUT = max(120.0, N / 10)
-ALL_VARIANTS = ["ours-one", "ours-bulk", "dcr-shipped", "dcr-tuned", "floor"]
+ALL_VARIANTS = ["ours-one", "ours-bulk", "dcr-shipped", "dcr-tuned", "dcr-tuned-mh", "floor"]
+# Plain variant -> (BENCH_PLAIN_VARIANT, BENCH_PLAIN_PARTS) of bench/plain_app.py.
+PLAIN = {"dcr-shipped": ("shipped", "stock"), "dcr-tuned": ("tuned", "stock"), "dcr-tuned-mh": ("tuned", "megahub"),
+         "floor": ("floor", "stock")}
+# Task events (-E) on the plain workers as on ours; BENCH_PLAIN_EVENTS=0: off, Celery's default.
+PLAIN_EVENTS = os.environ.get("BENCH_PLAIN_EVENTS", "1") != "0"
 # BENCH_VARIANTS=ours-one,dcr-tuned runs a subset (the headline needs both of those).
 VARIANTS = [v for v in os.environ.get("BENCH_VARIANTS", ",".join(ALL_VARIANTS)).split(",") if v in ALL_VARIANTS]
 
@@ -69,6 +77,8 @@ class Bench:
         from task_core.models import Brand
 
         self.ours_app, self.plain = ours_app, plain_app
+        # Producers of the plain variants, one app per set of parts (the publishing side differs too).
+        self.plain_apps = {parts: plain_app.make_app("tuned", parts) for parts in plain_app.PARTS}
         self.redis = redis.Redis.from_url(os.environ["REDIS_URL"])
         self.brand, _ = Brand.objects.get_or_create(slug="bench-pipeline", defaults={"name": "Bench pipeline"})
 
@@ -126,16 +136,17 @@ class Bench:
 
             TaskResult.objects.filter(task_name="bench.noop").delete()
             self.purge_queue()
+            noop = self.plain_apps[PLAIN[variant][1]].tasks["bench.noop"]
             def enqueue(n):
                 for _ in range(n):
-                    self.plain.noop.apply_async(queue=QUEUE)
+                    noop.apply_async(queue=QUEUE)
             done = self.dcr_done
         else:
             self.redis.set(self.plain.COUNTER_KEY, 0)
             self.purge_queue()
             def enqueue(n):
                 for _ in range(n):
-                    self.plain.noop_count.apply_async(queue=QUEUE)
+                    self.plain_apps["stock"].tasks["bench.noop_count"].apply_async(queue=QUEUE)
             done = self.floor_done
 
         own = worker is None
@@ -144,9 +155,8 @@ class Bench:
             if variant.startswith("ours"):
                 worker = Worker("megahub", name, QUEUE, CONCURRENCY)
             else:
-                plain_variant = {"dcr-shipped": "shipped", "dcr-tuned": "tuned"}.get(variant, "floor")
-                worker = Worker("bench.plain_app", name, QUEUE, CONCURRENCY, env={"BENCH_PLAIN_VARIANT": plain_variant})
-            worker.start(self.ours_app if variant.startswith("ours") else self.plain.app)
+                worker = plain_worker(variant, name)
+            worker.start(self.ours_app if variant.startswith("ours") else self.plain_apps[PLAIN[variant][1]])
         try:
             enqueue(WARMUP)
             wait_until(lambda: done(WARMUP), 60, POLL, f"{variant} warm-up")
@@ -166,6 +176,12 @@ class Bench:
         return {"seconds": seconds, "enqueue_seconds": t_enq, "rate": N / seconds, "cpu_ms": cpu_ms}
 
 
+def plain_worker(variant: str, name: str) -> Worker:
+    backend, parts = PLAIN[variant]
+    return Worker("bench.plain_app", name, QUEUE, CONCURRENCY, events=PLAIN_EVENTS,
+                  env={"BENCH_PLAIN_VARIANT": backend, "BENCH_PLAIN_PARTS": parts})
+
+
 def settle() -> None:
     """Start every timed run from the same database state: the rows the previous variant deleted are
     vacuumed (no autovacuum in the middle of the next run) and a checkpoint is taken (every run then pays
@@ -183,7 +199,7 @@ def settle() -> None:
 
 def drain(bench: Bench, variant: str) -> float:
     """The worker side alone: N tasks wait in the queue before the worker starts (ours submitted in
-    bulk, dcr-tuned by apply_async). The rate runs from the first recorded outcome to the last, from the
+    bulk, the plain variants by apply_async). The rate runs from the first recorded outcome to the last, from the
     rows' own timestamps (ours `completed_at`, django-celery-results `date_done`), so neither the
     submission nor the worker's boot is in it."""
     from django.db.models import Max, Min
@@ -202,10 +218,10 @@ def drain(bench: Bench, variant: str) -> float:
     else:
         TaskResult.objects.filter(task_name="bench.noop").delete()
         bench.purge_queue()
+        app = bench.plain_apps[PLAIN[variant][1]]
         for _ in range(N):
-            bench.plain.noop.apply_async(queue=QUEUE)
-        worker = Worker("bench.plain_app", name, QUEUE, CONCURRENCY, env={"BENCH_PLAIN_VARIANT": "tuned"})
-        app, done = bench.plain.app, bench.dcr_done
+            app.tasks["bench.noop"].apply_async(queue=QUEUE)
+        worker, done = plain_worker(variant, name), bench.dcr_done
         def span():
             return TaskResult.objects.filter(task_name="bench.noop").aggregate(a=Min("date_done"), z=Max("date_done"))
     settle()
@@ -267,14 +283,17 @@ def profile(bench: Bench, n: int = 500) -> dict:
 
     create(0)
     out["ours, enqueue: task_create (row + event, publish, queued + event)"] = measure(create, n)
-    out["dcr, enqueue: apply_async (publish)"] = measure(lambda _i: bench.plain.noop.apply_async(queue=QUEUE), n)
+    for parts, label in (("stock", "dcr"), ("megahub", "dcr-mh")):
+        noop = bench.plain_apps[parts].tasks["bench.noop"]
+        out[f"{label}, enqueue: apply_async (publish)"] = measure(
+            lambda _i, noop=noop: noop.apply_async(queue=QUEUE), n)
     bench.purge_queue()
     ids = [str(t) for t in
            BaseTask.objects.filter(brand=bench.brand, status="queued").values_list("task_id", flat=True)]
     celery_task = bench.ours_app.tasks["demo.echo"]
     out["ours, worker: execute (start + event, echo, completed + event)"] = measure(
         lambda i: celery_task.apply(args=[ids[i]], task_id=ids[i], hostname="profile@bench"), n)
-    backend = bench.plain.app.backend
+    backend = bench.plain_apps["stock"].backend
 
     def store(_i):
         tid = str(uuid.uuid4())
@@ -328,12 +347,15 @@ def main():
         cpu = {g: statistics.median(r["cpu_ms"][g] for r in runs[v]) for g in CPU_GROUPS}
         print(f"  {v:<12} {med[v]:9.1f} {statistics.median(r['enqueue_seconds'] for r in runs[v]):10.2f}   "
               f"{'':16}" + " ".join(f"{cpu[g]:8.2f}" for g in CPU_GROUPS) + f" {sum(cpu.values()):8.2f}")
-    if "dcr-tuned" in med:
-        for ours, how in (("ours-one", "task_create one by one"), ("ours-bulk", "task_create_many")):
-            if ours in med:
-                ratio = med[ours] / med["dcr-tuned"]
-                print(f"RATIO {ours} ({how}) / dcr-tuned = {ratio:.2f}x (target >= 1.00x: "
-                      f"{'MET' if ratio >= 1.0 else 'NOT MET'})")
+    for ours, how in (("ours-one", "task_create one by one"), ("ours-bulk", "task_create_many")):
+        if ours in med and "dcr-tuned" in med:
+            ratio = med[ours] / med["dcr-tuned"]
+            print(f"RATIO {ours} ({how}) / dcr-tuned (plain Celery) = {ratio:.2f}x (target >= 1.00x: "
+                  f"{'MET' if ratio >= 1.0 else 'NOT MET'})")
+        if ours in med and "dcr-tuned-mh" in med:
+            print(f"      {ours} / dcr-tuned-mh (same Celery parts as ours: the cost of recording) = "
+                  f"{med[ours] / med['dcr-tuned-mh']:.2f}x")
+    if "ours-one" in med:
         for other in ("dcr-shipped", "floor"):
             if other in med and "ours-one" in med:
                 print(f"      ours-one / {other} = {med['ours-one'] / med[other]:.2f}x")
@@ -342,13 +364,16 @@ def main():
         print()
         print(f"Worker side alone: {N} tasks waiting before the worker starts, first to last recorded outcome "
               f"(tasks/s; {ROUNDS} round(s), alternating)")
-        drains: dict[str, list[float]] = {"ours": [], "dcr-tuned": []}
+        drains: dict[str, list[float]] = {"ours": [], "dcr-tuned": [], "dcr-tuned-mh": []}
         for rnd in range(ROUNDS):
-            for variant in (["ours", "dcr-tuned"] if rnd % 2 == 0 else ["dcr-tuned", "ours"]):
+            order = list(drains) if rnd % 2 == 0 else list(reversed(drains))
+            for variant in order:
                 drains[variant].append(drain(bench, variant))
-                print(f"  round {rnd + 1} {variant:<10} {drains[variant][-1]:8.1f} tasks/s", flush=True)
-        ours_d, dcr_d = statistics.median(drains["ours"]), statistics.median(drains["dcr-tuned"])
-        print(f"DRAIN ours {ours_d:.1f} / dcr-tuned {dcr_d:.1f} tasks/s = {ours_d / dcr_d:.2f}x")
+                print(f"  round {rnd + 1} {variant:<12} {drains[variant][-1]:8.1f} tasks/s", flush=True)
+        ours_d = statistics.median(drains["ours"])
+        for other in ("dcr-tuned", "dcr-tuned-mh"):
+            other_d = statistics.median(drains[other])
+            print(f"DRAIN ours {ours_d:.1f} / {other} {other_d:.1f} tasks/s = {ours_d / other_d:.2f}x")
 
     if os.environ.get("BENCH_PROFILE", "1") != "0":
         print()
