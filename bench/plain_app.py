@@ -15,7 +15,8 @@ and `BENCH_PLAIN_PARTS` the Celery parts:
 - `stock` (default): Celery's own worker consumer and kombu's own Redis transport, as anyone running
   Celery has them: plain Celery;
 - `megahub`: MEGAHUB's Redis transport (megahub/kombu_redis.py) and event-batching worker consumer
-  (megahub/worker_consumer.py). The pipeline minus task_core's recording, to isolate what recording costs.
+  (megahub/worker_consumer.py), so that ours against it is close to the cost of task_core's recording
+  (our own app also reads its settings from a copy, megahub/celery.py; this one does not).
 
 Task events are on, as for our workers (Flower sees both alike); `BENCH_PLAIN_EVENTS=0` turns them off,
 Celery's default.
