@@ -26,7 +26,8 @@ process, CPU of its PostgreSQL backend, SQL statements per task.
 
 Env: BENCH_N (default 2000), BENCH_ROUNDS (default 2; the median rate is reported), BENCH_CONCURRENCY (2),
 BENCH_VARIANTS (comma list, default all), BENCH_DRAIN=0 to skip the worker-side measurement, BENCH_PROFILE=0
-to skip the profile, BENCH_PLAIN_EVENTS=0 to run the plain workers without task events.
+to skip the profile, BENCH_PLAIN_EVENTS=0 to run the plain workers without task events (Celery's default),
+BENCH_OURS_EVENTS=0 to run ours without them too (bench/settings_no_events.py; not how MEGAHUB runs).
 """
 
 import os
@@ -63,6 +64,9 @@ PLAIN = {"dcr-shipped": ("shipped", "stock"), "dcr-tuned": ("tuned", "stock"), "
          "floor": ("floor", "stock")}
 # Task events (-E) on the plain workers as on ours; BENCH_PLAIN_EVENTS=0: off, Celery's default.
 PLAIN_EVENTS = os.environ.get("BENCH_PLAIN_EVENTS", "1") != "0"
+# BENCH_OURS_EVENTS=0: our workers without task events too (not how MEGAHUB runs: Flower needs them), so
+# that both sides can be compared with events off.
+OURS_EVENTS = os.environ.get("BENCH_OURS_EVENTS", "1") != "0"
 # BENCH_VARIANTS=ours-one,dcr-tuned runs a subset (the headline needs both of those).
 VARIANTS = [v for v in os.environ.get("BENCH_VARIANTS", ",".join(ALL_VARIANTS)).split(",") if v in ALL_VARIANTS]
 
@@ -153,10 +157,7 @@ class Bench:
         own = worker is None
         if own:
             name = f"bench-{variant}-{uuid.uuid4().hex[:6]}"
-            if variant.startswith("ours"):
-                worker = Worker("megahub", name, QUEUE, CONCURRENCY)
-            else:
-                worker = plain_worker(variant, name)
+            worker = ours_worker(name) if variant.startswith("ours") else plain_worker(variant, name)
             worker.start(self.ours_app if variant.startswith("ours") else self.plain_apps[PLAIN[variant][1]])
         try:
             enqueue(WARMUP)
@@ -175,6 +176,11 @@ class Bench:
         seconds = t_end - t0
         cpu_ms = {group: 1000 * seconds_used / N for group, seconds_used in cpu_used(cpu0, cpu1).items()}
         return {"seconds": seconds, "enqueue_seconds": t_enq, "rate": N / seconds, "cpu_ms": cpu_ms}
+
+
+def ours_worker(name: str) -> Worker:
+    return Worker("megahub", name, QUEUE, CONCURRENCY, events=OURS_EVENTS,
+                  env=None if OURS_EVENTS else {"DJANGO_SETTINGS_MODULE": "bench.settings_no_events"})
 
 
 def plain_worker(variant: str, name: str) -> Worker:
@@ -213,7 +219,7 @@ def drain(bench: Bench, variant: str) -> float:
         bench.ours_app.set_current()
         bench.reset_ours()
         bench.ours_enqueue(N, bulk=True)
-        worker, app, done = Worker("megahub", name, QUEUE, CONCURRENCY), bench.ours_app, bench.ours_done
+        worker, app, done = ours_worker(name), bench.ours_app, bench.ours_done
         def span():
             return BaseTask.objects.filter(brand=bench.brand).aggregate(a=Min("completed_at"), z=Max("completed_at"))
     else:
@@ -327,14 +333,14 @@ def main():
 
     for rnd in range(ROUNDS):
         # Our two variants share one warmed worker; each plain variant gets its own (its env differs).
-        ours_worker = Worker("megahub", f"bench-ours-{uuid.uuid4().hex[:6]}", QUEUE, CONCURRENCY)
-        ours_worker.start(bench.ours_app)
+        shared = ours_worker(f"bench-ours-{uuid.uuid4().hex[:6]}")
+        shared.start(bench.ours_app)
         try:
             order = ["ours-one", "ours-bulk"] if rnd % 2 == 0 else ["ours-bulk", "ours-one"]
             for variant in (v for v in order if v in VARIANTS):
-                record(rnd, variant, bench.run(variant, ours_worker))
+                record(rnd, variant, bench.run(variant, shared))
         finally:
-            ours_worker.stop()
+            shared.stop()
         for variant in (v for v in VARIANTS if not v.startswith("ours")):
             record(rnd, variant, bench.run(variant))
 
@@ -351,7 +357,8 @@ def main():
     for ours, how in (("ours-one", "task_create one by one"), ("ours-bulk", "task_create_many")):
         if ours in med and "dcr-tuned" in med:
             ratio = med[ours] / med["dcr-tuned"]
-            print(f"RATIO {ours} ({how}) / dcr-tuned (plain Celery{'' if PLAIN_EVENTS else ', no task events'}) = "
+            print(f"RATIO {ours} ({how}{'' if OURS_EVENTS else ', no task events'}) / dcr-tuned "
+                  f"(plain Celery{'' if PLAIN_EVENTS else ', no task events'}) = "
                   f"{ratio:.2f}x (target >= 1.00x: "
                   f"{'MET' if ratio >= 1.0 else 'NOT MET'})")
         if ours in med and "dcr-tuned-mh" in med:
