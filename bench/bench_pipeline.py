@@ -357,10 +357,12 @@ def main():
     for ours, how in (("ours-one", "task_create one by one"), ("ours-bulk", "task_create_many")):
         if ours in med and "dcr-tuned" in med:
             ratio = med[ours] / med["dcr-tuned"]
+            # The target is judged with task events on both sides (docs/benchmarks.md).
+            label = "target" if OURS_EVENTS and PLAIN_EVENTS else "not the target's set-up of events on both sides;"
             print(f"RATIO {ours} ({how}{'' if OURS_EVENTS else ', no task events'}) / dcr-tuned "
                   f"(plain Celery{'' if PLAIN_EVENTS else ', no task events'}) = "
-                  f"{ratio:.2f}x (target >= 1.00x: "
-                  f"{'MET' if ratio >= 1.0 else 'NOT MET'})")
+                  f"{ratio:.2f}x ({label}"
+                  f" >= 1.00x: {'MET' if ratio >= 1.0 else 'NOT MET'})")
         if ours in med and "dcr-tuned-mh" in med:
             print(f"      {ours} / dcr-tuned-mh (on MEGAHUB's transport and consumer) = "
                   f"{med[ours] / med['dcr-tuned-mh']:.2f}x")
