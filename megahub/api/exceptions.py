@@ -33,6 +33,13 @@ class ApplicationError(exceptions.APIException):
         self.field_errors = field_errors or {}
 
 
+def validation_error(message: str, field: str | None = None, *,
+                     field_errors: dict | None = None) -> ApplicationError:
+    """A 400 VALIDATION_ERROR: `field` gets the message, or `field_errors` is used as given."""
+    errors = field_errors if field_errors is not None else ({field: [message]} if field else {})
+    return ApplicationError(message, error_code="VALIDATION_ERROR", field_errors=errors)
+
+
 class BrandRequired(ApplicationError):
     default_detail = "The X-Brand-ID header is required."
     error_code = "BRAND_REQUIRED"
