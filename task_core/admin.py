@@ -21,6 +21,32 @@ def member_brand_ids(user, min_role: str = "viewer") -> set[int]:
             if ROLE_RANK[m.role] >= ROLE_RANK[min_role]}
 
 
+def operator_split(request, objects) -> tuple[list, list[str]]:
+    """(objects the user may act on, messages for the others): operator role in the object's brand."""
+    if request.user.is_superuser:
+        return list(objects), []
+    allowed = member_brand_ids(request.user, "operator")
+    ok = [o for o in objects if o.brand_id in allowed]
+    return ok, [f"{o}: needs the operator role in its brand" for o in objects if o.brand_id not in allowed]
+
+
+def run_admin_action(modeladmin, request, objects, label: str, func) -> None:
+    """Run `func(obj)` on each object whose brand the user operates; report what was done and what was
+    not, and why."""
+    ok, refused = operator_split(request, objects)
+    done = 0
+    for obj in ok:
+        try:
+            func(obj)
+            done += 1
+        except ApplicationError as exc:
+            refused.append(f"{obj}: {exc.detail}")
+    if done:
+        modeladmin.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
+    if refused:
+        modeladmin.message_user(request, f"{label}, not done: " + "; ".join(refused), messages.WARNING)
+
+
 class BrandScopedAdmin(admin.ModelAdmin):
     """Limits non-superuser staff to their brands' rows. `brand_path` names the brand lookup."""
 
@@ -153,27 +179,12 @@ class BaseTaskAdmin(BrandScopedAdmin):
             obj.progress_message or f"{obj.progress_percentage}%", obj.progress_percentage,
         )
 
-    def _run_action(self, request, queryset, verb, func):
-        allowed = None if request.user.is_superuser else member_brand_ids(request.user, "operator")
-        done, refused = 0, []
-        for task in queryset.select_related("brand"):
-            if allowed is not None and task.brand_id not in allowed:
-                refused.append(f"{task.pk}: needs the operator role in {task.brand}")
-                continue
-            try:
-                func(task=task, actor=request.user)
-                done += 1
-            except ApplicationError as exc:
-                refused.append(f"{task.pk}: {exc.detail}")
-        if done:
-            self.message_user(request, f"{verb} {done} task(s).", messages.SUCCESS)
-        if refused:
-            self.message_user(request, "Not done: " + "; ".join(refused), messages.WARNING)
-
     @admin.action(description="Retry selected failed/cancelled tasks")
     def retry_tasks(self, request, queryset):
-        self._run_action(request, queryset, "Retried", services.task_retry)
+        run_admin_action(self, request, queryset.select_related("brand"), "Retried",
+                         lambda task: services.task_retry(task=task, actor=request.user))
 
     @admin.action(description="Cancel selected tasks")
     def cancel_tasks(self, request, queryset):
-        self._run_action(request, queryset, "Cancelled", services.task_cancel)
+        run_admin_action(self, request, queryset.select_related("brand"), "Cancelled",
+                         lambda task: services.task_cancel(task=task, actor=request.user))

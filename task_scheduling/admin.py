@@ -2,7 +2,7 @@
 
 Forms validate with the services' own validators (a bad cron, parameters, calendar or overrides is a form
 error, never a half-saved row), saves and deletes go through the services so the Beat rows stay in sync,
-and the actions need the operator role in the object's brand (task_core.admin's `member_brand_ids`, as
+and the actions need the operator role in the object's brand (task_core.admin's `run_admin_action`, as
 for tasks). django-celery-beat's own admin stays registered for the system entries, but the rows of our
 schedules (and the crontab/interval/clocked rows they use) are read-only there: editing them behind the
 services' back would make Beat fire something the schedules do not say.
@@ -17,37 +17,12 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
 from megahub.api.exceptions import ApplicationError
-from task_core.admin import BrandScopedAdmin, HistoryInline, member_brand_ids
+from task_core.admin import BrandScopedAdmin, HistoryInline, operator_split, run_admin_action
 
 from . import services
 from .api.serializers import local_iso
 from .beat_sync import FIRE_TASK
 from .models import PeriodicTask, Schedule, ScheduleEvent, ScheduleStatus, TaskCalendar
-
-
-def _operator_split(request, objects) -> tuple[list, list[str]]:
-    """(objects the user may act on, messages for the others): operator role in the object's brand."""
-    if request.user.is_superuser:
-        return list(objects), []
-    allowed = member_brand_ids(request.user, "operator")
-    ok = [o for o in objects if o.brand_id in allowed]
-    return ok, [f"{o}: needs the operator role in its brand" for o in objects if o.brand_id not in allowed]
-
-
-def _act(modeladmin, request, objects, label: str, func) -> None:
-    """Run `func` on each object the user may act on; report what was done and what was not, and why."""
-    ok, refused = _operator_split(request, objects)
-    done = 0
-    for obj in ok:
-        try:
-            func(obj)
-            done += 1
-        except ApplicationError as exc:
-            refused.append(f"{obj}: {exc.detail}")
-    if done:
-        modeladmin.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
-    if refused:
-        modeladmin.message_user(request, f"{label}, not done: " + "; ".join(refused), messages.WARNING)
 
 
 def _form_errors(form: forms.ModelForm, exc: ApplicationError) -> None:
@@ -205,16 +180,17 @@ class PeriodicTaskAdmin(ServiceSavedAdmin):
 
     @admin.action(description="Pause (operator)")
     def pause(self, request, queryset):
-        _act(self, request, queryset, "Pause", lambda t: services.periodic_task_pause(template=t, actor=request.user))
+        run_admin_action(self, request, queryset, "Pause",
+                         lambda t: services.periodic_task_pause(template=t, actor=request.user))
 
     @admin.action(description="Resume (operator)")
     def resume(self, request, queryset):
-        _act(self, request, queryset, "Resume",
+        run_admin_action(self, request, queryset, "Resume",
              lambda t: services.periodic_task_resume(template=t, actor=request.user))
 
     @admin.action(description="Run now (operator)")
     def run_now(self, request, queryset):
-        _act(self, request, queryset, "Run now",
+        run_admin_action(self, request, queryset, "Run now",
              lambda t: services.periodic_task_run_now(template=t, actor=request.user))
 
 
@@ -278,7 +254,7 @@ class ScheduleAdmin(ServiceSavedAdmin):
             services.schedule_delete(schedule=obj)
 
     def _bulk(self, request, queryset, label, func):
-        ok, refused = _operator_split(request, list(queryset.select_related("periodic_task")))
+        ok, refused = operator_split(request, list(queryset.select_related("periodic_task")))
         n = func(schedules=ok, actor=request.user)
         self.message_user(request, f"{label}: {n} schedule(s).", messages.SUCCESS)
         if refused or n < len(ok):
@@ -298,7 +274,7 @@ class ScheduleAdmin(ServiceSavedAdmin):
     def run_now(self, request, queryset):
         templates = {s.periodic_task for s in queryset.select_related("periodic_task")
                      if s.periodic_task and s.status != ScheduleStatus.INACTIVE}
-        _act(self, request, sorted(templates, key=lambda t: t.pk), "Run now",
+        run_admin_action(self, request, sorted(templates, key=lambda t: t.pk), "Run now",
              lambda t: services.periodic_task_run_now(template=t, actor=request.user))
 
 

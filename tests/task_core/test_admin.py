@@ -112,7 +112,7 @@ def test_cancel_action_refused_for_a_viewer_and_illegal_states(client, staff_vie
     # Cancelling again is an illegal transition: reported, nothing changes, no error page.
     resp = client.post("/admin/task_core/basetask/", {"action": "cancel_tasks", "_selected_action": [mine.pk]},
                        follow=True)
-    assert resp.status_code == 200 and "Not done" in resp.text
+    assert resp.status_code == 200 and "Cancelled, not done" in resp.text
     assert mine.events.filter(to_status=TaskStatus.CANCELLED).count() == 1
 
 
