@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import psutil
 from celery import Task, current_app
-from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
@@ -39,6 +39,10 @@ class TaskCancelled(Exception):
     """Raised inside a running task when an operator cancelled it (cooperative cancellation)."""
 
 
+class TaskFailed(Exception):
+    """Raised to Celery once a run was recorded `failed`, so Celery's events say FAILURE too."""
+
+
 class TaskContext:
     """What a task function receives: its task row, brand, progress and checkpoint reporting."""
 
@@ -47,6 +51,7 @@ class TaskContext:
         self.worker = worker
         self._resume_state = None
         self._resume_loaded = False
+        self.metrics: dict[str, float] = {}  # reported with metric(); read by task_finished receivers
 
     @property
     def brand(self):
@@ -72,6 +77,14 @@ class TaskContext:
         if not updated:
             raise TaskCancelled(f"Task {self.task.task_id} is no longer running.")
         self.task.progress_percentage, self.task.progress_message = pct, message[:255]
+
+    def metric(self, name: str, value: float) -> None:
+        """Report a custom numeric metric of this run (the last value of a name wins)."""
+        if not isinstance(name, str) or not name or len(name) > 64:
+            raise ValueError("A metric name is a string of 1 to 64 characters.")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"Metric {name!r} must be a number, not {type(value).__name__}.")
+        self.metrics[name] = value
 
     def checkpoint(self, step, state: dict, progress: float | None = None) -> None:
         """Save resumable state (kept by task_persistence) and report progress."""
@@ -192,14 +205,14 @@ def _execute(celery_task: PipelineTask, task_uuid: str):
         task_uuid, hostname, redelivered=bool((request.delivery_info or {}).get("redelivered")))
     if task is None:
         return None
-    signals.task_started.send(sender=BaseTask, task=task, worker=hostname)
-
     ttype = get_task_type(task.task_type)
     ctx = TaskContext(task, hostname)
+    signals.task_started.send(sender=BaseTask, task=task, worker=hostname, ctx=ctx)
     try:
         result = _storable(ttype.func(ctx, **(task.context_data or {})))
     except TaskCancelled:
-        return None  # the cancel already recorded it
+        # The cancel already recorded it. Celery's own view (events, Flower): revoked, not succeeded.
+        raise Terminated("cancelled") from None
     except Retry:
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the task function is recorded
@@ -217,6 +230,8 @@ def _start(task_uuid: str, hostname: str, *, redelivered: bool = False) -> BaseT
         return None
     if task.status in TaskStatus.finished():
         logger.info("Task %s already %s; duplicate delivery dropped", task_uuid, task.status)
+        if task.status == TaskStatus.CANCELLED:  # Celery's view: revoked (the revoke may have missed us)
+            raise Terminated("cancelled")
         return None
     if task.status in (TaskStatus.PENDING, TaskStatus.INTERRUPTED):
         # The message is here, so it was queued: the dispatcher marks queued only after publishing and
@@ -262,7 +277,10 @@ def _handle_failure(celery_task, task, ttype, exc, hostname):
                       retry_count=attempt, error_message=message, error_traceback=tb):
             raise celery_task.retry(countdown=countdown, exc=exc)
         return None
-    transition(task, TaskStatus.FAILED, worker=hostname, detail=message, error_message=message, error_traceback=tb)
+    if transition(task, TaskStatus.FAILED, worker=hostname, detail=message, error_message=message,
+                  error_traceback=tb):
+        # Celery's own view agrees (task-failed event, FAILURE in Flower); only failures pay for it.
+        raise TaskFailed(message) from exc
     return None
 
 

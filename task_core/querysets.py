@@ -3,13 +3,16 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
+# Relations the task representation shows; apps add theirs with register_task_field(select_related=...).
+TASK_RELATIONS = ["brand", "created_by"]
+
 
 class BaseTaskQuerySet(models.QuerySet):
     def for_brand(self, brand):
         return self.filter(brand=brand)
 
     def with_relations(self):
-        return self.select_related("brand", "created_by")
+        return self.select_related(*TASK_RELATIONS)
 
     def unfinished(self):
         from .models import TaskStatus
