@@ -302,3 +302,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "megahub@localhost")
 PROMETHEUS_METRICS_TOKEN = os.environ.get("PROMETHEUS_METRICS_TOKEN", "")
 # Label the Prometheus series with the brand (more series); off: summed over brands.
 PROMETHEUS_BRAND_LABEL = env_bool("PROMETHEUS_BRAND_LABEL", False)
+CELERY_BEAT_SCHEDULE.update({
+    "megahub.monitoring.evaluate_alerts": {
+        "task": "megahub.monitoring.evaluate_alerts", "schedule": float(MONITORING_EVALUATE_SECONDS),
+        "options": {"expire_seconds": max(1, MONITORING_EVALUATE_SECONDS - 1), "priority": 0}},
+    "megahub.monitoring.cleanup_executions": {
+        "task": "megahub.monitoring.cleanup_executions", "schedule": 86400.0,
+        "options": {"expire_seconds": 3600, "priority": 0}},
+})

@@ -22,6 +22,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     # Apps that own a prefix under /tasks/ come before the task routes.
     path("tasks/system/", include("task_scheduling.api.system_urls")),
+    path("tasks/system/", include("task_monitoring.api.system_urls")),
+    path("tasks/monitoring/", include("task_monitoring.api.urls")),
     path("tasks/scheduled/", include("task_scheduling.api.urls")),
     path("tasks/", include("task_core.api.urls")),
 ]

@@ -104,3 +104,8 @@ class AlertDeliverySerializer(serializers.ModelSerializer):
         model = AlertDelivery
         fields = ["id", "channel", "target", "event", "status", "attempts", "response_code", "error", "created_at",
                   "sent_at"]
+
+
+class CleanupRequestSerializer(serializers.Serializer):
+    older_than_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
+    dry_run = serializers.BooleanField(required=False, default=False)
