@@ -11,6 +11,8 @@ class TaskMonitoringConfig(AppConfig):
         from task_core import signals as core_signals
 
         from . import filters, heartbeat, signals
+        from .admin import attach_metrics_inline
+        from .api.serializers import register_task_fields
 
         core_signals.task_started.connect(signals.on_task_started, dispatch_uid="task_monitoring.started")
         core_signals.task_finished.connect(signals.on_task_finished, dispatch_uid="task_monitoring.finished")
@@ -18,6 +20,5 @@ class TaskMonitoringConfig(AppConfig):
         worker_ready.connect(heartbeat.on_worker_ready, dispatch_uid="task_monitoring.heartbeat_start")
         worker_shutdown.connect(heartbeat.on_worker_shutdown, dispatch_uid="task_monitoring.heartbeat_stop")
         filters.register_task_filters()
-        from .api.serializers import register_task_fields
-
         register_task_fields()
+        attach_metrics_inline()
