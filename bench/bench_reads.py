@@ -225,6 +225,9 @@ def main():
         server.terminate()
         server.wait(20)
 
+    errors = [label for label, _path, status, *_ in rows if status >= 500]
+    if errors:
+        raise SystemExit(f"server errors on: {', '.join(errors)} (see {LOG_DIR / 'reads-gunicorn.log'})")
     print("\nSlowest (p95), with the plan of their slowest statement:")
     served = [r for r in rows if r[2] < 400]
     for label, path, _status, _p50, p95, _n, queries, _note in sorted(served, key=lambda r: -r[4])[:EXPLAIN]:
