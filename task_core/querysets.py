@@ -3,6 +3,8 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
+from .choices import TaskStatus
+
 
 class BaseTaskQuerySet(models.QuerySet):
     def for_brand(self, brand):
@@ -12,14 +14,10 @@ class BaseTaskQuerySet(models.QuerySet):
         return self.select_related("brand", "created_by")
 
     def unfinished(self):
-        from .models import TaskStatus
-
         return self.filter(status__in=TaskStatus.unfinished())
 
     def awaiting_dispatch(self, older_than_seconds: int):
         """Pending tasks whose dispatch did not happen (broker down, process died after commit)."""
-        from .models import TaskStatus
-
         cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
         return self.filter(status=TaskStatus.PENDING, created_at__lte=cutoff)
 
