@@ -259,6 +259,8 @@ SPECTACULAR_SETTINGS = {
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# The time zone a new brand gets (and so its schedules, unless they name one).
+BRAND_DEFAULT_TIMEZONE = os.environ.get("BRAND_DEFAULT_TIMEZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
