@@ -3,6 +3,8 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
+from .choices import TaskStatus
+
 # Relations the task representation shows; apps add theirs with register_task_field(select_related=...).
 TASK_RELATIONS = ["brand", "created_by"]
 
@@ -15,14 +17,10 @@ class BaseTaskQuerySet(models.QuerySet):
         return self.select_related(*TASK_RELATIONS)
 
     def unfinished(self):
-        from .models import TaskStatus
-
         return self.filter(status__in=TaskStatus.unfinished())
 
     def awaiting_dispatch(self, older_than_seconds: int):
         """Pending tasks whose dispatch did not happen (broker down, process died after commit)."""
-        from .models import TaskStatus
-
         cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
         return self.filter(status=TaskStatus.PENDING, created_at__lte=cutoff)
 

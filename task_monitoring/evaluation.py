@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from megahub.api.exceptions import BrokerUnavailable
 from task_core.broker import queue_lengths
-from task_core.models import BaseTask, TaskStatus
+from task_core.choices import TaskStatus
+from task_core.models import BaseTask
 
 from . import alert_states, notifications
 from .histograms import percentile

@@ -3,8 +3,8 @@
 import django_filters
 from django.db.models import Q
 
+from task_core.choices import TaskStatus
 from task_core.filters import InRangeIsoDateTimeFilter
-from task_core.models import TaskStatus
 
 from .models import Alert, AlertState, TaskMetrics
 

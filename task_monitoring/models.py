@@ -5,7 +5,8 @@ import secrets
 from django.conf import settings
 from django.db import models
 
-from task_core.models import BaseTask, Brand, TaskStatus
+from task_core.choices import TaskStatus
+from task_core.models import BaseTask, Brand
 
 from .querysets import AlertQuerySet, TaskMetricsQuerySet, WorkerQuerySet
 

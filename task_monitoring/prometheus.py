@@ -14,7 +14,8 @@ from django.http import Http404, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from task_core.models import BaseTask, TaskStatus
+from task_core.choices import TaskStatus
+from task_core.models import BaseTask
 
 from .models import HISTOGRAM_BOUNDS_MS, HISTOGRAM_BUCKETS, Alert, AlertState, Granularity, MetricsRollup, Worker
 from .selectors import queue_lengths_or_none

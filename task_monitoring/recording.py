@@ -17,7 +17,8 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from task_core.models import BaseTask, TaskStatus
+from task_core.choices import TaskStatus
+from task_core.models import BaseTask
 
 from . import costs
 from .capture import RunFigures

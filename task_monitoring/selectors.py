@@ -9,7 +9,8 @@ from rest_framework.exceptions import ValidationError
 
 from megahub.api.exceptions import BrokerUnavailable
 from task_core.broker import queue_lengths
-from task_core.models import BaseTask, TaskStatus
+from task_core.choices import TaskStatus
+from task_core.models import BaseTask
 from task_core.registry import all_task_types
 
 from .filters import TaskMetricsFilter

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from megahub.api.exceptions import InvalidTransition
 from megahub.iterables import chunked
-from task_core.models import BaseTask, Brand, TaskEvent, TaskStatus
+from task_core.choices import TaskStatus
+from task_core.models import BaseTask, Brand, TaskEvent
 
 from . import alert_states, notifications
 from .models import Alert, AlertRule, AlertState, TaskMetrics

@@ -54,14 +54,14 @@ class WorkerViewSet(BrandScopedMixin, mixins.ListModelMixin, viewsets.GenericVie
     """Every worker seen through its heartbeats; `online` is false once it stopped or went silent."""
 
     serializer_class = WorkerSerializer
-    filter_backends = []
     pagination_class = None
 
     def get_queryset(self):
         return selectors.workers_list()
 
     def list(self, request):
-        return Response(WorkerSerializer(selectors.with_liveness(self.get_queryset()), many=True).data)
+        workers = selectors.with_liveness(self.filter_queryset(self.get_queryset()))
+        return Response(WorkerSerializer(workers, many=True).data)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["get"])
@@ -74,7 +74,6 @@ class AlertRuleViewSet(BrandScopedMixin, viewsets.ModelViewSet):
     """Alert rules of the brand (operators write; viewers read)."""
 
     serializer_class = AlertRuleSerializer
-    filter_backends = []
     not_found_code = "ALERT_RULE_NOT_FOUND"
 
     def get_queryset(self):

@@ -67,6 +67,7 @@ class PeriodicTaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retrie
     not_found_code = "PERIODIC_TASK_NOT_FOUND"
     not_found_detail = "Periodic task not found or access denied"
     action_roles = {"validate_cron": "viewer"}
+    extra_query_params = ("is_active", "kind", "task_type", "search")  # parsed in get_queryset
 
     def get_queryset(self):
         qs = selectors.periodic_task_queryset(brand=self.request.brand)
@@ -261,6 +262,7 @@ class ScheduleViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveMo
     serializer_class = ScheduleSerializer
     not_found_code = "SCHEDULE_NOT_FOUND"
     not_found_detail = "Schedule not found or access denied"
+    extra_query_params = ("status", "periodic_task")  # parsed in get_queryset
 
     def get_queryset(self):
         qs = selectors.schedule_queryset(brand=self.request.brand)

@@ -1,7 +1,7 @@
 from task_core.models import BaseTask
 
 from ..live import wait_for
-from ..task_core.test_pipeline_live import queue, submit, workers  # noqa: F401 - shared fixtures and helper
+from ..task_core.pipeline.test_live import queue, submit, workers  # noqa: F401 - shared fixtures and helper
 
 
 def wait_finished(task, timeout: float = 60) -> BaseTask:

@@ -250,7 +250,7 @@ def test_auto_pause_after_consecutive_failures(make_template):
 
 def test_a_run_the_reaper_gives_up_on_counts_toward_auto_pause(make_template, settings):
     """A run lost with its worker and given up by task_core's reaper is a failed run for the schedule."""
-    from task_core import pipeline
+    from task_core.pipeline import recovery as pipeline
 
     settings.STUCK_TASK_GRACE_SECONDS = 0
     schedule = make_template(interval_seconds=10, auto_pause_after=1).schedules.get()

@@ -18,10 +18,12 @@ from django.conf import settings as dj_settings
 from django.utils import timezone
 from kombu import Connection
 
-from task_core import pipeline, services
+from task_core import services
 from task_core.models import BaseTask
+from task_core.pipeline.publishing import dispatch, dispatch_pending, publish, time_limits
+from task_core.pipeline.recovery import reap_stuck
 
-from ..live import LiveRedis, LiveWorker, child_env, use_broker, wait_for
+from ...live import LiveRedis, LiveWorker, child_env, use_broker, wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -113,13 +115,13 @@ def test_history_reads_queued_even_when_the_worker_is_faster_than_the_dispatcher
     task = services.task_build(brand=brand, created_by=operator, task_type="demo.echo", queue=queue,
                                context_data={"message": "fast"})
     task.save()
-    pipeline.publish(task)
+    publish(task)
 
     task = wait_status(task.pk, "completed", "failed")
     assert task.status == "completed"
     assert statuses(task) == ["queued", "running", "completed"]
     assert task.queued_at is not None and task.queued_at <= task.started_at
-    assert pipeline.dispatch(task) is True and reload(task).status == "completed"  # the late dispatcher: no-op
+    assert dispatch(task) is True and reload(task).status == "completed"  # the late dispatcher: no-op
 
 
 # 2 ------------------------------------------------------------------------------------------------
@@ -168,7 +170,7 @@ def test_task_over_its_timeout_fails_with_timed_out(live_worker, operator_api):
 def test_task_that_ignores_its_soft_limit_is_killed_at_the_hard_limit_and_failed(workers, queue, brand, operator):
     worker = workers(queues=queue, concurrency=1)
     task = submit(brand, operator, "demo.hang", queue, context_data={"seconds": 60}, timeout_seconds=1)
-    soft, hard = pipeline.time_limits(1)
+    soft, hard = time_limits(1)
     task = wait_status(task.pk, "failed", "completed", timeout=hard + 20)
 
     assert task.status == "failed", history(task)
@@ -257,7 +259,7 @@ def test_a_duplicate_message_for_a_running_task_is_dropped_not_run_twice(workers
     task = wait_running_with_progress(task.pk)
     running_on = next(w for w in {holder, other} if w.hostname == task.worker)
 
-    pipeline.publish(task)  # a second message for the same task
+    publish(task)  # a second message for the same task
     wait_for(lambda: "duplicate message dropped" in "".join(w.log() for w in {holder, other}), timeout=20,
              message="the duplicate to be dropped")
 
@@ -316,16 +318,16 @@ def test_work_survives_a_broker_outage(workers, operator_api, settings):
             assert stats.json()["error_code"] == "BROKER_UNAVAILABLE" and stats.json()["detail"]
 
             settings.OUTBOX_GRACE_SECONDS = 0
-            assert pipeline.dispatch_pending() == 0  # a sweep while the broker is down sends nothing, loses nothing
-            hard = pipeline.time_limits(BaseTask.objects.get(pk=lost).timeout_seconds)[1]
+            assert dispatch_pending() == 0  # a sweep while the broker is down sends nothing, loses nothing
+            hard = time_limits(BaseTask.objects.get(pk=lost).timeout_seconds)[1]
             later = timezone.now() + timedelta(seconds=hard + settings.STUCK_TASK_GRACE_SECONDS + 1)
-            assert pipeline.reap_stuck(now=later) == {"requeued": 1, "failed": 0, "resent": 0}
+            assert reap_stuck(now=later) == {"requeued": 1, "failed": 0, "resent": 0}
             assert BaseTask.objects.get(pk=kept).status == "pending"
             assert BaseTask.objects.get(pk=lost).status == "pending"
 
             broker.start()  # same port, empty: as after a Redis restart without persistence
             workers(queues="default", env=env)
-            wait_for(lambda: pipeline.dispatch_pending() >= 2
+            wait_for(lambda: dispatch_pending() >= 2
                      or not BaseTask.objects.filter(pk__in=[kept, lost], status="pending").exists(),
                      timeout=30, interval=1, message="the outbox sweep to dispatch the kept tasks")
             kept = wait_status(kept, "completed", "failed", timeout=40)
@@ -372,12 +374,12 @@ def test_reaper_resends_a_running_task_whose_worker_is_gone(workers, queue, bran
     wait_running_with_progress(task.pk)
     lost.kill()
 
-    assert pipeline.reap_stuck() == {"requeued": 0, "failed": 0, "resent": 0}  # within its limits: left alone
+    assert reap_stuck() == {"requeued": 0, "failed": 0, "resent": 0}  # within its limits: left alone
     assert reload(task).status == "running"
 
-    hard = pipeline.time_limits(task.timeout_seconds)[1]
+    hard = time_limits(task.timeout_seconds)[1]
     later = timezone.now() + timedelta(seconds=hard + settings.STUCK_TASK_GRACE_SECONDS + 1)
-    assert pipeline.reap_stuck(now=later) == {"requeued": 1, "failed": 0, "resent": 0}
+    assert reap_stuck(now=later) == {"requeued": 1, "failed": 0, "resent": 0}
     assert reload(task).status == "queued"
 
     workers(queues=queue)  # another worker, another name

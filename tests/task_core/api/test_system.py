@@ -9,9 +9,10 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator
 from kombu import pools as kombu_pools
 
-from task_core import pipeline, services
+from task_core import services
 from task_core.broker import queue_lengths
 from task_core.models import BaseTask
+from task_core.pipeline.publishing import dispatch_pending
 from task_core.registry import _REGISTRY, task_type
 from task_core.state_machine import TRANSITIONS, transition
 
@@ -135,7 +136,7 @@ def test_a_bulk_submission_while_the_broker_is_down_stays_pending_until_the_swee
     app.conf.update(broker_read_url=None, broker_write_url=None)  # the broker is back
     _reset_broker_pools(app)
     BaseTask.objects.filter(pk__in=[t.pk for t in tasks]).update(created_at=timezone.now() - timedelta(minutes=1))
-    assert pipeline.dispatch_pending() == 5
+    assert dispatch_pending() == 5
     assert BaseTask.objects.filter(pk__in=[t.pk for t in tasks], status="queued").count() == 5
     assert queue_lengths([PROBE_QUEUE])[PROBE_QUEUE] == 5
 
