@@ -152,3 +152,10 @@ def test_retention_cleanup_keeps_rollups(api, brand, brand_admin, operator_api):
     assert done["tasks"] == 1 and not BaseTask.objects.filter(pk=old.pk).exists()
     assert BaseTask.objects.filter(pk=recent.pk).exists()
     assert MetricsRollup.objects.filter(brand=brand, granularity="d").count() == 2
+
+
+@pytest.mark.parametrize("path", ["/tasks/monitoring/metrics/", "/tasks/monitoring/workers/",
+                                  "/tasks/monitoring/alerts/", "/tasks/monitoring/alert-rules/"])
+def test_monitoring_lists_refuse_unknown_query_parameters(operator_api, path):
+    resp = operator_api.get(f"{path}?stauts=failed")
+    assert resp.status_code == 400 and list(resp.json()["field_errors"]) == ["stauts"]
