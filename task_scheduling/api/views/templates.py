@@ -5,7 +5,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from ...filters import ExecutionFilter, ScheduleFilter, TemplateDetailOptions, TemplateFilter
+from ...filters import ExecutionFilter, TemplateDetailOptions, TemplateFilter
 from ...selectors.cron import cron_validate
 from ...selectors.executions import executions_queryset, executions_stats
 from ...selectors.schedules import ready_for_execution, schedule_queryset
@@ -37,8 +37,7 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
     not_found_code = "PERIODIC_TASK_NOT_FOUND"
     not_found_detail = "Periodic task not found or access denied"
     action_roles = {"validate_cron": "viewer"}
-    filtersets = {"list": TemplateFilter, "retrieve": TemplateDetailOptions, "executions": ExecutionFilter,
-                  "schedules": ScheduleFilter}
+    filtersets = {"list": TemplateFilter, "retrieve": TemplateDetailOptions, "executions": ExecutionFilter}
 
     def get_queryset(self):
         return template_queryset(brand=self.request.brand)
@@ -120,16 +119,15 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
         response.data["stats"] = executions_stats(template=template, runs=runs)
         return response
 
-    @extend_schema(methods=["get"], filters=True, responses={200: ScheduleSerializer(many=True)})
-    @extend_schema(methods=["post"], filters=False, request=ScheduleCreateSerializer,
+    @extend_schema(methods=["get"], responses={200: ScheduleSerializer(many=True)})
+    @extend_schema(methods=["post"], request=ScheduleCreateSerializer,
                    responses={201: ScheduleDetailSerializer})
     @action(detail=True, methods=["get", "post"])
     def schedules(self, request, pk=None):
         """List its schedules, or register a new independent schedule with parameter overrides."""
         template = self.get_object()
         if request.method == "GET":
-            page = self.paginate_queryset(self.filter_queryset(
-                schedule_queryset(brand=request.brand).filter(periodic_task=template)))
+            page = self.paginate_queryset(schedule_queryset(brand=request.brand).filter(periodic_task=template))
             return self.get_paginated_response(ScheduleSerializer(page, many=True).data)
         data = ScheduleCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
