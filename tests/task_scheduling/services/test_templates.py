@@ -1,5 +1,5 @@
-"""Template and schedule services on the real database: registration follows activation, Beat rows follow
-every change (bulk and cascade included), and the event cap holds on every path."""
+"""Template services on the real database: registration follows activation and timing edits, Beat rows
+follow every change in bulk."""
 
 from datetime import timedelta
 
@@ -8,9 +8,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
 from megahub.api.exceptions import ApplicationError
-from task_core.models import Brand
 from task_scheduling.firing import schedules_fire
-from task_scheduling.models import Schedule, ScheduleEvent
 from task_scheduling.services import schedules, templates
 
 pytestmark = pytest.mark.django_db
@@ -87,51 +85,6 @@ def test_a_missing_beat_row_is_recreated_on_a_timing_edit(make_template):
     BeatEntry.objects.filter(name=schedule.beat_name).delete()
     templates.template_update(template=template, interval_seconds=120)
     assert BeatEntry.objects.get(name=schedule.beat_name).interval.every == 120
-
-
-def test_brand_deletion_takes_the_beat_rows_with_it(make_template, other_brand):
-    doomed = Brand.objects.create(name="Doomed", slug="doomed")
-    template = make_template(brand=doomed)
-    kept = make_template(brand=other_brand)
-    name = template.schedules.get().beat_name
-    doomed.delete()
-    assert not BeatEntry.objects.filter(name=name).exists()
-    assert BeatEntry.objects.filter(name=kept.schedules.get().beat_name).exists()
-
-
-def test_a_queryset_delete_of_schedules_removes_their_beat_rows(make_template):
-    template = make_template()
-    schedules.schedule_create_many(template=template, count=3)
-    names = list(template.schedules.values_list("beat_name", flat=True))
-    Schedule.objects.filter(periodic_task=template).delete()
-    assert not BeatEntry.objects.filter(name__in=names).exists()
-
-
-def test_event_cap_holds_for_status_changes_and_edits(make_template, settings):
-    settings.SCHEDULING_EVENTS_KEPT = 4
-    template = make_template()
-    schedule = template.schedules.get()
-    for _ in range(3):
-        schedules.schedule_pause(schedule=schedule)
-        schedules.schedule_resume(schedule=schedule)
-    events = ScheduleEvent.objects.filter(schedule=schedule)
-    assert events.count() == 4 and not events.filter(event_type="registered").exists()
-    for i in range(3):
-        templates.template_update(template=template, description=f"edit {i}")
-    assert list(events.order_by("id").values_list("event_type", flat=True)) == [
-        "status_changed", "updated", "updated", "updated"]
-
-
-def test_bulk_resume_skips_what_cannot_resume(make_template):
-    template = make_template()
-    extra = schedules.schedule_create(template=template)
-    both = list(template.schedules.select_related("periodic_task"))
-    assert schedules.schedules_pause_many(schedules=both) == 2
-    templates.template_pause(template=template)
-    assert schedules.schedules_resume_many(schedules=list(template.schedules.select_related("periodic_task"))) == 0
-    templates.template_resume(template=template)
-    extra.refresh_from_db()
-    assert extra.status == "active" and BeatEntry.objects.get(name=extra.beat_name).enabled
 
 
 def test_duplicate_crontab_rows_made_outside_us_do_not_break_registration(make_template):
