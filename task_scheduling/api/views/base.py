@@ -5,6 +5,7 @@ from django_filters.utils import translate_validation
 from rest_framework import viewsets
 from rest_framework.generics import get_object_or_404
 
+from megahub.api.filters import refuse_unknown_query_params
 from megahub.api.scoping import BrandScopedMixin
 
 from ...selectors.calendars import calendar_of_brand
@@ -29,7 +30,8 @@ class ScopedViewSet(BrandScopedMixin, viewsets.GenericViewSet):
         return obj
 
     def query_options(self, queryset) -> dict:
-        """The validated query options of this action (400 naming a bad one)."""
+        """The validated query options of this action (400 naming a bad or unknown one)."""
+        refuse_unknown_query_params(self.request, self, self.filterset_class)
         filterset = self.filterset_class(self.request.query_params, queryset=queryset, request=self.request)
         if not filterset.is_valid():
             raise translate_validation(filterset.errors)

@@ -164,6 +164,8 @@ def test_executions_items_carry_the_run_and_its_task(operator_api, brand):
     detail = operator_api.get(f"{P}{pk}/?include=stats").json()
     assert detail["stats"]["total_runs"] == 2 and detail["stats"]["success_rate"] == 1.0
     assert "stats" not in operator_api.get(f"{P}{pk}/").json()
+    misspelt = operator_api.get(f"{P}{pk}/?includes=stats")  # a detail's options are strict too
+    assert misspelt.status_code == 400 and list(misspelt.json()["field_errors"]) == ["includes"]
 
 
 def test_delete_template_unregisters_schedules_and_keeps_runs(operator_api):
