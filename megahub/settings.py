@@ -253,7 +253,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "status" field with different choices: name each enum explicitly.
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "task_core.choices.TaskStatus",
-        "ScheduleStatusEnum": "task_scheduling.models.ScheduleStatus",
+        "ScheduleStatusEnum": "task_scheduling.choices.ScheduleStatus",
         "HealthStatusEnum": ["ok", "degraded", "unavailable"],
     },
 }

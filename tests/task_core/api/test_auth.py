@@ -4,7 +4,8 @@ import pytest
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from task_core.models import BrandMembership, BrandRole
+from task_core.choices import BrandRole
+from task_core.models import BrandMembership
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
-"""The dispatcher on the real database: exactly-once claims, calendar, overlap, missed runs, auto-pause,
-one-off completion, per-item isolation and the event cap."""
+"""Firing on the real database: exactly-once claims, calendar, overlap, missed runs, one-off completion,
+per-item isolation and the event cap."""
 
 import threading
 from datetime import timedelta
@@ -9,45 +9,23 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
-from task_core.models import BaseTask, TaskStatus
+from task_core.choices import TaskStatus
+from task_core.models import BaseTask
 from task_core.state_machine import transition
-from task_scheduling import services
-from task_scheduling.dispatch import Item, schedule_dispatch, schedule_fire
-from task_scheduling.models import PeriodicTask, Schedule, ScheduledRun, ScheduleEvent
+from task_scheduling.firing import Item, schedule_fire, schedules_fire
+from task_scheduling.models import ScheduledRun, ScheduleEvent, ScheduleTemplate
+from task_scheduling.services import calendars, schedules
+
+from .helpers import due_now, finish, outcomes, registered_ago
 
 pytestmark = pytest.mark.django_db
-
-
-def registered_ago(schedule, seconds):
-    """Pretend the schedule was registered `seconds` ago (anchor and Beat row move back together)."""
-    schedule.anchor_at -= timedelta(seconds=seconds)
-    Schedule.objects.filter(pk=schedule.pk).update(anchor_at=schedule.anchor_at)
-    BeatEntry.objects.filter(name=schedule.beat_name).update(last_run_at=schedule.anchor_at,
-                                                             start_time=schedule.anchor_at)
-    return schedule
-
-
-def due_now(schedule):
-    """A due time on the schedule's grid, at most one interval ago."""
-    return schedule.periodic_task.timing(anchor=schedule.anchor_at).latest_at_or_before(timezone.now())
-
-
-def finish(task, status):
-    """Run and end a task through core's state machine: it sends task_finished, which the schedule hears."""
-    transition(task, TaskStatus.RUNNING)
-    transition(task, status)
-
-
-def outcomes(schedule=None):
-    runs = ScheduledRun.objects.filter(schedule=schedule) if schedule else ScheduledRun.objects.all()
-    return list(runs.order_by("due_at").values_list("outcome", flat=True))
 
 
 def test_same_due_time_twice_gives_one_task(make_template):
     schedule = registered_ago(make_template(interval_seconds=60).schedules.get(), 61)
     due = due_now(schedule)
-    first = schedule_dispatch(items=[(schedule.pk, due)])
-    second = schedule_dispatch(items=[(schedule.pk, due), (schedule.pk, due)])
+    first = schedules_fire(items=[(schedule.pk, due)])
+    second = schedules_fire(items=[(schedule.pk, due), (schedule.pk, due)])
     assert first["fired"] == 1 and second == {"fired": 0, "skipped": 0, "duplicates": 1, "ignored": 0}
     run = ScheduledRun.objects.get()
     assert run.task.origin == "schedule" and run.task.context_data == {"message": "hi"}
@@ -59,8 +37,8 @@ def test_same_due_time_twice_gives_one_task(make_template):
 def test_out_of_order_dispatches_never_move_last_run_backwards(make_template):
     schedule = registered_ago(make_template(interval_seconds=10, overlap_policy="allow").schedules.get(), 30)
     later = due_now(schedule)
-    schedule_dispatch(items=[(schedule.pk, later)])
-    schedule_dispatch(items=[(schedule.pk, later - timedelta(seconds=10))])
+    schedules_fire(items=[(schedule.pk, later)])
+    schedules_fire(items=[(schedule.pk, later - timedelta(seconds=10))])
     schedule.refresh_from_db()
     assert schedule.run_count == 2 and schedule.last_run_at == later
     assert BeatEntry.objects.get(name=schedule.beat_name).last_run_at == later
@@ -70,7 +48,7 @@ def test_out_of_order_dispatches_never_move_last_run_backwards(make_template):
 def test_concurrent_dispatchers_claim_each_due_time_once(make_template):
     schedules = [make_template(interval_seconds=60, name=f"c{i}").schedules.get() for i in range(20)]
     items = [(s.pk, due_now(s)) for s in schedules]
-    results = _in_threads([lambda: schedule_dispatch(items=items)] * 2)
+    results = _in_threads([lambda: schedules_fire(items=items)] * 2)
     assert sum(r["fired"] for r in results) == 20 and sum(r["duplicates"] for r in results) == 20
     assert BaseTask.objects.count() == 20 == ScheduledRun.objects.count()
 
@@ -100,7 +78,7 @@ def test_overlap_skip_holds_for_concurrent_dispatches_of_two_due_times(make_temp
                  for i in range(5)]
     first = [(s.pk, due_now(s) - timedelta(seconds=10)) for s in schedules]
     second = [(s.pk, due_now(s)) for s in schedules]
-    _in_threads([lambda: schedule_dispatch(items=first), lambda: schedule_dispatch(items=second)])
+    _in_threads([lambda: schedules_fire(items=first), lambda: schedules_fire(items=second)])
     for s in schedules:
         assert sorted(outcomes(s)) == ["fired", "skipped_overlap"], outcomes(s)
     assert BaseTask.objects.count() == 5
@@ -108,17 +86,17 @@ def test_overlap_skip_holds_for_concurrent_dispatches_of_two_due_times(make_temp
 
 def test_overrides_are_merged_into_the_parameters(make_template):
     template = make_template()
-    extra = services.schedule_create(template=template, parameter_overrides={"message": "override"})
-    schedule_dispatch(items=[(extra.pk, due_now(extra))])
+    extra = schedules.schedule_create(template=template, parameter_overrides={"message": "override"})
+    schedules_fire(items=[(extra.pk, due_now(extra))])
     assert ScheduledRun.objects.get(schedule=extra).task.context_data == {"message": "override"}
 
 
 def test_calendar_exclusion_is_skipped_and_recorded(make_template, brand):
     today = timezone.now().date()
-    cal = services.calendar_create(brand=brand, name="off", excluded_dates=[
+    cal = calendars.calendar_create(brand=brand, name="off", excluded_dates=[
         (today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)])
     schedule = make_template(calendar=cal).schedules.get()
-    schedule_dispatch(items=[(schedule.pk, due_now(schedule))])
+    schedules_fire(items=[(schedule.pk, due_now(schedule))])
     run = ScheduledRun.objects.get()
     assert run.outcome == "skipped_calendar" and run.task is None and not BaseTask.objects.exists()
     assert ScheduleEvent.objects.filter(schedule=schedule, event_type="skipped_calendar").exists()
@@ -131,12 +109,12 @@ def test_calendar_exclusion_is_skipped_and_recorded(make_template, brand):
 def test_overlap_policies(make_template, policy, expected):
     schedule = make_template(interval_seconds=10, overlap_policy=policy).schedules.get()
     first = due_now(schedule)
-    schedule_dispatch(items=[(schedule.pk, first)])
-    schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=10))])
+    schedules_fire(items=[(schedule.pk, first)])
+    schedules_fire(items=[(schedule.pk, first + timedelta(seconds=10))])
     assert outcomes() == expected
     if policy == "queue":
         # A third fire while one is deferred is skipped; when the run ends, the deferred run starts.
-        schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=20))])
+        schedules_fire(items=[(schedule.pk, first + timedelta(seconds=20))])
         assert ScheduledRun.objects.filter(outcome="skipped_overlap").count() == 1
         finish(ScheduledRun.objects.get(due_at=first).task, TaskStatus.COMPLETED)
         released = ScheduledRun.objects.get(due_at=first + timedelta(seconds=10))
@@ -145,40 +123,16 @@ def test_overlap_policies(make_template, policy, expected):
         assert schedule.run_count == 2
 
 
-def test_deferred_run_is_dropped_when_the_schedule_was_paused_meanwhile(make_template):
-    schedule = make_template(interval_seconds=10, overlap_policy="queue").schedules.get()
-    first = due_now(schedule)
-    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
-    services.schedule_pause(schedule=schedule)
-    finish(ScheduledRun.objects.get(due_at=first).task, TaskStatus.COMPLETED)
-    held = ScheduledRun.objects.get(due_at=first + timedelta(seconds=10))
-    assert held.outcome == "skipped_overlap" and held.task is None and "paused" in held.detail
-    assert BaseTask.objects.count() == 1
-
-
-def test_deferred_run_starts_when_the_unfinished_run_is_cancelled(make_template):
-    """task_core sends task_finished for a cancel through its service too: the deferred run is released."""
-    from task_core.services import task_cancel
-
-    schedule = make_template(interval_seconds=10, overlap_policy="queue").schedules.get()
-    first = due_now(schedule)
-    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
-    task_cancel(task=ScheduledRun.objects.get(due_at=first).task)
-    held = ScheduledRun.objects.get(due_at=first + timedelta(seconds=10))
-    assert held.outcome == "fired" and held.task is not None
-    assert ScheduleEvent.objects.filter(schedule=schedule, event_type="cancelled").exists()
-
-
 def test_a_deferred_run_left_behind_is_superseded_by_the_next_due_time(make_template):
     """The unfinished run was interrupted (nothing of it runs; it may wait for a manual resume): it no
     longer blocks the schedule, and the run it held back gives way to the next due time."""
     schedule = make_template(interval_seconds=10, overlap_policy="queue").schedules.get()
     first = due_now(schedule)
-    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
+    schedules_fire(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
     task = ScheduledRun.objects.get(due_at=first).task
     transition(task, TaskStatus.RUNNING)
     transition(task, TaskStatus.INTERRUPTED)
-    schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=20))])
+    schedules_fire(items=[(schedule.pk, first + timedelta(seconds=20))])
     assert outcomes() == ["fired", "skipped_overlap", "fired"]
     assert "superseded" in ScheduledRun.objects.get(due_at=first + timedelta(seconds=10)).detail
 
@@ -187,7 +141,7 @@ def test_missed_run_policy(make_template):
     for policy, expected in (("skip", "missed"), ("run_once", "fired")):
         schedule = registered_ago(make_template(interval_seconds=60, missed_run_policy=policy).schedules.get(), 900)
         old = schedule.anchor_at + timedelta(minutes=5)  # 10 minutes ago
-        assert schedule_dispatch(items=[Item(schedule.pk, old, timezone.now())])["ignored"] == 0
+        assert schedules_fire(items=[Item(schedule.pk, old, timezone.now())])["ignored"] == 0
         assert outcomes(schedule) == [expected]
     assert BaseTask.objects.count() == 1
 
@@ -197,14 +151,14 @@ def test_an_on_time_fire_that_waited_in_a_busy_queue_is_not_missed(make_template
     the message."""
     schedule = registered_ago(make_template(interval_seconds=60, missed_run_policy="skip").schedules.get(), 900)
     due = schedule.anchor_at + timedelta(minutes=5)
-    result = schedule_dispatch(items=[Item(schedule.pk, due, due + timedelta(seconds=1))], now=timezone.now())
+    result = schedules_fire(items=[Item(schedule.pk, due, due + timedelta(seconds=1))], now=timezone.now())
     assert result["fired"] == 1 and outcomes(schedule) == ["fired"]
 
 
 def test_collapsed_due_times_are_recorded_as_missed(make_template):
     schedule = registered_ago(make_template(interval_seconds=60).schedules.get(), 600)
     due = due_now(schedule)
-    schedule_dispatch(items=[Item(schedule.pk, due, timezone.now(), schedule.anchor_at)])
+    schedules_fire(items=[Item(schedule.pk, due, timezone.now(), schedule.anchor_at)])
     event = ScheduleEvent.objects.get(schedule=schedule, event_type="missed")
     assert event.detail.startswith("9 earlier due time(s)")
     schedule.refresh_from_db()
@@ -213,7 +167,7 @@ def test_collapsed_due_times_are_recorded_as_missed(make_template):
 
 def test_a_due_time_off_the_schedule_grid_is_refused(make_template):
     schedule = make_template(interval_seconds=60).schedules.get()
-    result = schedule_dispatch(items=[(schedule.pk, due_now(schedule) + timedelta(seconds=7))])
+    result = schedules_fire(items=[(schedule.pk, due_now(schedule) + timedelta(seconds=7))])
     assert result == {"fired": 0, "skipped": 0, "duplicates": 0, "ignored": 1}
     assert not ScheduledRun.objects.exists() and not BaseTask.objects.exists()
 
@@ -223,8 +177,8 @@ def test_one_bad_item_does_not_sink_the_batch(make_template, other_brand, operat
     other = make_template(name="other", brand=other_brand).schedules.get()
     bad = make_template(name="bad").schedules.get()
     # Parameters edited behind the services' back no longer validate against the task type's schema.
-    PeriodicTask.objects.filter(pk=bad.periodic_task_id).update(parameters={"message": 42})
-    result = schedule_dispatch(items=[(s.pk, due_now(s)) for s in (good, other, bad)])
+    ScheduleTemplate.objects.filter(pk=bad.periodic_task_id).update(parameters={"message": 42})
+    result = schedules_fire(items=[(s.pk, due_now(s)) for s in (good, other, bad)])
     assert result["fired"] == 2 and result["skipped"] == 1
     assert outcomes(good) == ["fired"] and outcomes(other) == ["fired"] and outcomes(bad) == ["error"]
     bad.refresh_from_db()
@@ -233,58 +187,10 @@ def test_one_bad_item_does_not_sink_the_batch(make_template, other_brand, operat
     assert ScheduleEvent.objects.filter(schedule=bad, event_type="failed").exists()
 
 
-def test_auto_pause_after_consecutive_failures(make_template):
-    schedule = make_template(interval_seconds=10, overlap_policy="allow", auto_pause_after=2).schedules.get()
-    first = due_now(schedule)
-    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
-    t1, t2 = [r.task for r in ScheduledRun.objects.order_by("due_at")]
-    finish(t1, TaskStatus.FAILED)
-    schedule.refresh_from_db()
-    assert schedule.status == "active" and schedule.consecutive_failures == 1
-    finish(t2, TaskStatus.FAILED)
-    schedule.refresh_from_db()
-    assert schedule.status == "paused" and schedule.failure_count == 2
-    assert ScheduleEvent.objects.filter(schedule=schedule, event_type="auto_paused").exists()
-    assert not BeatEntry.objects.get(name=schedule.beat_name).enabled
-
-
-def test_a_run_the_reaper_gives_up_on_counts_toward_auto_pause(make_template, settings):
-    """A run lost with its worker and given up by task_core's reaper is a failed run for the schedule."""
-    from task_core.pipeline import recovery as pipeline
-
-    settings.STUCK_TASK_GRACE_SECONDS = 0
-    schedule = make_template(interval_seconds=10, auto_pause_after=1).schedules.get()
-    schedule_dispatch(items=[(schedule.pk, due_now(schedule))])
-    task = ScheduledRun.objects.get().task
-    transition(task, TaskStatus.RUNNING, worker="gone@host")
-    long_ago = timezone.now() - timedelta(days=2)
-    BaseTask.objects.filter(pk=task.pk).update(started_at=long_ago, retry_count=task.max_retries)
-    for _ in range(pipeline.MAX_INTERRUPTIONS + 2):  # re-sent a few times, then given up
-        pipeline.reap_stuck(now=timezone.now())
-        BaseTask.objects.filter(pk=task.pk, status__in=["queued", "pending", "interrupted"]).update(
-            status="running", started_at=long_ago)
-    task.refresh_from_db()
-    assert task.status == "failed"
-    schedule.refresh_from_db()
-    assert schedule.failure_count == 1 and schedule.status == "paused"
-
-
-def test_success_resets_the_failure_streak(make_template):
-    schedule = make_template(interval_seconds=10, overlap_policy="allow", auto_pause_after=2).schedules.get()
-    first = due_now(schedule)
-    schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=10 * i)) for i in range(3)])
-    t1, t2, t3 = [r.task for r in ScheduledRun.objects.order_by("due_at")]
-    finish(t1, TaskStatus.FAILED)
-    finish(t2, TaskStatus.COMPLETED)
-    finish(t3, TaskStatus.FAILED)
-    schedule.refresh_from_db()
-    assert schedule.status == "active" and schedule.consecutive_failures == 1 and schedule.success_count == 1
-
-
 def test_one_off_becomes_inactive_after_firing(make_template):
     template = make_template(kind="date", run_at=timezone.now() + timedelta(seconds=30), interval_seconds=None)
     schedule = template.schedules.get()
-    schedule_dispatch(items=[(schedule.pk, template.run_at)], now=template.run_at)
+    schedules_fire(items=[(schedule.pk, template.run_at)], now=template.run_at)
     schedule.refresh_from_db()
     assert schedule.status == "inactive" and outcomes() == ["fired"]
     assert not BeatEntry.objects.get(name=schedule.beat_name).enabled
@@ -292,8 +198,8 @@ def test_one_off_becomes_inactive_after_firing(make_template):
 
 def test_paused_schedule_does_not_fire(make_template):
     schedule = make_template().schedules.get()
-    services.schedule_pause(schedule=schedule)
-    assert schedule_dispatch(items=[(schedule.pk, due_now(schedule))])["fired"] == 0
+    schedules.schedule_pause(schedule=schedule)
+    assert schedules_fire(items=[(schedule.pk, due_now(schedule))])["fired"] == 0
     assert not ScheduledRun.objects.exists()
 
 
@@ -302,7 +208,7 @@ def test_events_are_capped_to_the_newest(make_template, settings):
     schedule = make_template(interval_seconds=10, overlap_policy="allow").schedules.get()
     first = due_now(schedule)
     for i in range(8):
-        schedule_dispatch(items=[(schedule.pk, first + timedelta(seconds=10 * i))])
+        schedules_fire(items=[(schedule.pk, first + timedelta(seconds=10 * i))])
     events = list(ScheduleEvent.objects.filter(schedule=schedule).order_by("id"))
     assert len(events) == 5 and all(e.event_type == "fired" for e in events)
     assert events[-1].due_at == first + timedelta(seconds=70)
@@ -313,13 +219,13 @@ def test_stock_fire_task_path_uses_the_same_due_time(make_template):
     schedule_fire(schedule_id=schedule.pk)
     schedule_fire(schedule_id=schedule.pk)
     assert ScheduledRun.objects.get().due_at == due_now(schedule)
-    assert schedule_dispatch(items=[(schedule.pk, due_now(schedule))])["duplicates"] == 1
+    assert schedules_fire(items=[(schedule.pk, due_now(schedule))])["duplicates"] == 1
 
 
 def test_deleting_a_schedule_closes_its_deferred_run(make_template):
     schedule = make_template(interval_seconds=10, overlap_policy="queue").schedules.get()
     first = due_now(schedule)
-    schedule_dispatch(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
-    services.schedule_delete(schedule=schedule)
+    schedules_fire(items=[(schedule.pk, first), (schedule.pk, first + timedelta(seconds=10))])
+    schedules.schedule_delete(schedule=schedule)
     held = ScheduledRun.objects.get(due_at=first + timedelta(seconds=10))
     assert held.outcome == "skipped_overlap" and held.schedule is None and "deleted" in held.detail

@@ -1,7 +1,8 @@
-"""The dispatcher Beat fires, and what a schedule records when one of its runs ends.
+"""Firing: what Beat's messages do with due times (what a schedule records when a run ends is in
+outcomes.py).
 
-`schedule_dispatch` turns due (schedule, due time) pairs into runs, in one transaction that holds the
-locks of the schedules concerned (taken in id order, so concurrent dispatchers never deadlock):
+`schedules_fire` turns due (schedule, due time) pairs into runs, in one transaction that holds the
+locks of the schedules concerned (taken in id order, so concurrent firings never deadlock):
 calendar, then overlap, then missed-run policy, then an exactly-once claim per (schedule, due time) and
 the BaseTasks of the claims won. A second Beat, a restarted one, a redelivered or re-sent message all
 send the same pairs: the unique claim row lets one caller win each due time, the others create nothing.
@@ -19,22 +20,16 @@ from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from megahub.api.exceptions import ApplicationError
-from task_core.models import TaskOrigin, TaskStatus
+from megahub.iterables import chunked
+from task_core.choices import TaskOrigin
 from task_core.services import task_create, task_create_many
 
 from . import beat_sync
-from .models import (
-    EventType,
-    MissedRunPolicy,
-    OverlapPolicy,
-    PeriodicTask,
-    RunOutcome,
-    Schedule,
-    ScheduledRun,
-    ScheduleKind,
-    ScheduleStatus,
-)
-from .services import _schedules_set_status, event, events_add, task_spec
+from .choices import EventType, MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
+from .models import Schedule, ScheduledRun, ScheduleTemplate
+from .run_specs import task_spec
+from .services.events import event, events_add
+from .state_machine import schedules_set_status
 from .timing import Timing, count_between, on_grid
 
 logger = logging.getLogger("megahub.scheduling")
@@ -46,7 +41,7 @@ _EVENT_OF = {
 }
 # Errors that belong to one item (its data), not to the database: that item is recorded as `error`, the
 # rest of the batch goes on. Anything else (connection lost, deadlock...) rolls the batch back and the
-# dispatch task retries it; the claims make the retry idempotent.
+# firing task retries it; the claims make the retry idempotent.
 ITEM_ERRORS = (ApplicationError, IntegrityError, DataError, ValueError, TypeError)
 COLLAPSED_COUNT_CAP = 20
 
@@ -66,7 +61,7 @@ class Item:
 @dataclass
 class _Plan:
     schedule: Schedule
-    template: PeriodicTask
+    template: ScheduleTemplate
     timing: Timing
     outcome: str
     detail: str = ""
@@ -77,7 +72,7 @@ def _zero(**extra) -> dict:
     return {"fired": 0, "skipped": 0, "duplicates": 0, "ignored": 0, **extra}
 
 
-def schedule_dispatch(*, items, now: datetime | None = None) -> dict:
+def schedules_fire(*, items, now: datetime | None = None) -> dict:
     """items: Item or (schedule_id, due_at[, sent_at[, since]]) tuples. Returns counts: fired (tasks
     created), skipped (claims won without a task: calendar, overlap, missed, error), duplicates (claims
     another caller already holds) and ignored (schedule not active, template inactive, or a due time that
@@ -93,17 +88,18 @@ def schedule_dispatch(*, items, now: datetime | None = None) -> dict:
     if not wanted:
         return _zero()
     with transaction.atomic():
-        return _dispatch_locked(wanted, now)
+        return _fire_locked(wanted, now)
 
 
-def _dispatch_locked(wanted: dict, now: datetime) -> dict:
+def _fire_locked(wanted: dict, now: datetime) -> dict:
     ids = sorted({sid for sid, _ in wanted})
     schedules = {s.pk: s for s in Schedule.objects.select_for_update(of=("self",))
                  .filter(pk__in=ids, status=ScheduleStatus.ACTIVE)
                  .select_related("brand", "periodic_task", "periodic_task__calendar").order_by("pk")}
     live = list(schedules)
-    # Read under the locks: a concurrent dispatch of the same schedule has committed (or not started).
-    busy = set(ScheduledRun.objects.filter(schedule_id__in=live).unfinished().values_list("schedule_id", flat=True))
+    # Read under the locks: a concurrent firing of the same schedule has committed (or not started).
+    busy = set(ScheduledRun.objects.filter(schedule_id__in=live).blocking_overlap()
+               .values_list("schedule_id", flat=True))
     deferred = set(ScheduledRun.objects.filter(schedule_id__in=live).deferred().values_list("schedule_id", flat=True))
     stale = deferred - busy  # the run it waited for ended (or was interrupted) without releasing it
     if stale:
@@ -130,7 +126,7 @@ def _dispatch_locked(wanted: dict, now: datetime) -> dict:
 
 def _plan(wanted: dict, schedules: dict, busy: set, deferred: set, now: datetime) -> dict:
     """Calendar, then overlap, then missed-run policy for each pair, in due-time order."""
-    grace = getattr(settings, "SCHEDULING_MISSED_GRACE_SECONDS", 60)
+    grace = settings.SCHEDULING_MISSED_GRACE_SECONDS
     timings: dict[tuple, Timing] = {}
     grid: dict[tuple, bool] = {}
     rules: dict[int, object] = {}
@@ -214,8 +210,7 @@ def _link_tasks(runs: list[ScheduledRun]) -> None:
         return
     table = ScheduledRun._meta.db_table
     with connection.cursor() as cursor:
-        for start in range(0, len(runs), 1000):
-            chunk = runs[start:start + 1000]
+        for chunk in chunked(runs):
             cursor.execute(f"UPDATE {table} AS r SET task_id = v.task_id FROM unnest(%s::bigint[], %s::bigint[]) "
                            f"AS v(id, task_id) WHERE r.id = v.id", [[r.pk for r in chunk], [r.task_id for r in chunk]])
 
@@ -274,11 +269,11 @@ def _record(won: list[ScheduledRun], plans: dict, now: datetime) -> None:
         Schedule.objects.filter(pk=sid).update(skip_count=F("skip_count") + n)
     events_add(events)
     if one_offs:
-        _schedules_set_status(schedules=one_offs, to_status=ScheduleStatus.INACTIVE, detail="one-off job done")
+        schedules_set_status(schedules=one_offs, to_status=ScheduleStatus.INACTIVE, detail="one-off job done")
     for s, detail in errors:
         Schedule.objects.filter(pk=s.pk).update(error_message=detail[:2000])
     if errors:
-        _schedules_set_status(schedules=[s for s, _ in errors], to_status=ScheduleStatus.ERROR,
+        schedules_set_status(schedules=[s for s, _ in errors], to_status=ScheduleStatus.ERROR,
                               detail="the run could not be created; fix the template and resume")
 
 
@@ -293,78 +288,4 @@ def schedule_fire(*, schedule_id: int, now: datetime | None = None) -> dict:
     due = s.periodic_task.timing(anchor=s.anchor_at).latest_at_or_before(now)
     if due is None:
         return _zero(ignored=1)
-    return schedule_dispatch(items=[Item(schedule_id, due, now)], now=now)
-
-
-# --- outcomes (from task_core.signals.task_finished, whatever path finished the task) ----------------
-
-def schedule_record_outcome(*, task, status: str) -> None:
-    """Count a finished run on its schedule (completed, failed or cancelled: by the worker, the API, the
-    admin or the reaper), auto-pause after N consecutive failures, and release a run deferred by the
-    "queue" overlap policy."""
-    if status not in TaskStatus.finished():
-        return
-    run = ScheduledRun.objects.filter(task_id=task.pk).values("schedule_id").first()
-    if run is None or run["schedule_id"] is None:
-        return
-    with transaction.atomic():
-        schedule = (Schedule.objects.select_for_update(of=("self",)).select_related("periodic_task")
-                    .filter(pk=run["schedule_id"]).first())
-        if schedule is None:
-            return
-        events = []
-        if status == TaskStatus.COMPLETED:
-            Schedule.objects.filter(pk=schedule.pk).update(success_count=F("success_count") + 1,
-                                                           consecutive_failures=0)
-        elif status == TaskStatus.CANCELLED:
-            events.append(event(schedule, EventType.CANCELLED, task_id=task.task_id, detail="run cancelled"))
-        elif status == TaskStatus.FAILED:
-            schedule.consecutive_failures += 1
-            Schedule.objects.filter(pk=schedule.pk).update(failure_count=F("failure_count") + 1,
-                                                           consecutive_failures=schedule.consecutive_failures)
-            events.append(event(schedule, EventType.FAILED, task_id=task.task_id,
-                                detail=(task.error_message or "failed")[:500]))
-        events_add(events)
-        limit = schedule.periodic_task.auto_pause_after if schedule.periodic_task else 0
-        if (status == TaskStatus.FAILED and limit and schedule.consecutive_failures >= limit
-                and schedule.status == ScheduleStatus.ACTIVE):
-            _schedules_set_status(
-                schedules=[schedule], to_status=ScheduleStatus.PAUSED, event_type=EventType.AUTO_PAUSED,
-                detail=f"auto-paused after {schedule.consecutive_failures} consecutive failed runs")
-    schedule_release_deferred(schedule_id=schedule.pk)
-
-
-@transaction.atomic
-def schedule_release_deferred(*, schedule_id: int):
-    """Start the run the "queue" overlap policy held back, once nothing of the schedule is unfinished.
-    A schedule that was paused, stopped or lost its template meanwhile drops it instead (resume never
-    fires what fell due while paused). Returns the task started, if any."""
-    schedule = (Schedule.objects.select_for_update(of=("self",)).select_related("periodic_task", "brand")
-                .filter(pk=schedule_id).first())
-    if schedule is None or ScheduledRun.objects.filter(schedule_id=schedule_id).unfinished().exists():
-        return None
-    run = ScheduledRun.objects.filter(schedule_id=schedule_id).deferred().order_by("due_at").first()
-    if run is None:
-        return None
-    template = schedule.periodic_task
-    if schedule.status != ScheduleStatus.ACTIVE or template is None or not template.is_active:
-        ScheduledRun.objects.filter(pk=run.pk).update(
-            outcome=RunOutcome.SKIPPED_OVERLAP, detail=f"deferred run dropped: the schedule is {schedule.status}")
-        events_add([event(schedule, EventType.SKIPPED_OVERLAP, due_at=run.due_at,
-                          detail=f"deferred run dropped: the schedule is {schedule.status}")])
-        return None
-    try:
-        task, _ = task_create(brand=schedule.brand, origin=TaskOrigin.SCHEDULE,
-                              **task_spec(template, schedule.parameter_overrides))
-    except ApplicationError as exc:
-        detail = f"could not create the task: {exc.detail}"
-        ScheduledRun.objects.filter(pk=run.pk).update(outcome=RunOutcome.ERROR, detail=detail[:255])
-        Schedule.objects.filter(pk=schedule.pk).update(error_message=detail)
-        _schedules_set_status(schedules=[schedule], to_status=ScheduleStatus.ERROR, detail=detail)
-        return None
-    ScheduledRun.objects.filter(pk=run.pk).update(task=task, outcome=RunOutcome.FIRED,
-                                                  detail="deferred run started after the previous one ended")
-    Schedule.objects.filter(pk=schedule.pk).update(run_count=F("run_count") + 1)
-    events_add([event(schedule, EventType.FIRED, due_at=run.due_at, task_id=task.task_id,
-                      detail="deferred run started")])
-    return task
+    return schedules_fire(items=[Item(schedule_id, due, now)], now=now)
