@@ -18,8 +18,8 @@ def test_cpu_time_close_to_wall_time_with_cost_and_custom_metric(brand, operator
     assert task.status == "completed", task.error_message
     m = task.metrics
     assert m.source == "worker"
+    # demo.cpu burns 1 s of its own CPU: counted whatever else the machine runs (the wall time may be more).
     assert 1000 <= m.cpu_time_ms <= m.execution_time_ms + 50
-    assert m.cpu_time_ms >= 0.8 * m.execution_time_ms
     assert m.queue_wait_ms is not None and m.queue_wait_ms >= 0
     assert m.custom["loops"] > 0
     # 0.10 USD per CPU hour + 0.01 USD per wall hour (demo.cpu's declared rates).
@@ -27,6 +27,9 @@ def test_cpu_time_close_to_wall_time_with_cost_and_custom_metric(brand, operator
     assert m.cost_usd == expected.quantize(Decimal("0.000001"))
     day = MetricsRollup.objects.get(brand=brand, task_type="demo.cpu", granularity="d")
     assert (day.completed, day.measured, day.execution_ms_sum) == (1, 1, m.execution_time_ms)
+    # A run that waits rather than computes: its wall time, not its CPU time.
+    idle = wait_finished(submit(brand, operator, "demo.sleep", queue, context_data={"seconds": 1, "steps": 1}))
+    assert idle.metrics.execution_time_ms >= 1000 and idle.metrics.cpu_time_ms < 500
 
 
 def test_memory_peak_is_per_run_not_the_process_high_water_mark(brand, operator, workers, queue):
