@@ -271,3 +271,9 @@ SCHEDULING_DISPATCH_BATCH = env_int("SCHEDULING_DISPATCH_BATCH", 1000)
 SCHEDULING_BEAT_HEARTBEAT = os.environ.get("SCHEDULING_BEAT_HEARTBEAT", str(VAR_DIR / "beat-heartbeat"))
 # Lifecycle events kept per schedule (the newest).
 SCHEDULING_EVENTS_KEPT = env_int("SCHEDULING_EVENTS_KEPT", 100)
+
+# --- task_persistence (owned by the persistence app) ---------------------------------------------
+# Largest checkpoint state (JSON, bytes); a bigger one is refused with CHECKPOINT_TOO_LARGE.
+PERSISTENCE_CHECKPOINT_MAX_BYTES = env_int("PERSISTENCE_CHECKPOINT_MAX_BYTES", 64 * 1024)
+# Checkpoints kept per job: the newest N, plus the first.
+PERSISTENCE_CHECKPOINTS_KEPT = env_int("PERSISTENCE_CHECKPOINTS_KEPT", 20)

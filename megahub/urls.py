@@ -23,6 +23,7 @@ urlpatterns = [
     # Apps that own a prefix under /tasks/ come before the task routes.
     path("tasks/system/", include("task_scheduling.api.system_urls")),
     path("tasks/scheduled/", include("task_scheduling.api.urls")),
+    path("tasks/persistent-jobs/", include("task_persistence.api.urls")),
     path("tasks/", include("task_core.api.urls")),
 ]
 

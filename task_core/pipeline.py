@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import traceback
+import uuid
 from collections.abc import Iterator
 
 import psutil
@@ -39,12 +40,18 @@ class TaskCancelled(Exception):
     """Raised inside a running task when an operator cancelled it (cooperative cancellation)."""
 
 
+class RunStopped(Exception):
+    """Raised inside a running task whose run ended on purpose and already recorded its status (e.g.
+    interrupted and re-queued at a worker's shutdown, or no longer holding its task): nothing to record."""
+
+
 class TaskContext:
     """What a task function receives: its task row, brand, progress and checkpoint reporting."""
 
-    def __init__(self, task: BaseTask, worker: str):
+    def __init__(self, task: BaseTask, worker: str, run_id: str = ""):
         self.task = task
         self.worker = worker
+        self.run_id = run_id or uuid.uuid4().hex  # this execution (see signals: fencing)
         self._resume_state = None
         self._resume_loaded = False
 
@@ -57,7 +64,8 @@ class TaskContext:
     def resume_state(self):
         """The state saved by the last checkpoint of an interrupted run, or None on a fresh run."""
         if not self._resume_loaded:
-            for _receiver, state in signals.task_resume_state.send(sender=BaseTask, task=self.task):
+            for _receiver, state in signals.task_resume_state.send(sender=BaseTask, task=self.task,
+                                                                      run_id=self.run_id):
                 if state is not None:
                     self._resume_state = state
             self._resume_loaded = True
@@ -75,7 +83,8 @@ class TaskContext:
 
     def checkpoint(self, step, state: dict, progress: float | None = None) -> None:
         """Save resumable state (kept by task_persistence) and report progress."""
-        signals.task_checkpoint.send(sender=BaseTask, task=self.task, step=step, state=state, progress=progress)
+        signals.task_checkpoint.send(sender=BaseTask, task=self.task, step=step, state=state, progress=progress,
+                                     run_id=self.run_id)
         if progress is not None:
             self.progress(progress, f"checkpoint {step}")
 
@@ -192,14 +201,14 @@ def _execute(celery_task: PipelineTask, task_uuid: str):
         task_uuid, hostname, redelivered=bool((request.delivery_info or {}).get("redelivered")))
     if task is None:
         return None
-    signals.task_started.send(sender=BaseTask, task=task, worker=hostname)
+    ctx = TaskContext(task, hostname)
+    signals.task_started.send(sender=BaseTask, task=task, worker=hostname, run_id=ctx.run_id)
 
     ttype = get_task_type(task.task_type)
-    ctx = TaskContext(task, hostname)
     try:
         result = _storable(ttype.func(ctx, **(task.context_data or {})))
-    except TaskCancelled:
-        return None  # the cancel already recorded it
+    except (TaskCancelled, RunStopped):
+        return None  # whoever stopped the run already recorded it
     except Retry:
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the task function is recorded
@@ -231,6 +240,8 @@ def _start(task_uuid: str, hostname: str, *, redelivered: bool = False) -> BaseT
         lost = task.worker or "unknown worker"
         transition(task, TaskStatus.INTERRUPTED, worker=hostname,
                    detail=f"run on {lost} was interrupted (worker lost); message redelivered")
+        if interruption_taken_over(task, hostname):
+            return None
     if not transition(task, TaskStatus.RUNNING, worker=hostname, worker_pid=os.getpid(), detail="started"):
         logger.info("Task %s cannot start from %s; dropped", task_uuid, task.status)
         return None
@@ -297,9 +308,23 @@ def recover_interrupted(task: BaseTask, reason: str, *, worker: str = "") -> boo
     fields = {"worker": worker} if worker else {}
     if not transition(task, TaskStatus.INTERRUPTED, detail=reason, **fields):
         return False
+    if interruption_taken_over(task, worker):
+        return True
     if not dispatch(task, detail="re-sent after interruption"):
         transition(task, TaskStatus.PENDING, detail="broker unavailable; kept for the outbox sweep")
     return True
+
+
+def interruption_taken_over(task: BaseTask, worker: str) -> bool:
+    """Ask the other apps (signals.task_interrupted) whether one of them takes charge of an interrupted
+    task (holds it for an operator, or fails it); a failing receiver is logged and ignored."""
+    taken = False
+    for receiver, result in signals.task_interrupted.send_robust(sender=BaseTask, task=task, worker=worker):
+        if isinstance(result, Exception):
+            logger.error("task_interrupted receiver %r failed for task %s", receiver, task.pk, exc_info=result)
+        elif result is True:
+            taken = True
+    return taken
 
 
 def recover_worker_orphans(hostname: str) -> int:
