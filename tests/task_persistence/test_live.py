@@ -121,16 +121,9 @@ def test_warm_shutdown_stops_at_an_item_boundary_and_a_new_worker_finishes_with_
 
 
 def test_manual_policy_waits_for_an_operator_who_resumes_from_an_earlier_checkpoint(
-        workers, queue, brand, operator_api):
+        workers, queue, brand, operator, operator_api):
     workers(queues=queue)
-    resp = operator_api.post("/tasks/", {"task_type": "demo.iterate", "resume_policy": "manual",
-                                         "context_data": {"items": 20, "seconds_per_item": 0.1}}, format="json")
-    assert resp.status_code == 201, resp.json()
-    task = BaseTask.objects.get(pk=resp.json()["id"])
-    BaseTask.objects.filter(pk=task.pk).update(queue=queue)  # the API picks the type's queue: move it to ours
-    from task_core import pipeline
-
-    pipeline.dispatch(BaseTask.objects.get(pk=task.pk))
+    task = iterate(brand, operator, queue, items=20, seconds_per_item=0.1, extra={"resume_policy": "manual"})
     job = job_of(task)
     assert job.resume_policy == "manual"
     job = wait_step(task, 6)
