@@ -88,7 +88,8 @@ def _encoded_state(state) -> str:
 
 
 # One statement on PostgreSQL: the fenced job update (`run_id = <this run>`), the checkpoint insert and
-# the pruning of the old ones. Its commit does not wait for the disk: a checkpoint lost in a database
+# the pruning of the one that leaves the kept window (sequences are 1, 2, 3 ... per job, so exactly one
+# does: one index probe, where a range would walk the dead index entries of every earlier deletion). Its commit does not wait for the disk: a checkpoint lost in a database
 # crash only means the items since the one before run again, which at-least-once allows.
 _CHECKPOINT_SQL = """
 WITH nowait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)),
@@ -104,7 +105,7 @@ ins AS (
   FROM j RETURNING sequence),
 pruned AS (
   DELETE FROM task_persistence_checkpoint c USING j
-  WHERE c.job_id = j.id AND c.sequence > 1 AND c.sequence <= j.checkpoint_count - %(kept)s)
+  WHERE c.job_id = j.id AND c.sequence > 1 AND c.sequence = j.checkpoint_count - %(kept)s)
 SELECT sequence FROM ins
 """
 
@@ -139,7 +140,7 @@ def _checkpoint_write_orm(task, run_id, step, state, progress, worker, now, kept
                                                worker=worker, created_at=now)
         PersistentJob.objects.filter(pk=job.pk).update(checkpoint_count=sequence, last_checkpoint=checkpoint,
                                                         current_step=step, heartbeat_at=now, worker=worker)
-        Checkpoint.objects.filter(job=job, sequence__gt=1, sequence__lte=sequence - kept).delete()
+        Checkpoint.objects.filter(job=job, sequence__gt=1, sequence=sequence - kept).delete()
     return sequence
 
 
