@@ -2,7 +2,6 @@
 what an interruption leads to, and resumes by an operator."""
 
 import json
-import logging
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -20,8 +19,6 @@ from task_core.state_machine import record_note, transition
 
 from .models import Checkpoint, PersistentJob, ResumePolicy
 from .options import job_options
-
-logger = logging.getLogger("megahub.persistence")
 
 
 class CheckpointTooLarge(ApplicationError):
@@ -89,8 +86,9 @@ def _encoded_state(state) -> str:
 
 # One statement on PostgreSQL: the fenced job update (`run_id = <this run>`), the checkpoint insert and
 # the pruning of the one that leaves the kept window (sequences are 1, 2, 3 ... per job, so exactly one
-# does: one index probe, where a range would walk the dead index entries of every earlier deletion). Its commit does not wait for the disk: a checkpoint lost in a database
-# crash only means the items since the one before run again, which at-least-once allows.
+# does: one index probe, where a range would walk the dead index entries of every earlier deletion).
+# Its commit does not wait for the disk: a checkpoint lost in a database crash only means that the items
+# since the one before run again, which at-least-once allows.
 _CHECKPOINT_SQL = """
 WITH nowait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)),
 j AS (

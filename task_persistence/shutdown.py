@@ -8,14 +8,11 @@ the solo or threads pool the tasks run in the main process, which sets its own f
 kills the children: core's lost-run detection then finds the runs interrupted.
 """
 
-import logging
 import os
 import signal
 from contextlib import suppress
 
 import psutil
-
-logger = logging.getLogger("megahub.persistence")
 
 NOTIFY_SIGNAL = signal.SIGUSR2
 _requested = False
