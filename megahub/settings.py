@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -211,7 +213,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "megahub.api.schema.MegahubAutoSchema",
     "EXCEPTION_HANDLER": "megahub.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_THROTTLE_RATE", "10/minute")},
+    # Throttles key on the client address. With 0 trusted proxies that is REMOTE_ADDR and X-Forwarded-For
+    # is ignored (DRF's default, None, would key on the whole header: a made-up value per request would
+    # bypass the login throttle). Behind N reverse proxies set TRUSTED_PROXY_COUNT=N.
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0),
 }
+# A back-office UI on another origin (comma-separated, e.g. https://backoffice.example.com); none by default.
+CORS_ALLOWED_ORIGINS = [o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+CORS_ALLOW_HEADERS = ["accept", "content-type", "authorization", "x-brand-id", "idempotency-key"]
+CORS_EXPOSE_HEADERS = ["Idempotent-Replayed"]
 SIMPLE_JWT = {
     # Separate from SECRET_KEY so rotating one does not invalidate the other.
     "SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY", "dev-only-insecure-jwt-signing-key-change-me"),
@@ -242,6 +252,8 @@ SPECTACULAR_SETTINGS = {
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# The time zone a new brand gets (and so its schedules, unless they name one).
+BRAND_DEFAULT_TIMEZONE = os.environ.get("BRAND_DEFAULT_TIMEZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 

@@ -114,7 +114,7 @@ class MembershipInline(BrandScopedInline):
 @admin.register(Brand)
 class BrandAdmin(BrandScopedAdmin):
     brand_path = "pk"
-    list_display = ["name", "slug", "is_active", "created_at"]
+    list_display = ["name", "slug", "timezone", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

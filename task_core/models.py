@@ -1,14 +1,31 @@
 import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from .querysets import BaseTaskQuerySet, BrandMembershipQuerySet
 
 
+def default_brand_timezone() -> str:
+    return settings.BRAND_DEFAULT_TIMEZONE
+
+
+def validate_timezone_name(value: str) -> None:
+    """An IANA time zone name, e.g. Europe/Paris."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"Unknown time zone {value!r}; use an IANA name such as Europe/Paris.") from None
+
+
 class Brand(models.Model):
     name = models.CharField("name", max_length=120, unique=True, help_text="Display name of the brand.")
     slug = models.SlugField("slug", max_length=120, unique=True, help_text="URL-safe identifier.")
+    timezone = models.CharField(
+        "timezone", max_length=64, default=default_brand_timezone, validators=[validate_timezone_name],
+        help_text="IANA time zone of the brand: the default of its schedules (BRAND_DEFAULT_TIMEZONE if unset).")
     is_active = models.BooleanField("active", default=True, help_text="Inactive brands cannot be used.")
     created_at = models.DateTimeField("created at", auto_now_add=True)
 

@@ -8,7 +8,7 @@ transition, which is most of what a no-op task costs the worker (see docs/benchm
 
 import logging
 import os
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -68,9 +68,19 @@ def transition(task: BaseTask, to_status: str, *, actor=None, detail: str = "", 
             if to_status in FINISHING:
                 send_finished(task)
             return True
-        # Someone else moved it: look again once.
-        task.status = BaseTask.objects.filter(pk=task.pk).values_list("status", flat=True).first() or current
+        # Someone else moved it: look again once, at the whole row, so that `task` stays one consistent
+        # snapshot (a status re-read alone would pair "running" with this object's stale worker and times).
+        _reload(task)
     return False
+
+
+# Every column but the key and the relations (which a transition never changes).
+_SNAPSHOT_FIELDS = [f.name for f in BaseTask._meta.concrete_fields if not f.is_relation and not f.primary_key]
+
+
+def _reload(task: BaseTask) -> None:
+    with suppress(BaseTask.DoesNotExist):
+        task.refresh_from_db(fields=_SNAPSHOT_FIELDS)
 
 
 # Entering one of these tells the other apps a run ended (task_finished), whichever path moved it:

@@ -121,3 +121,16 @@ def test_staff_brand_admin_lists_only_own_brands(client, staff_operator, brand, 
     client.force_login(staff_operator)
     page = client.get("/admin/task_core/brand/")
     assert brand.name in page.text and other_brand.name not in page.text
+
+
+@pytest.mark.django_db
+def test_a_brand_gets_the_default_time_zone_and_an_unknown_one_is_a_form_error(client, superuser, settings):
+    settings.BRAND_DEFAULT_TIMEZONE = "Europe/Paris"
+    assert Brand.objects.create(name="Nord", slug="nord").timezone == "Europe/Paris"
+
+    client.force_login(superuser)
+    resp = client.post("/admin/task_core/brand/add/", {"name": "Sud", "slug": "sud", "timezone": "Mars/Olympus",
+                                                      "is_active": "on", "memberships-TOTAL_FORMS": "0",
+                                                      "memberships-INITIAL_FORMS": "0"})
+    assert resp.status_code == 200 and "Unknown time zone" in resp.text
+    assert not Brand.objects.filter(slug="sud").exists()

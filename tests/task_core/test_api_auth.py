@@ -143,3 +143,26 @@ def test_login_is_throttled_with_429_in_the_error_shape(operator, login_rate_3_p
     assert_error_shape(resp.json(), "THROTTLED")
     assert int(resp["Retry-After"]) > 0
     assert "access" not in resp.json()
+
+
+def test_a_made_up_x_forwarded_for_per_request_does_not_bypass_the_login_throttle(operator, login_rate_3_per_minute):
+    """With no trusted proxy the throttle keys on the client's address, not on a header it can invent."""
+    client = APIClient()
+    codes = [client.post("/auth/token/", {"username": "martin", "password": "wrong-password"}, format="json",
+                         HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code for n in range(5)]
+    assert codes == [401, 401, 401, 429, 429]
+
+
+def test_behind_one_trusted_proxy_each_client_address_has_its_own_budget(operator, login_rate_3_per_minute,
+                                                                          monkeypatch):
+    from rest_framework.settings import api_settings
+
+    monkeypatch.setattr(api_settings, "NUM_PROXIES", 1)  # as TRUSTED_PROXY_COUNT=1 sets it
+    client = APIClient()
+
+    def attempt(address):
+        return client.post("/auth/token/", {"username": "martin", "password": "wrong"}, format="json",
+                           HTTP_X_FORWARDED_FOR=address).status_code
+
+    assert [attempt("198.51.100.7") for _ in range(4)] == [401, 401, 401, 429]
+    assert attempt("198.51.100.8") == 401

@@ -109,6 +109,20 @@ def test_a_stale_copy_does_not_move_a_task_that_finished_meanwhile(brand):
     assert stale.status == "cancelled"  # the copy learnt the truth
 
 
+def test_a_refused_transition_leaves_the_copy_one_consistent_snapshot_of_the_row(brand):
+    """POST /tasks/ marks its copy queued after publishing; when a fast worker already started (or finished)
+    the task, the copy must show that run whole: status with its worker, times and progress."""
+    stale = task_in(brand, "pending")
+    fresh = BaseTask.objects.get(pk=stale.pk)
+    assert transition(fresh, "queued") and transition(fresh, "running", worker="w1@host", worker_pid=42)
+    assert transition(fresh, "completed", progress_percentage=100, result_data={"ok": True})
+
+    assert transition(stale, "queued") is False
+    assert (stale.status, stale.worker, stale.progress_percentage, stale.result_data) == (
+        "completed", "w1@host", 100, {"ok": True})
+    assert stale.started_at == fresh.started_at and stale.completed_at == fresh.completed_at
+
+
 def test_a_stale_copy_moves_when_the_new_status_also_allows_it(brand):
     """Web still sees pending, the worker already marked it queued: running is legal from both."""
     stale = task_in(brand, "pending")
