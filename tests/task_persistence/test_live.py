@@ -5,7 +5,6 @@ import os
 import random
 import signal
 import time
-import uuid
 
 import pytest
 
@@ -13,29 +12,10 @@ from task_core import services as core_services
 from task_core.models import BaseTask
 from task_persistence.models import PersistentJob
 
-from ..live import LiveWorker, wait_for
+from ..live import wait_for
+from ..task_core.test_pipeline_live import queue, workers  # noqa: F401 - fixtures: private worker and queue
 
 pytestmark = [pytest.mark.live, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def workers():
-    started: list[LiveWorker] = []
-
-    def start(**kwargs):
-        kwargs.setdefault("concurrency", 1)
-        worker = LiveWorker(**kwargs).start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
-
-
-@pytest.fixture
-def queue():
-    return f"q-{uuid.uuid4().hex[:8]}"
 
 
 def iterate(brand, user, queue, items, seconds_per_item=0.1, **extra) -> BaseTask:
