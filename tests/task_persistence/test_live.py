@@ -13,7 +13,6 @@ from task_core.models import BaseTask
 from task_persistence.models import PersistentJob
 
 from ..live import wait_for
-from ..task_core.test_pipeline_live import queue, workers  # noqa: F401 - fixtures: private worker and queue
 
 pytestmark = [pytest.mark.live, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
