@@ -151,6 +151,14 @@ def cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, f
     return used
 
 
+def percentile(values: list[float], pct: float) -> float:
+    """The pct-th percentile of `values`, interpolated between the two nearest ranks."""
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * pct / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
 def wait_until(predicate, timeout: float, interval: float, what: str):
     """Poll `predicate()` until truthy; returns (value, monotonic time it became truthy)."""
     deadline = time.monotonic() + timeout

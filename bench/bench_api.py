@@ -20,18 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import delete_brand_tasks, django_setup, machine  # noqa: E402
+from bench._common import delete_brand_tasks, django_setup, machine, percentile  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_API_REQUESTS", "300"))
 WARMUP = 20
 QUEUE = "bench_api"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * pct / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def main():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import LOG_DIR, ROOT, machine, set_env_defaults  # noqa: E402
+from bench._common import LOG_DIR, ROOT, machine, percentile, set_env_defaults  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_READS_ROWS", "1000000"))
 REQUESTS = int(os.environ.get("BENCH_READS_REQUESTS", "20"))
@@ -158,13 +158,6 @@ def start_gunicorn(port: int, url: str) -> subprocess.Popen:
             time.sleep(0.3)
     proc.kill()
     raise RuntimeError("gunicorn did not start")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * pct / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def main():

@@ -181,11 +181,11 @@ def clean(client) -> None:
     from django_celery_beat.models import PeriodicTask as BeatEntry
 
     from task_core.models import BaseTask, Brand
-    from task_scheduling import services
-    from task_scheduling.models import PeriodicTask
+    from task_scheduling.models import ScheduleTemplate
+    from task_scheduling.services import templates
 
-    for template in PeriodicTask.objects.filter(brand__slug=BRAND_SLUG):
-        services.periodic_task_delete(template=template)
+    for template in ScheduleTemplate.objects.filter(brand__slug=BRAND_SLUG):
+        templates.template_delete(template=template)
     BeatEntry.objects.filter(name__startswith=STOCK_PREFIX)._raw_delete(BeatEntry.objects.db)
     CrontabSchedule.objects.filter(periodictask__isnull=True, minute="59", hour="23", day_of_month="31",
                                    month_of_year="12").delete()
@@ -203,15 +203,15 @@ def loaded_lines(beat: Proc) -> list[tuple[int, str, float]]:
 
 def bench_ours(client) -> dict:
     from task_core.models import BaseTask, Brand, TaskStatus
-    from task_scheduling import services
+    from task_scheduling.services import schedules, templates
 
     brand = Brand.objects.create(name="bench-sched", slug=BRAND_SLUG)
     t0 = time.monotonic()
     # Registered on a placeholder time first: the due minute is picked only once all is loaded.
-    template = services.periodic_task_create(
+    template = templates.template_create(
         brand=brand, name="bench", task_type="demo.echo", parameters={"message": "bench"}, kind="cron",
         cron_expression="59 23 31 12 *", timezone="UTC", queue=SINK_QUEUE, register=False)
-    services.schedule_create_many(template=template, count=N)
+    schedules.schedule_create_many(template=template, count=N)
     setup_s = time.monotonic() - t0
 
     worker = Proc([CELERY, "-A", "megahub", "worker", "-Q", "default", "-c", "2", "-l", "INFO",
@@ -223,7 +223,7 @@ def bench_ours(client) -> dict:
         loads = len(loaded_lines(beat))
         due = target_minute(LEAD)
         t1 = time.monotonic()
-        services.periodic_task_update(template=template, cron_expression=f"{due.minute} {due.hour} * * *")
+        templates.template_update(template=template, cron_expression=f"{due.minute} {due.hour} * * *")
         retime_s = time.monotonic() - t1
         wait_until(lambda: len(loaded_lines(beat)) > loads, 60, "Beat to reload after the edit")
         full_s = max(s for _, how, s in loaded_lines(beat) if how == "loaded")

@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from functools import cached_property
 
 from celery import Celery
+from celery.app.defaults import DEFAULTS
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "megahub.settings")
 
@@ -14,7 +16,7 @@ class CelerySettings(Mapping):
 
     `config_from_object("django.conf:settings", namespace="CELERY")` makes every lookup of a Celery
     setting try each of its names on Django's lazy settings object, where a missing name raises
-    AttributeError: 15-20 % of the CPU of publishing a message (profiled; docs/benchmarks.md). Settings
+    AttributeError: a sizeable share of the CPU of publishing a message (docs/benchmarks.md). Settings
     are fixed at startup, so a copy answers the same; a change at run time goes through
     `app.conf.update()`, as Celery documents. The keys are Celery's own names (CELERY_TASK_ACKS_LATE ->
     task_acks_late), which is what the namespace maps them to, so Celery takes none of them for the
@@ -24,9 +26,6 @@ class CelerySettings(Mapping):
 
     @cached_property
     def _values(self) -> dict:
-        from celery.app.defaults import DEFAULTS
-        from django.conf import settings
-
         values = {}
         for name in dir(settings):
             if name.startswith("CELERY_"):

@@ -1,7 +1,7 @@
 """kombu's Redis transport, with one client object per channel for its synchronous commands.
 
 kombu builds a new `redis.Redis` for every publish (and every event a worker sends), which copies its
-~170 response callbacks each time: about a fifth of a publish's CPU when it was measured (cProfile).
+~170 response callbacks each time: a sizeable share of a publish's CPU (docs/benchmarks.md).
 The client is only a thread-safe handle on the channel's connection pool, so one per pool does the same.
 Selected by `CELERY_BROKER_TRANSPORT` in settings when the broker URL is `redis://`.
 """

@@ -2,20 +2,18 @@
 
 With nothing set the project runs on the embedded default: SQLite in WAL mode and kombu's filesystem
 broker, so web + worker + beat start on a bare machine. `DATABASE_URL`, `CELERY_BROKER_URL` and
-`REDIS_URL` switch to PostgreSQL and Redis.
+`REDIS_URL` switch to PostgreSQL and Redis. Every setting of ours is declared here once, with its default;
+code reads `settings.NAME`, never `getattr(settings, NAME, default)`.
+
+Nothing here touches the disk: each folder is created where it is used (megahub/sqlite3 for the
+database, megahub/kombu_filesystem.py for the embedded broker, megahub/static.py for STATIC_ROOT).
 """
 
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-TESTING = "pytest" in sys.modules or os.environ.get("MEGAHUB_TESTING") == "1"
-# Test runs (and the worker/beat processes they start) keep their SQLite file and broker folders apart.
-VAR_DIR = Path(os.environ.get("MEGAHUB_VAR_DIR", BASE_DIR / "var" / ("test" if TESTING else "")))
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -24,6 +22,14 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# The test switch: set by pytest (pyproject.toml, pytest-env) and by the tests for the worker and beat
+# processes they start (tests/live.py), never guessed from what is imported.
+TESTING = env_bool("MEGAHUB_TESTING", False)
+# Test runs keep their SQLite file and broker folders apart.
+VAR_DIR = Path(os.environ.get("MEGAHUB_VAR_DIR", BASE_DIR / "var" / ("test" if TESTING else "")))
 
 
 # Development defaults; `manage.py check --deploy` refuses them (megahub/checks.py).
@@ -54,7 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "megahub.static.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,6 +95,7 @@ if DATABASE_URL:
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "megahub.sqlite3"}}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["ENGINE"] = "megahub.sqlite3"  # Django's, creating the database's folder
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the web, worker and beat processes read while one of them writes;
@@ -190,14 +197,13 @@ if BROKER_KIND.startswith("redis"):
         "socket_timeout": 5,
     }
 elif BROKER_KIND == "filesystem":
+    CELERY_BROKER_TRANSPORT = "megahub.kombu_filesystem:Transport"  # kombu's, creating its folders
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
-    for sub in ("queue", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
 
 # --- Auth and API --------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -209,7 +215,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["megahub.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "megahub.api.pagination.StandardPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # django-filter's backend, refusing query parameters a list does not know (400 naming them).
+    "DEFAULT_FILTER_BACKENDS": ["megahub.api.filters.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "megahub.api.schema.MegahubAutoSchema",
     "EXCEPTION_HANDLER": "megahub.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_THROTTLE_RATE", "10/minute")},
@@ -244,8 +251,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Several models have a "status" field with different choices: name each enum explicitly.
     "ENUM_NAME_OVERRIDES": {
-        "TaskStatusEnum": "task_core.models.TaskStatus",
-        "ScheduleStatusEnum": "task_scheduling.models.ScheduleStatus",
+        "TaskStatusEnum": "task_core.choices.TaskStatus",
+        "ScheduleStatusEnum": "task_scheduling.choices.ScheduleStatus",
         "HealthStatusEnum": ["ok", "degraded", "unavailable"],
     },
 }
@@ -270,8 +277,6 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-VAR_DIR.mkdir(parents=True, exist_ok=True)
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on a missing root; collectstatic fills it in production
 
 # --- task_scheduling (owned by the scheduling app) -----------------------------------------------
 # A due time older than this when the dispatcher sees it was missed while Beat was down; the template's
@@ -283,6 +288,8 @@ SCHEDULING_DISPATCH_BATCH = env_int("SCHEDULING_DISPATCH_BATCH", 1000)
 SCHEDULING_BEAT_HEARTBEAT = os.environ.get("SCHEDULING_BEAT_HEARTBEAT", str(VAR_DIR / "beat-heartbeat"))
 # Lifecycle events kept per schedule (the newest).
 SCHEDULING_EVENTS_KEPT = env_int("SCHEDULING_EVENTS_KEPT", 100)
+# Seconds Beat waits for a dispatched batch of due schedules to be claimed before sending it again.
+SCHEDULING_CONFIRM_SECONDS = env_int("SCHEDULING_CONFIRM_SECONDS", 60)
 
 # --- task_persistence (owned by the persistence app) ---------------------------------------------
 # Largest checkpoint state (JSON, bytes); a bigger one is refused with CHECKPOINT_TOO_LARGE.

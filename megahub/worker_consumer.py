@@ -2,8 +2,8 @@
 
 Celery buffers task events (received, started, succeeded...) but publishes the buffer at every turn of
 the worker's event loop, so with one task at a time each event is its own Redis PUBLISH: a round trip
-made by the worker's single main process, which bounds how many tasks a worker can run (profiled:
-about 40 % of that process's time, docs/benchmarks.md). This consumer publishes them at most every
+made by the worker's single main process, which bounds how many tasks a worker can run (profiled in
+docs/benchmarks.md). This consumer publishes them at most every
 WORKER_EVENTS_FLUSH_SECONDS, or as soon as Celery's buffer holds 24. Flower and other event consumers
 see each event at most that much later; the task's own record (BaseTask, TaskEvent) is written by the
 task, not from these events. Selected by `CELERY_WORKER_CONSUMER` in settings.
@@ -23,7 +23,7 @@ class Consumer(CeleryConsumer):
     _events_flush_at = 0.0  # monotonic time the scheduled flush is due; 0 when none is scheduled
 
     def on_send_event_buffered(self):
-        delay = getattr(settings, "WORKER_EVENTS_FLUSH_SECONDS", 0)
+        delay = settings.WORKER_EVENTS_FLUSH_SECONDS
         # The hub's timer is not thread-safe; a pool that sends events from its own threads
         # (`-P threads`) keeps Celery's thread-safe call_soon.
         if not self.hub or delay <= 0 or threading.current_thread() is not threading.main_thread():

@@ -8,13 +8,13 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from megahub.api.exceptions import ApplicationError
-from megahub.api.scoping import ROLE_RANK
 
 from . import services
+from .choices import ROLE_RANK, BrandRole
 from .models import BaseTask, Brand, BrandMembership, TaskEvent
 
 
-def member_brand_ids(user, min_role: str = "viewer") -> set[int]:
+def member_brand_ids(user, min_role: str = BrandRole.VIEWER) -> set[int]:
     if not (user.is_active and user.is_staff):
         return set()
     return {m.brand_id for m in BrandMembership.objects.for_user(user)
@@ -25,7 +25,7 @@ def operator_split(request, objects) -> tuple[list, list[str]]:
     """(objects the user may act on, messages for the others): operator role in the object's brand."""
     if request.user.is_superuser:
         return list(objects), []
-    allowed = member_brand_ids(request.user, "operator")
+    allowed = member_brand_ids(request.user, BrandRole.OPERATOR)
     ok = [o for o in objects if o.brand_id in allowed]
     return ok, [f"{o}: needs the operator role in its brand" for o in objects if o.brand_id not in allowed]
 

@@ -7,7 +7,10 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Q, Value, When
 
-from .models import BaseTask, TaskPriority, TaskStatus
+from megahub.api.exceptions import validation_error
+
+from .choices import TaskPriority, TaskStatus
+from .models import BaseTask
 
 STATUS_ALIASES = {"active": TaskStatus.unfinished(), "finished": TaskStatus.finished()}
 
@@ -65,10 +68,8 @@ class TaskFilter(django_filters.FilterSet):
             elif part in TaskStatus.values:
                 wanted.add(part)
             else:
-                from rest_framework.exceptions import ValidationError
-
                 allowed = ", ".join([*TaskStatus.values, *STATUS_ALIASES])
-                raise ValidationError({"status": [f"Unknown status {part!r}; use one of {allowed}."]})
+                raise validation_error(f"Unknown status {part!r}; use one of {allowed}.", "status")
         return queryset.filter(status__in=wanted) if wanted else queryset  # "status=," filters nothing
 
     def filter_search(self, queryset, name, value):

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .choices import BrandRole, TaskOrigin, TaskPriority, TaskStatus
 from .querysets import BaseTaskQuerySet, BrandMembershipQuerySet
 
 
@@ -36,12 +37,6 @@ class Brand(models.Model):
         return self.name
 
 
-class BrandRole(models.TextChoices):
-    VIEWER = "viewer", "Viewer"
-    OPERATOR = "operator", "Operator"
-    ADMIN = "admin", "Admin"
-
-
 class BrandMembership(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="brand_memberships",
@@ -64,41 +59,6 @@ class BrandMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} @ {self.brand} ({self.role})"
-
-
-class TaskStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    RETRYING = "retrying", "Retrying"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-    INTERRUPTED = "interrupted", "Interrupted"
-
-    @classmethod
-    def finished(cls):
-        return [cls.COMPLETED, cls.FAILED, cls.CANCELLED]
-
-    @classmethod
-    def unfinished(cls):
-        return [s for s in cls.values if s not in cls.finished()]
-
-
-class TaskPriority(models.TextChoices):
-    LOW = "low", "Low"
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    CRITICAL = "critical", "Critical"
-
-
-class TaskOrigin(models.TextChoices):
-    API = "api", "API"
-    ADMIN = "admin", "Admin"
-    SCHEDULE = "schedule", "Schedule"
-    RETRY = "retry", "Retry"
-    RESUME = "resume", "Resume"
-    SYSTEM = "system", "System"
 
 
 class BaseTask(models.Model):

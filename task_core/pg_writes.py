@@ -2,8 +2,8 @@
 
 Each write of a task row and its TaskEvent is one statement: one round trip and one commit, where the
 ORM needs BEGIN, UPDATE, INSERT, COMMIT. This is most of what a short task costs (docs/benchmarks.md).
-Only `task_core.state_machine` calls these, and only on PostgreSQL; elsewhere it takes the ORM path,
-which writes the same rows.
+Only `task_core.state_machine` calls these, and only on PostgreSQL; elsewhere it takes the ORM path
+(`orm_writes`, same functions), which writes the same rows (tests/task_core/test_writes.py).
 """
 
 import hashlib
@@ -42,8 +42,7 @@ def _prepared_forms(sql: str) -> tuple[str, str, str]:
 def _run(cursor, sql: str, params: list) -> None:
     """Execute one of this module's statements, as a statement prepared once per connection.
 
-    Planning one of these CTEs costs PostgreSQL about three times the CPU of running it: 3,000 calls
-    of `start_run`'s statement took 0.40 ms of backend CPU each as text, 0.11 ms prepared. PREPARE is not
+    Planning one of these CTEs costs PostgreSQL more CPU than running it (docs/benchmarks.md). PREPARE is not
     transactional: a rollback keeps it. PG_PREPARED_STATEMENTS=False (e.g. behind a transaction-pooling
     PgBouncer) plans every time.
     """
@@ -116,9 +115,9 @@ def _copy_plan() -> tuple[tuple, str, str]:
 def insert_many(tasks: list[BaseTask], event: dict) -> None:
     """Insert new tasks and one first event each (`event` without its task) by COPY; sets each pk.
 
-    COPY returns nothing, so the ids are taken from the table's sequence first. For 2,000 tasks this is
-    about a quarter of the time of the ORM's bulk INSERTs of rows and events (docs/benchmarks.md), and
-    a bulk submission's workers wait for its commit. Django's execute wrappers (query counts) see the
+    COPY returns nothing, so the ids are taken from the table's sequence first. It is faster than the
+    ORM's bulk INSERTs of rows and events (docs/benchmarks.md), and a bulk submission's workers wait for
+    its commit. Django's execute wrappers (query counts) see the
     nextval SELECT but not the two COPYs.
     """
     plan, copy_tasks, copy_events = _copy_plan()

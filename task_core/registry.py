@@ -4,7 +4,8 @@
     def sleep(ctx, seconds):
         ...
 
-Each type is also a Celery task of the same name, so Flower and `celery inspect` show it by name.
+Each type is also a Celery task of the same name (registered by TaskCoreConfig.ready() once every app's
+task_types module is loaded), so Flower and `celery inspect` show it by name.
 The schema is JSON Schema (draft 2020-12) for `context_data`; it validates parameters on create and is
 exported by `GET /tasks/system/task-info/` so the back office renders forms from it.
 """
@@ -16,10 +17,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from megahub.api.exceptions import ApplicationError
+from megahub.api.exceptions import ApplicationError, validation_error
 
-# Redis pops priority 0 first (kombu's priority_steps are scanned in ascending order).
-PRIORITY_LEVELS = {"critical": 0, "high": 3, "normal": 6, "low": 9}
+from .choices import PRIORITY_LEVELS
 
 
 class UnknownTaskType(ApplicationError):
@@ -51,12 +51,11 @@ class TaskType:
     def validate(self, params: Any) -> dict:
         """Return the parameters with schema defaults applied, or raise a 400 naming each parameter."""
         if not isinstance(params, dict):
-            raise ApplicationError("context_data must be a JSON object.", error_code="VALIDATION_ERROR",
+            raise validation_error("context_data must be a JSON object.",
                                    field_errors={"context_data": ["Must be a JSON object."]})
         errors = storable_json_errors(params)
         if errors:  # checked first: the schema validator would recurse into a too deep value
-            raise ApplicationError(f"Invalid parameters for task type {self.name}.",
-                                   error_code="VALIDATION_ERROR", field_errors=errors)
+            raise validation_error(f"Invalid parameters for task type {self.name}.", field_errors=errors)
         for err in self.validator.iter_errors(params):
             path = [str(p) for p in err.absolute_path]
             if err.validator == "required":
@@ -68,8 +67,7 @@ class TaskType:
             key = ".".join(["context_data", *path])
             errors.setdefault(key, []).append(err.message)
         if errors:
-            raise ApplicationError(f"Invalid parameters for task type {self.name}.",
-                                   error_code="VALIDATION_ERROR", field_errors=errors)
+            raise validation_error(f"Invalid parameters for task type {self.name}.", field_errors=errors)
         cleaned = dict(params)
         for name, prop in self.schema.get("properties", {}).items():
             if name not in cleaned and "default" in prop:
@@ -151,8 +149,6 @@ def task_type(name: str, *, schema: dict | None = None, ui: dict | None = None, 
         raise ValueError(f"Unknown priority {priority!r} for task type {name}")
 
     def decorator(func):
-        from .pipeline import register_celery_task
-
         ttype = TaskType(
             name=name, func=func, label=label or name, description=description or (func.__doc__ or "").strip(),
             schema=schema, ui=ui or {}, queue=queue, priority=priority, max_retries=max_retries,
@@ -160,7 +156,6 @@ def task_type(name: str, *, schema: dict | None = None, ui: dict | None = None, 
             cost_per_hour_usd=cost_per_hour_usd, resumable=resumable, validator=Draft202012Validator(schema),
         )
         _REGISTRY[name] = ttype
-        register_celery_task(name)
         return func
 
     return decorator

@@ -1,9 +1,16 @@
 """Reads of task_core. Every brand-owned read takes the brand: there is no unscoped path for the API."""
 
+import uuid
+
+from django.conf import settings
+from django.db import connection
 from django.db.models import Count
 
-from .filters import TaskFilter
-from .models import BaseTask, Brand, BrandMembership, BrandRole, TaskEvent, TaskStatus
+from .broker import broker_check, queue_lengths, workers_online
+from .choices import BrandRole, TaskOrigin, TaskPriority, TaskStatus
+from .models import BaseTask, Brand, BrandMembership, TaskEvent
+from .registry import all_task_types
+from .state_machine import TRANSITIONS
 
 
 def brand_role_for_user(*, user, brand_id: int) -> tuple[Brand | None, str | None]:
@@ -27,17 +34,9 @@ def memberships_for_user(*, user) -> list[dict]:
 
 
 def task_queryset(*, brand):
+    """The brand's tasks with what their representation shows; the list filters it with
+    task_core.filters.TaskFilter (the API's filter backend)."""
     return BaseTask.objects.for_brand(brand).with_relations()
-
-
-def task_list(*, brand, filters=None, request=None):
-    qs = task_queryset(brand=brand)
-    filterset = TaskFilter(filters or {}, queryset=qs, request=request)
-    if not filterset.is_valid():
-        from rest_framework.exceptions import ValidationError
-
-        raise ValidationError(filterset.errors)
-    return filterset.qs
 
 
 def task_get(*, brand, lookup: str) -> BaseTask | None:
@@ -45,8 +44,6 @@ def task_get(*, brand, lookup: str) -> BaseTask | None:
     qs = task_queryset(brand=brand)
     if lookup.isdigit():
         return qs.filter(pk=int(lookup)).first()
-    import uuid
-
     try:
         return qs.filter(task_id=uuid.UUID(lookup)).first()
     except ValueError:
@@ -66,9 +63,6 @@ def task_status_counts(*, brand) -> dict[str, int]:
 
 def queue_stats(*, brand) -> dict:
     """Broker queue lengths (503 when the broker is down) and this brand's task counts."""
-    from .broker import queue_lengths, workers_online
-    from .registry import all_task_types
-
     queues = sorted({"default", *(t.queue for t in all_task_types())})
     return {"queues": queue_lengths(queues), "counts_by_status": task_status_counts(brand=brand),
             "workers_online": workers_online()}
@@ -76,10 +70,6 @@ def queue_stats(*, brand) -> dict:
 
 def system_health() -> dict:
     """Each component's state; "unavailable" when the database or the broker is down."""
-    from django.db import connection
-
-    from .broker import broker_check, workers_online
-
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -98,11 +88,6 @@ def system_health() -> dict:
 
 
 def system_status(*, brand) -> dict:
-    from django.conf import settings
-
-    from .broker import workers_online
-    from .registry import all_task_types
-
     return {
         "version": "1.0.0",
         "database": settings.DB_VENDOR,
@@ -115,9 +100,6 @@ def system_status(*, brand) -> dict:
 
 
 def enums() -> dict:
-    from .models import TaskOrigin, TaskPriority
-    from .state_machine import TRANSITIONS
-
     def choices(enum):
         return [{"value": value, "label": label} for value, label in enum.choices]
 

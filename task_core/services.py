@@ -7,10 +7,12 @@ from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition
+from megahub.api.exceptions import Conflict, InvalidTransition, validation_error
 
-from . import pipeline, signals, state_machine
-from .models import BaseTask, TaskOrigin, TaskPriority, TaskStatus
+from . import signals, state_machine
+from .choices import TaskOrigin, TaskPriority, TaskStatus
+from .models import BaseTask
+from .pipeline.publishing import dispatch, dispatch_many
 from .registry import get_task_type
 from .state_machine import record_note, transition
 
@@ -24,7 +26,7 @@ def _check_size(params: dict) -> None:
     limit = settings.TASK_CONTEXT_MAX_BYTES
     if size > limit:
         msg = f"context_data is {size} bytes; the limit is {limit} bytes ({limit // 1024} KiB)."
-        raise ApplicationError(msg, error_code="VALIDATION_ERROR", field_errors={"context_data": [msg]})
+        raise validation_error(msg, "context_data")
 
 
 def task_build(*, brand, task_type: str, context_data: dict | None = None, priority: str | None = None,
@@ -36,11 +38,11 @@ def task_build(*, brand, task_type: str, context_data: dict | None = None, prior
     params = ttype.validate(context_data if context_data is not None else {})
     _check_size(params)
     if priority is not None and priority not in TaskPriority.values:
-        raise ApplicationError(f"Unknown priority {priority!r}.", error_code="VALIDATION_ERROR",
+        raise validation_error(f"Unknown priority {priority!r}.",
                                field_errors={"priority": [f"Must be one of {', '.join(TaskPriority.values)}."]})
     timeout = timeout_seconds if timeout_seconds is not None else ttype.timeout_seconds
     if not 1 <= timeout <= settings.MAX_TASK_TIMEOUT_SECONDS:
-        raise ApplicationError("Invalid timeout.", error_code="VALIDATION_ERROR", field_errors={
+        raise validation_error("Invalid timeout.", field_errors={
             "timeout_seconds": [f"Must be between 1 and {settings.MAX_TASK_TIMEOUT_SECONDS}."]})
     return BaseTask(
         brand=brand, task_type=task_type, context_data=params, priority=priority or ttype.priority,
@@ -74,7 +76,7 @@ def task_create(*, brand, created_by=None, task_type: str, context_data: dict | 
             return _replay(existing, task), False
         raise
     # At once outside a transaction; inside one, when it commits (the worker must find the row).
-    transaction.on_commit(lambda: pipeline.dispatch(task))
+    transaction.on_commit(lambda: dispatch(task))
     return task, True
 
 
@@ -92,7 +94,7 @@ def task_create_many(*, brand, specs: list[dict], created_by=None, origin: str =
     with transaction.atomic():
         state_machine.create_many(tasks, actor=created_by, detail=f"created ({origin})")
         signals.tasks_created.send(sender=BaseTask, tasks=tasks, created_by=created_by, extra=extra or {})
-        transaction.on_commit(lambda: pipeline.dispatch_many(tasks))
+        transaction.on_commit(lambda: dispatch_many(tasks))
     return tasks
 
 

@@ -3,7 +3,8 @@
 A transition is a guarded UPDATE (`WHERE status = <the status we saw>`), so a late or duplicate message
 can never move a task backwards, and it writes a TaskEvent atomically with it. On PostgreSQL the UPDATE
 and the event INSERT are one statement (a data-modifying CTE): one round trip and one commit per
-transition, which is most of what a no-op task costs the worker (see docs/benchmarks.md).
+transition (pg_writes), which is most of what a no-op task costs the worker (see docs/benchmarks.md);
+elsewhere the ORM writes the same rows (orm_writes).
 """
 
 import logging
@@ -13,9 +14,11 @@ from contextlib import nullcontext, suppress
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import pg_writes, signals
+from megahub.iterables import chunked
+
+from . import orm_writes, pg_writes, signals
+from .choices import TaskStatus as S
 from .models import BaseTask, TaskEvent
-from .models import TaskStatus as S
 
 logger = logging.getLogger("megahub.tasks")
 
@@ -104,9 +107,7 @@ def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
     """
     event = {"from_status": "", "to_status": task.status, "actor": actor, "worker": "", "detail": detail}
     if connection.vendor != "postgresql":
-        with transaction.atomic():
-            task.save(force_insert=True)
-            TaskEvent.objects.create(task=task, **event)
+        orm_writes.insert_task(task, event)
         return task
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
         task.pk = pg_writes.insert_task(task, event)
@@ -125,16 +126,7 @@ def create_many(tasks: list[BaseTask], *, actor=None, detail: str = "") -> list[
     if any(t.status != event["to_status"] for t in tasks):
         raise ValueError("create_many writes tasks of one initial status")
     with transaction.atomic(savepoint=False):
-        if connection.vendor == "postgresql":
-            pg_writes.insert_many(tasks, event)
-            return tasks
-        BaseTask.objects.bulk_create(tasks, batch_size=1000)
-        if not all(t.pk for t in tasks):  # backends without RETURNING on bulk insert
-            by_id = dict(BaseTask.objects.filter(task_id__in=[t.task_id for t in tasks])
-                         .values_list("task_id", "pk"))
-            for t in tasks:
-                t.pk = t.id = by_id[t.task_id]
-        TaskEvent.objects.bulk_create([TaskEvent(task=t, **event) for t in tasks], batch_size=1000)
+        _writes().insert_many(tasks, event)
     return tasks
 
 
@@ -142,7 +134,7 @@ def create_many(tasks: list[BaseTask], *, actor=None, detail: str = "") -> list[
 # database crash may lose the last such writes, never a creation or an outcome, and the pipeline
 # recovers either loss. A lost `queued` leaves the task pending: the outbox sweep sends it again and the
 # worker drops the duplicate. A lost `running` leaves the worker unable to record the outcome: the
-# delivery is retried (pipeline.execute) and runs again, as at-least-once delivery allows. A later
+# delivery is retried (pipeline.worker.execute) and runs again, as at-least-once delivery allows. A later
 # durable commit (the outcome) makes every earlier one durable too: the log is written in order.
 NO_WAIT = frozenset({S.QUEUED, S.RUNNING})
 
@@ -159,13 +151,13 @@ def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | No
     The row stays locked until its event is written, so a transition made meanwhile by another process
     (web vs worker) waits and its event always sorts after this one.
     """
-    if connection.vendor != "postgresql":  # SQLite has no data-modifying CTEs
-        with transaction.atomic():
-            updated = BaseTask.objects.filter(pk=pk, status=current).update(status=to_status, **fields)
-            if updated and event is not None:
-                TaskEvent.objects.create(task_id=pk, **event)
-        return bool(updated)
-    return pg_writes.update_task(pk, current, {"status": to_status, **fields}, event, durable=_durable(to_status))
+    return _writes().update_task(pk, current, {"status": to_status, **fields}, event, durable=_durable(to_status))
+
+
+def _writes():
+    """The writer of this database: one statement per write on PostgreSQL, the ORM elsewhere (SQLite has
+    no data-modifying CTEs)."""
+    return pg_writes if connection.vendor == "postgresql" else orm_writes
 
 
 # The statuses a delivered message may start a run from in one step (the common case). Others
@@ -204,22 +196,8 @@ def transition_many(pks: list[int], from_status: str, to_status: str, *, detail:
     stamp = _STAMPS.get(to_status)
     if stamp and stamp not in fields:
         fields[stamp] = timezone.now()
-    moved: list[int] = []
-    if connection.vendor == "postgresql":  # one statement per chunk: lock, update, events
-        durable = _durable(to_status)
-        for start in range(0, len(pks), chunk):
-            moved += pg_writes.update_many(pks[start:start + chunk], from_status, {"status": to_status, **fields},
-                                           detail=detail[:5000], durable=durable)
-        return moved
-    for start in range(0, len(pks), chunk):
-        with transaction.atomic():
-            batch = list(BaseTask.objects.select_for_update().filter(pk__in=pks[start:start + chunk],
-                                                                     status=from_status)
-                         .order_by("pk").values_list("pk", flat=True))
-            if not batch:
-                continue
-            BaseTask.objects.filter(pk__in=batch).update(status=to_status, **fields)
-            TaskEvent.objects.bulk_create([TaskEvent(task_id=pk, from_status=from_status, to_status=to_status,
-                                                     detail=detail[:5000]) for pk in batch])
-            moved.extend(batch)
+    writes, durable, moved = _writes(), _durable(to_status), []
+    for batch in chunked(pks, chunk):  # on PostgreSQL one statement per chunk: lock, update, events
+        moved += writes.update_many(batch, from_status, {"status": to_status, **fields}, detail=detail[:5000],
+                                    durable=durable)
     return moved

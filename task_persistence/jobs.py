@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from task_core.pipeline import RunStopped
+from task_core.pipeline.context import RunStopped
 from task_core.registry import task_type
 
 from . import shutdown

@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-from task_core.models import TaskStatus
+from task_core.choices import TaskStatus
 
 
 class PersistentJobQuerySet(models.QuerySet):

@@ -11,8 +11,11 @@ from django.utils import timezone
 from rest_framework import status
 
 from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition, validation_error
-from task_core import pipeline
-from task_core.models import BaseTask, TaskOrigin, TaskStatus
+from task_core.choices import TaskOrigin, TaskStatus
+from task_core.models import BaseTask
+from task_core.pipeline.context import RunStopped
+from task_core.pipeline.publishing import dispatch
+from task_core.pipeline.recovery import recover_interrupted
 from task_core.registry import UnknownTaskType, get_task_type, storable_json_errors
 from task_core.services import task_create
 from task_core.state_machine import record_note, transition
@@ -26,7 +29,7 @@ class CheckpointTooLarge(ApplicationError):
     error_code = "CHECKPOINT_TOO_LARGE"
 
 
-class CheckpointRefused(pipeline.RunStopped):
+class CheckpointRefused(RunStopped):
     """The run writing a checkpoint no longer holds its job (a zombie after a redelivery): refused, and
     the run stops without recording anything."""
 
@@ -145,9 +148,9 @@ def _checkpoint_write_orm(task, run_id, step, state, progress, worker, now, kept
 def job_stop_for_shutdown(*, task: BaseTask, worker: str, sequence: int) -> None:
     """A warm shutdown reached a job right after its checkpoint: mark it interrupted and let the
     interruption rules (job_after_interruption) re-queue it, hold it or fail it. Then the run stops."""
-    pipeline.recover_interrupted(
+    recover_interrupted(
         task, f"worker {worker} is shutting down: stopped after checkpoint #{sequence}", worker=worker)
-    raise pipeline.RunStopped("worker shutting down")
+    raise RunStopped("worker shutting down")
 
 
 def job_after_interruption(*, task: BaseTask) -> bool | None:
@@ -196,7 +199,7 @@ def job_resume(*, job: PersistentJob, actor=None, checkpoint_id: int | None = No
             if not moved:
                 raise Conflict("The job was resumed meanwhile.", error_code="CONFLICT")
             record_note(task, f"resume requested by {who}, {where}", actor=actor)
-            transaction.on_commit(lambda: pipeline.dispatch(task, detail=f"resumed by {who}"))
+            transaction.on_commit(lambda: dispatch(task, detail=f"resumed by {who}"))
         return task, False
     with transaction.atomic():
         new_task, _ = task_create(

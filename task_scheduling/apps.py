@@ -10,12 +10,12 @@ class TaskSchedulingConfig(AppConfig):
 
         from task_core import signals as core_signals
 
-        from . import beat_sync, filters, signals
-        from .models import PeriodicTask, Schedule
+        from . import beat_sync, filters, signals, tasks  # noqa: F401 - tasks: registers the Celery tasks
+        from .models import Schedule, ScheduleTemplate
 
         core_signals.task_finished.connect(signals.on_task_finished, dispatch_uid="task_scheduling.finished")
         post_delete.connect(beat_sync.on_schedule_deleted, sender=Schedule,
                             dispatch_uid="task_scheduling.schedule_deleted")
-        pre_delete.connect(signals.on_template_deleting, sender=PeriodicTask,
+        pre_delete.connect(signals.on_template_deleting, sender=ScheduleTemplate,
                            dispatch_uid="task_scheduling.template_deleting")
         filters.register_task_filters()

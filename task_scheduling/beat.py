@@ -4,21 +4,21 @@ path for the schedules of this app.
 Why a subclass: the stock scheduler sends one message per due entry, saves each entry, and compares the
 whole schedule on every tick, which stalls with thousands of entries (django-celery-beat #650, #675,
 #786). Here the rows of our schedules (task `task_scheduling.fire`) are kept out of the parent's schedule
-and held in one heap ordered by due time. A tick pops every due schedule and sends one dispatcher message
+and held in one heap ordered by due time. A tick pops every due schedule and sends one firing message
 per batch of up to SCHEDULING_DISPATCH_BATCH `[schedule id, due time, sent at, since]` items. When
 django-celery-beat's change marker moves, only the rows changed since the last read (their
 `date_changed`) are read again; everything is reloaded when a row disappears and every 5 minutes. An idle
 tick adds a heap peek to the parent's tick (the change marker it reads is reused).
 
 Due times are deterministic (cron: the scheduled wall-clock minute in the template's timezone; interval:
-anchor + k × interval), so two Beats, or a restarted one, send the same pairs and the dispatcher's
+anchor + k × interval), so two Beats, or a restarted one, send the same pairs and the firing's
 unique claim keeps one run per pair.
 
 Nothing is lost silently:
 - a row Beat cannot read (bad name, unknown timezone, an expression croniter rejects) is skipped and
   logged, never fatal;
 - due times Beat could not fire on time (it was down, or a tick came late) collapse into the latest one,
-  and the item says since when, so the dispatcher records how many were collapsed;
+  and the item says since when, so the firing records how many were collapsed;
 - a batch the broker refused is kept and sent again next tick;
 - a batch whose message vanished (say, with a SIGKILLed worker: Redis would hand it back only after its
   visibility timeout, hours later) is sent again: after SCHEDULING_CONFIRM_SECONDS Beat looks for the
@@ -40,12 +40,16 @@ from django_celery_beat.models import PeriodicTask as BeatEntry
 from django_celery_beat.models import PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from .beat_sync import BEAT_PREFIX, FIRE_TASK, timing_of_entry
+from megahub.iterables import chunked
+
+from .beat_names import BEAT_PREFIX, FIRE_DUE_TASK, FIRE_TASK, schedule_id_of
+from .beat_sync import timing_of_entry
+from .choices import ScheduleStatus
 from .heartbeat import beat_alive
+from .models import Schedule, ScheduledRun
 
 logger = logging.getLogger("megahub.scheduling.beat")
 
-DISPATCH_TASK = "task_scheduling.dispatch"
 ENTRY_FIELDS = (
     "name", "last_run_at", "start_time", "crontab__minute", "crontab__hour", "crontab__day_of_month",
     "crontab__month_of_year", "crontab__day_of_week", "crontab_tz", "interval__every", "interval__period",
@@ -67,8 +71,8 @@ class UnnamedRow(ValueError):
 
 
 class Scheduler(DatabaseScheduler):
-    #: extra options of the dispatcher messages (send_task keywords), e.g. {"queue": "..."}
-    dispatch_options: dict = {}
+    #: extra options of the firing messages (send_task keywords), e.g. {"queue": "..."}
+    fire_options: dict = {}
 
     def __init__(self, *args, **kwargs):
         self._ours: list[tuple] = []  # heap of (due, schedule id, version, timing, since)
@@ -128,7 +132,7 @@ class Scheduler(DatabaseScheduler):
 
     def _first_due(self, timing, after: datetime, now: datetime) -> tuple[datetime | None, datetime | None]:
         """(first due time after `after`, since): when that is already past (Beat was down, or the tick
-        came late), one fire for the latest due time instead, and `since` = `after`, so the dispatcher
+        came late), one fire for the latest due time instead, and `since` = `after`, so the firing
         records what was collapsed and applies the missed-run policy from its age."""
         first = self._next(timing, after)
         if first is not None and first <= now:
@@ -193,11 +197,9 @@ class Scheduler(DatabaseScheduler):
     def _entry_of(self, row: dict, timings: dict, now: datetime):
         """The heap entry of a row, or None (disabled, or nothing left to fire). Supersedes the schedule's
         previous entry, if any."""
-        name = row["name"]
-        suffix = name[len(BEAT_PREFIX):]
-        if not name.startswith(BEAT_PREFIX) or not (suffix.isascii() and suffix.isdigit()):
+        sid = schedule_id_of(row["name"])
+        if sid is None:
             raise UnnamedRow(f"not a schedule row name (expected {BEAT_PREFIX}<id>)")
-        sid = int(suffix)
         version = self._version[sid] = self._version.get(sid, 0) + 1
         if not row["enabled"]:
             self._enabled.discard(sid)
@@ -249,14 +251,13 @@ class Scheduler(DatabaseScheduler):
         return max(0.0, min(self.max_interval, wait))
 
     def _send(self, due: list[tuple], resend: bool = False) -> None:
-        size = getattr(settings, "SCHEDULING_DISPATCH_BATCH", 1000)
+        size = settings.SCHEDULING_DISPATCH_BATCH
         sent = 0
         try:
             with self.app.producer_or_acquire() as producer:
-                for start in range(0, len(due), size):
-                    chunk = due[start:start + size]
-                    self.app.send_task(DISPATCH_TASK, args=[[_wire(item) for item in chunk]],
-                                       producer=producer, **{"priority": 0, **self.dispatch_options})
+                for chunk in chunked(due, size):
+                    self.app.send_task(FIRE_DUE_TASK, args=[[_wire(item) for item in chunk]],
+                                       producer=producer, **{"priority": 0, **self.fire_options})
                     sent += len(chunk)
         except Exception as exc:  # broker down: keep the rest and try again next tick
             logger.warning("Could not send %s due schedules, retrying: %s", len(due) - sent, exc)
@@ -276,18 +277,15 @@ class Scheduler(DatabaseScheduler):
                         sent, -(-sent // size), listed)
 
     def _confirm(self) -> None:
-        """Re-send the items whose dispatch left no claim after SCHEDULING_CONFIRM_SECONDS."""
+        """Re-send the items whose firing left no claim after SCHEDULING_CONFIRM_SECONDS."""
         mono = time.monotonic()
         if not self._pending or mono - self._pending_checked < CONFIRM_CHECK_SECONDS:
             return
         self._pending_checked = mono
-        from .models import Schedule, ScheduledRun, ScheduleStatus
-
-        wait = getattr(settings, "SCHEDULING_CONFIRM_SECONDS", 60)
+        wait = settings.SCHEDULING_CONFIRM_SECONDS
         old = sorted(key for key, state in self._pending.items() if mono - state[2] >= wait)
         again = []
-        for start in range(0, len(old), 1000):
-            chunk = old[start:start + 1000]
+        for chunk in chunked(old):
             ids = {sid for sid, _ in chunk}
             claimed = set(ScheduledRun.objects.filter(schedule_id__in=ids, due_at__in={at for _, at in chunk})
                           .values_list("schedule_id", "due_at"))

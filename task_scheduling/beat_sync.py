@@ -15,15 +15,12 @@ from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTasks
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
-from .models import PeriodicTask, Schedule, ScheduleKind, ScheduleStatus
+from megahub.iterables import chunked
+
+from .beat_names import FIRE_TASK, beat_name
+from .choices import ScheduleKind, ScheduleStatus
+from .models import Schedule, ScheduleTemplate
 from .timing import Timing, normalize_cron
-
-FIRE_TASK = "task_scheduling.fire"
-BEAT_PREFIX = "megahub-schedule-"
-
-
-def beat_name(schedule_id: int) -> str:
-    return f"{BEAT_PREFIX}{schedule_id}"
 
 
 def _shared_row(model, **lookup):
@@ -33,7 +30,7 @@ def _shared_row(model, **lookup):
     return model.objects.filter(**lookup).order_by("pk").first() or model.objects.create(**lookup)
 
 
-def _schedule_fields(template: PeriodicTask) -> dict:
+def _schedule_fields(template: ScheduleTemplate) -> dict:
     """The interval/crontab/clocked of a template, as shared django-celery-beat rows."""
     fields = {"interval": None, "crontab": None, "clocked": None, "solar": None, "one_off": False}
     if template.kind == ScheduleKind.CRON:
@@ -49,19 +46,19 @@ def _schedule_fields(template: PeriodicTask) -> dict:
     return fields
 
 
-def beat_entry_values(schedule: Schedule, template: PeriodicTask, schedule_fields: dict) -> dict:
+def beat_entry_values(schedule: Schedule, template: ScheduleTemplate, schedule_fields: dict) -> dict:
     return {
         "task": FIRE_TASK,
         "kwargs": json.dumps({"schedule_id": schedule.pk, "brand_id": schedule.brand_id}),
         "enabled": schedule.status == ScheduleStatus.ACTIVE,
         "start_time": schedule.anchor_at,
-        "priority": 0,  # dispatcher messages overtake ordinary work
+        "priority": 0,  # firing messages overtake ordinary work
         "description": f"{template.name} (brand {schedule.brand_id}, schedule {schedule.pk})",
         **schedule_fields,
     }
 
 
-def beat_entry_upsert(*, schedule: Schedule, template: PeriodicTask, after: datetime | None = None) -> BeatEntry:
+def beat_entry_upsert(*, schedule: Schedule, template: ScheduleTemplate, after: datetime | None = None) -> BeatEntry:
     """Create or update the row of one schedule. `after`: Beat computes the next fire after this instant
     (resume and registration pass now, so nothing that fell due before is fired)."""
     values = beat_entry_values(schedule, template, _schedule_fields(template))
@@ -77,7 +74,7 @@ def beat_entry_upsert(*, schedule: Schedule, template: PeriodicTask, after: date
     return entry
 
 
-def beat_entries_create_many(*, schedules: list[Schedule], template: PeriodicTask, fields: dict | None = None,
+def beat_entries_create_many(*, schedules: list[Schedule], template: ScheduleTemplate, fields: dict | None = None,
                              after: datetime | None = None) -> None:
     """Bulk registration (many schedules of one template)."""
     fields = fields or _schedule_fields(template)
@@ -85,15 +82,14 @@ def beat_entries_create_many(*, schedules: list[Schedule], template: PeriodicTas
     rows = [BeatEntry(name=beat_name(s.pk), last_run_at=after, **beat_entry_values(s, template, fields))
             for s in schedules]
     BeatEntry.objects.bulk_create(rows, batch_size=1000)
-    for start in range(0, len(schedules), 1000):
-        chunk = schedules[start:start + 1000]
+    for chunk in chunked(schedules):
         for s in chunk:
             s.beat_name = beat_name(s.pk)
         Schedule.objects.bulk_update(chunk, ["beat_name"])
     PeriodicTasks.update_changed()
 
 
-def beat_entries_retime(*, schedules: list[Schedule], template: PeriodicTask, after: datetime) -> int:
+def beat_entries_retime(*, schedules: list[Schedule], template: ScheduleTemplate, after: datetime) -> int:
     """The template's timing changed: point all its schedules' rows at the new crontab/interval/clocked in
     one UPDATE per 1000 rows (they share it), recreate any row that went missing, and make Beat reload.
     Beat computes the next fire after `after`, so nothing of the old timing fires late."""
@@ -102,8 +98,7 @@ def beat_entries_retime(*, schedules: list[Schedule], template: PeriodicTask, af
               "task": FIRE_TASK}
     updated = 0
     missing: list[Schedule] = []
-    for start in range(0, len(schedules), 1000):
-        chunk = schedules[start:start + 1000]
+    for chunk in chunked(schedules):
         names = [beat_name(s.pk) for s in chunk]
         present = set(BeatEntry.objects.filter(name__in=names).values_list("name", flat=True))
         updated += BeatEntry.objects.filter(name__in=present).update(**values)
@@ -122,8 +117,8 @@ def beat_entries_set_enabled(*, schedule_ids: list[int], enabled: bool) -> int:
     # while paused are not fired.
     values["last_run_at"] = timezone.now() if enabled else None
     count = 0
-    for start in range(0, len(names), 1000):
-        count += BeatEntry.objects.filter(name__in=names[start:start + 1000]).update(**values)
+    for chunk in chunked(names):
+        count += BeatEntry.objects.filter(name__in=chunk).update(**values)
     PeriodicTasks.update_changed()
     return count
 
@@ -134,8 +129,8 @@ def beat_entries_delete(*, schedule_ids: list[int] | None = None, names: list[st
     end does the same for Beat."""
     names = list(names or []) + [beat_name(pk) for pk in schedule_ids or []]
     count = 0
-    for start in range(0, len(names), 1000):
-        count += BeatEntry.objects.filter(name__in=names[start:start + 1000])._raw_delete(BeatEntry.objects.db)
+    for chunk in chunked(names):
+        count += BeatEntry.objects.filter(name__in=chunk)._raw_delete(BeatEntry.objects.db)
     if count:
         PeriodicTasks.update_changed()
     return count
@@ -143,12 +138,12 @@ def beat_entries_delete(*, schedule_ids: list[int] | None = None, names: list[st
 
 def beat_entries_mark_run(*, schedule_ids: list[int], due_at: datetime) -> None:
     """Record the due time a schedule fired at on its row (no signal: Beat needs no reload for this;
-    a restarted Beat computes the next fire after it). Never moves backwards: dispatches of two due
+    a restarted Beat computes the next fire after it). Never moves backwards: firings of two due
     times may be processed out of order."""
     names = [beat_name(pk) for pk in schedule_ids]
     newer = Q(last_run_at__isnull=True) | Q(last_run_at__lt=due_at)
-    for start in range(0, len(names), 1000):
-        BeatEntry.objects.filter(newer, name__in=names[start:start + 1000]).update(last_run_at=due_at)
+    for chunk in chunked(names):
+        BeatEntry.objects.filter(newer, name__in=chunk).update(last_run_at=due_at)
 
 
 # --- schedules deleted outside the services (brand cascade, queryset.delete(), the admin) ----------

@@ -1,31 +1,142 @@
-"""The filters task_scheduling contributes to core's /tasks/ list (registered from AppConfig.ready())."""
+"""Every query parameter of task_scheduling as a django-filter FilterSet: the lists of /tasks/scheduled/,
+the options of its detail routes, and the filters this app contributes to core's /tasks/ list
+(registered from AppConfig.ready())."""
 
 import django_filters
+from django import forms
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
+from task_core.choices import TaskStatus
+from task_core.filters import InRangeIsoDateTimeFilter, register_task_filter
 
-class PeriodicTaskFilter(django_filters.NumberFilter):
-    """Only runs of this periodic task. An id that is not one of the brand's periodic tasks (unknown, or
-    another brand's) is a 400 naming the parameter, as an id in a request body is; never an empty 200
-    that would read as "it has no runs"."""
+from .choices import RunOutcome, ScheduleKind, ScheduleStatus
+from .models import Schedule, ScheduleTemplate, TaskCalendar
+
+
+class TemplateIdFilter(django_filters.NumberFilter):
+    """`periodic_task`: only rows of this template (field_name: the path to its id). An id that is not one
+    of the brand's templates (unknown, or another brand's) is a 400 naming the parameter, as an id in a
+    request body is; never an empty 200 that would read as "it has no runs"."""
 
     def filter(self, qs, value):
-        from .models import PeriodicTask
-
         if value is None:
             return qs
         brand = getattr(getattr(self.parent, "request", None), "brand", None)
         if value != int(value) or (brand is not None
-                                   and not PeriodicTask.objects.filter(pk=int(value), brand=brand).exists()):
+                                   and not ScheduleTemplate.objects.filter(pk=int(value), brand=brand).exists()):
             raise ValidationError({"periodic_task": [f"No periodic task with id {value} in this brand."]})
-        return qs.filter(scheduled_run__periodic_task_id=int(value))
+        return qs.filter(**{self.field_name: int(value)})
+
+
+class IntegerOption(django_filters.Filter):
+    """An integer query option; it filters nothing, the view reads it."""
+
+    field_class = forms.IntegerField
+
+    def filter(self, qs, value):
+        return qs
+
+
+def integer_option(*, minimum: int, maximum: int, description: str) -> IntegerOption:
+    """An IntegerOption within bounds, documented with them."""
+    schema = {"type": "integer", "minimum": minimum, "maximum": maximum, "description": description}
+    option_class = extend_schema_field(schema)(type("BoundedIntegerOption", (IntegerOption,), {}))
+    return option_class(min_value=minimum, max_value=maximum, help_text=description)
+
+
+class ChoiceOption(django_filters.ChoiceFilter):
+    """A choice query option; it filters nothing, the view reads it."""
+
+    def filter(self, qs, value):
+        return qs
+
+
+class TemplateFilter(django_filters.FilterSet):
+    """GET /tasks/scheduled/periodic-tasks/."""
+
+    is_active = django_filters.ChoiceFilter(choices=[("true", "true"), ("false", "false")], method="filter_is_active")
+    kind = django_filters.ChoiceFilter(choices=ScheduleKind.choices)
+    task_type = django_filters.CharFilter()
+    search = django_filters.CharFilter(method="filter_search", help_text="Text in the name or description.")
+
+    class Meta:
+        model = ScheduleTemplate
+        fields = []
+
+    def filter_is_active(self, queryset, name, value):
+        return queryset.filter(is_active=value == "true")
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+
+class TemplateDetailOptions(django_filters.FilterSet):
+    """GET /tasks/scheduled/periodic-tasks/{id}/."""
+
+    include = ChoiceOption(choices=[("stats", "stats")], help_text="stats: add its execution statistics.")
+
+    class Meta:
+        model = ScheduleTemplate
+        fields = []
+
+
+class ScheduleFilter(django_filters.FilterSet):
+    """GET /tasks/scheduled/schedules/."""
+
+    status = django_filters.ChoiceFilter(choices=ScheduleStatus.choices)
+    periodic_task = TemplateIdFilter(field_name="periodic_task_id",
+                                     help_text="Id of one of the brand's periodic tasks.")
+
+    class Meta:
+        model = Schedule
+        fields = []
+
+
+class ScheduleDetailOptions(django_filters.FilterSet):
+    """GET /tasks/scheduled/schedules/{id}/."""
+
+    events = integer_option(minimum=1, maximum=100, description="Recent events to include (1-100, default 20; "
+                            "the newest 100 are kept).")
+
+    class Meta:
+        model = Schedule
+        fields = []
+
+
+class ExecutionFilter(django_filters.FilterSet):
+    """GET /tasks/scheduled/periodic-tasks/{id}/executions/ (runs of ScheduledRun; no Meta.model, because
+    the route's view is the templates' and the OpenAPI generator checks the FilterSet against it)."""
+
+    status = django_filters.CharFilter(method="filter_status",
+                                       help_text="A task status or a run outcome, comma-separated.")
+    due_at__gte = InRangeIsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    due_at__lte = InRangeIsoDateTimeFilter(field_name="due_at", lookup_expr="lte")
+
+    def filter_status(self, queryset, name, value):
+        wanted = [s.strip() for s in value.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in TaskStatus.values and s not in RunOutcome.values]
+        if unknown:
+            raise ValidationError({"status": [f"Unknown {unknown[0]!r}; use a task status or a run outcome."]})
+        return queryset.filter(Q(task__status__in=wanted) | Q(outcome__in=wanted)) if wanted else queryset
+
+
+class CalendarPreviewOptions(django_filters.FilterSet):
+    """GET /tasks/scheduled/calendars/{id}/preview/."""
+
+    count = integer_option(minimum=1, maximum=100, description="Runs per template (1-100, default 10).")
+
+    class Meta:
+        model = TaskCalendar
+        fields = []
 
 
 def register_task_filters() -> None:
-    from task_core.filters import register_task_filter
-
+    """The filters of core's /tasks/ list that read scheduling data."""
     register_task_filter("is_periodic", django_filters.BooleanFilter(
         field_name="scheduled_run", lookup_expr="isnull", exclude=True,
         help_text="true: only runs created by a schedule or run-now of a periodic task."))
-    register_task_filter("periodic_task", PeriodicTaskFilter(
+    register_task_filter("periodic_task", TemplateIdFilter(
+        field_name="scheduled_run__periodic_task_id",
         help_text="Only runs of this periodic task (id of one of the brand's periodic tasks; another id is a 400)."))

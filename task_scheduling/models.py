@@ -1,64 +1,20 @@
-"""Templates (PeriodicTask), their registered instances (Schedule) in Beat, lifecycle history, calendars,
-and the claim row (ScheduledRun) that links each due time of a schedule to at most one BaseTask."""
+"""Templates (ScheduleTemplate), their registered instances (Schedule) in Beat, lifecycle history,
+calendars, and the claim row (ScheduledRun) that links each due time of a schedule to at most one BaseTask.
+
+The enumerations live in choices.py (imported here, so `task_scheduling.models.ScheduleStatus` still
+names them)."""
 
 import uuid
 
 from django.conf import settings
 from django.db import models
 
-from task_core.models import BaseTask, Brand, TaskPriority
+from task_core.choices import TaskPriority
+from task_core.models import BaseTask, Brand
 
-from .querysets import PeriodicTaskQuerySet, ScheduledRunQuerySet, ScheduleEventQuerySet, ScheduleQuerySet
-
-
-class ScheduleKind(models.TextChoices):
-    CRON = "cron", "Cron expression"
-    INTERVAL = "interval", "Every N seconds"
-    DATE = "date", "Once, at a date"
-    MANUAL = "manual", "Manual only"
-
-
-class OverlapPolicy(models.TextChoices):
-    SKIP = "skip", "Skip while a run is unfinished"
-    QUEUE = "queue", "Run once after the unfinished run ends"
-    ALLOW = "allow", "Allow concurrent runs"
-
-
-class MissedRunPolicy(models.TextChoices):
-    SKIP = "skip", "Skip runs missed while Beat was down"
-    RUN_ONCE = "run_once", "Run once for all missed runs"
-
-
-class ScheduleStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    PAUSED = "paused", "Paused"
-    INACTIVE = "inactive", "Inactive"
-    ERROR = "error", "Error"
-
-
-class RunOutcome(models.TextChoices):
-    FIRED = "fired", "Fired"
-    MANUAL = "manual", "Run now"
-    DEFERRED = "deferred", "Deferred until the unfinished run ends (overlap: queue)"
-    SKIPPED_OVERLAP = "skipped_overlap", "Skipped: previous run unfinished"
-    SKIPPED_CALENDAR = "skipped_calendar", "Skipped: calendar exclusion"
-    MISSED = "missed", "Missed while Beat was down"
-    ERROR = "error", "Could not create the task"
-
-
-class EventType(models.TextChoices):
-    REGISTERED = "registered", "Registered"
-    STATUS_CHANGED = "status_changed", "Status changed"
-    FIRED = "fired", "Fired"
-    RUN_NOW = "run_now", "Run now"
-    DEFERRED = "deferred", "Deferred"
-    SKIPPED_OVERLAP = "skipped_overlap", "Skipped (overlap)"
-    SKIPPED_CALENDAR = "skipped_calendar", "Skipped (calendar)"
-    MISSED = "missed", "Missed"
-    FAILED = "failed", "Run failed"
-    CANCELLED = "cancelled", "Run cancelled"
-    AUTO_PAUSED = "auto_paused", "Auto-paused"
-    UPDATED = "updated", "Template updated"
+from .choices import EventType, MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
+from .querysets import ScheduledRunQuerySet, ScheduleEventQuerySet, ScheduleQuerySet, ScheduleTemplateQuerySet
+from .timing import CalendarRules, Timing, normalize_cron
 
 
 class TaskCalendar(models.Model):
@@ -86,15 +42,14 @@ class TaskCalendar(models.Model):
         return self.name
 
     def rules(self):
-        from .timing import CalendarRules
-
         return CalendarRules.from_values(self.timezone, self.excluded_dates, self.blackout_windows)
 
 
-class PeriodicTask(models.Model):
-    """The template ("config"): what to run and when. Its registered instances are Schedules."""
+class ScheduleTemplate(models.Model):
+    """The template ("config"): what to run and when. Its registered instances are Schedules. (The API
+    calls it a periodic task: /tasks/scheduled/periodic-tasks/.)"""
 
-    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="periodic_tasks", verbose_name="brand",
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="schedule_templates", verbose_name="brand",
                               help_text="The brand that owns the template.")
     name = models.CharField("name", max_length=200, help_text="Unique within the brand.")
     description = models.TextField("description", blank=True, default="", help_text="Free text for operators.")
@@ -111,7 +66,7 @@ class PeriodicTask(models.Model):
     timezone = models.CharField("timezone", max_length=64, default="UTC",
                                 help_text="IANA timezone the cron expression is read in.")
     calendar = models.ForeignKey(TaskCalendar, on_delete=models.SET_NULL, null=True, blank=True,
-                                 related_name="periodic_tasks", verbose_name="calendar",
+                                 related_name="schedule_templates", verbose_name="calendar",
                                  help_text="Exclusions: fires inside them are skipped and recorded.")
     priority = models.CharField("priority", max_length=16, choices=TaskPriority.choices, default=TaskPriority.NORMAL,
                                 help_text="Priority of the tasks it creates.")
@@ -135,9 +90,10 @@ class PeriodicTask(models.Model):
     created_at = models.DateTimeField("created at", auto_now_add=True)
     updated_at = models.DateTimeField("updated at", auto_now=True)
 
-    objects = PeriodicTaskQuerySet.as_manager()
+    objects = ScheduleTemplateQuerySet.as_manager()
 
     class Meta:
+        verbose_name = "schedule template"
         ordering = ["name", "id"]
         constraints = [models.UniqueConstraint(fields=["brand", "name"], name="unique_periodic_task_name_per_brand")]
 
@@ -145,8 +101,6 @@ class PeriodicTask(models.Model):
         return self.name
 
     def timing(self, anchor=None):
-        from .timing import Timing, normalize_cron
-
         if self.kind == ScheduleKind.CRON:
             return Timing(kind="cron", cron=normalize_cron(self.cron_expression), tz=self.timezone)
         if self.kind == ScheduleKind.INTERVAL:
@@ -173,7 +127,7 @@ class Schedule(models.Model):
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="schedules", verbose_name="brand",
                               help_text="The brand that owns the schedule.")
     periodic_task = models.ForeignKey(
-        PeriodicTask, on_delete=models.SET_NULL, null=True, blank=True, related_name="schedules",
+        ScheduleTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="schedules",
         verbose_name="template", help_text="The template; empty when it was deleted outside the API (an orphan).")
     label = models.CharField("label", max_length=200, blank=True, default="", help_text="Optional name.")
     status = models.CharField("status", max_length=16, choices=ScheduleStatus.choices, default=ScheduleStatus.ACTIVE,
@@ -244,7 +198,7 @@ class ScheduledRun(models.Model):
                               help_text="The brand of the run.")
     schedule = models.ForeignKey(Schedule, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs",
                                  verbose_name="schedule", help_text="The schedule that fired (empty once deleted).")
-    periodic_task = models.ForeignKey(PeriodicTask, on_delete=models.SET_NULL, null=True, blank=True,
+    periodic_task = models.ForeignKey(ScheduleTemplate, on_delete=models.SET_NULL, null=True, blank=True,
                                       related_name="runs", verbose_name="template",
                                       help_text="The template (empty once deleted).")
     task = models.OneToOneField(BaseTask, on_delete=models.SET_NULL, null=True, blank=True,
@@ -254,7 +208,7 @@ class ScheduledRun(models.Model):
     outcome = models.CharField("outcome", max_length=20, choices=RunOutcome.choices, help_text="What the fire did.")
     detail = models.CharField("detail", max_length=255, blank=True, default="", help_text="Why it was skipped.")
     claim_token = models.UUIDField("claim token", default=uuid.uuid4, db_index=True,
-                                   help_text="Which dispatch inserted this claim (to read back the ones it won).")
+                                   help_text="Which firing inserted this claim (to read back the ones it won).")
     created_at = models.DateTimeField("created at", auto_now_add=True)
 
     objects = ScheduledRunQuerySet.as_manager()

@@ -3,11 +3,17 @@
 from django.db import models
 from django.utils import timezone
 
-# Task statuses during which a run counts as unfinished for the overlap policy.
-OVERLAP_BUSY = ("pending", "queued", "running", "retrying")
+from task_core.choices import TaskStatus
+
+from .choices import RunOutcome, ScheduleKind, ScheduleStatus
+
+# Task statuses during which a run blocks its schedule's overlap policy: every unfinished status but
+# `interrupted` (nothing of such a run executes, and a run waiting for someone to resume it must not block
+# the schedule forever; see docs/scheduling.md).
+OVERLAP_BLOCKING_STATUSES = tuple(s for s in TaskStatus.unfinished() if s != TaskStatus.INTERRUPTED)
 
 
-class PeriodicTaskQuerySet(models.QuerySet):
+class ScheduleTemplateQuerySet(models.QuerySet):
     def for_brand(self, brand):
         return self.filter(brand=brand)
 
@@ -15,7 +21,7 @@ class PeriodicTaskQuerySet(models.QuerySet):
         return self.filter(is_active=True)
 
     def one_off(self):
-        return self.filter(kind="date")
+        return self.filter(kind=ScheduleKind.DATE)
 
 
 class ScheduleQuerySet(models.QuerySet):
@@ -23,7 +29,7 @@ class ScheduleQuerySet(models.QuerySet):
         return self.filter(brand=brand)
 
     def active(self):
-        return self.filter(status="active")
+        return self.filter(status=ScheduleStatus.ACTIVE)
 
     def due(self, now=None):
         """Active schedules whose next run is now or past (and not paused)."""
@@ -38,18 +44,15 @@ class ScheduledRunQuerySet(models.QuerySet):
     def for_brand(self, brand):
         return self.filter(brand=brand)
 
-    def unfinished(self):
-        """Runs whose task still occupies the schedule for its overlap policy: pending, queued, running or
-        retrying. `interrupted` does not count: nothing of it executes, and a run waiting for someone to
-        resume it must not block the schedule forever (see docs/scheduling.md)."""
-        return self.filter(task__status__in=OVERLAP_BUSY)
+    def blocking_overlap(self):
+        """Runs whose task still occupies the schedule for its overlap policy (OVERLAP_BLOCKING_STATUSES).
+        Unlike BaseTask's `unfinished()`, an `interrupted` run does not count."""
+        return self.filter(task__status__in=OVERLAP_BLOCKING_STATUSES)
 
     def deferred(self):
         """Runs the "queue" overlap policy is holding back (no task yet)."""
-        return self.filter(outcome="deferred", task__isnull=True)
+        return self.filter(outcome=RunOutcome.DEFERRED, task__isnull=True)
 
-    def with_task(self):
-        return self.select_related("task", "schedule")
 
 
 class ScheduleEventQuerySet(models.QuerySet):

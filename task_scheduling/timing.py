@@ -328,3 +328,13 @@ def parse_date(value: str) -> date:
         return date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValueError(f"Invalid date {value!r}; use YYYY-MM-DD.") from None
+
+
+def local_iso(value: datetime | None, tz_name: str) -> str | None:
+    """A UTC instant shown in a template's own timezone (ISO 8601 with its offset); None stays None."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(ZoneInfo(tz_name)).isoformat()
+    except Exception:  # noqa: BLE001 - an unknown zone never breaks a listing
+        return value.isoformat()

@@ -4,7 +4,8 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from task_core.models import Brand, BrandMembership, BrandRole
+from task_core.choices import BrandRole
+from task_core.models import Brand, BrandMembership
 
 from .live import LiveWorker
 

@@ -8,7 +8,8 @@ import sys
 import pytest
 from django.core.management import call_command
 
-from task_core.models import BaseTask, TaskOrigin
+from task_core.choices import TaskOrigin
+from task_core.models import BaseTask
 
 from .live import ROOT, LiveProcess, free_port, wait_for, web_answers
 

@@ -4,6 +4,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes
 from rest_framework import serializers
 
+from .scoping import BrandAccess
+
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
@@ -37,8 +39,6 @@ ERROR_DESCRIPTIONS = {
 
 class MegahubAutoSchema(AutoSchema):
     def _is_brand_scoped(self) -> bool:
-        from megahub.api.scoping import BrandAccess
-
         return any(isinstance(p, BrandAccess) for p in self.view.get_permissions())
 
     def get_override_parameters(self):

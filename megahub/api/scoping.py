@@ -8,16 +8,16 @@ brand's object is simply not found (404), never forbidden.
 from rest_framework import permissions
 from rest_framework.exceptions import PermissionDenied
 
+from task_core.choices import ROLE_RANK, BrandRole
+from task_core.selectors import brand_role_for_user
+
 from .exceptions import BrandRequired
 
 BRAND_HEADER = "HTTP_X_BRAND_ID"
-ROLE_RANK = {"viewer": 1, "operator": 2, "admin": 3}
 
 
 def resolve_brand(request):
     """Return (brand, role) for the request's user and X-Brand-ID header, or raise."""
-    from task_core.selectors import brand_role_for_user
-
     raw = request.META.get(BRAND_HEADER, "").strip()
     if not raw:
         raise BrandRequired()
@@ -56,7 +56,7 @@ def required_role(request, view) -> str:
     action = getattr(view, "action", None) or request.method.lower()
     if action in roles:
         return roles[action]
-    return "viewer" if request.method in permissions.SAFE_METHODS else "operator"
+    return BrandRole.VIEWER if request.method in permissions.SAFE_METHODS else BrandRole.OPERATOR
 
 
 class BrandScopedMixin:

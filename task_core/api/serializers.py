@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from ..models import BaseTask, TaskEvent, TaskPriority
+from ..choices import TaskPriority
+from ..models import BaseTask, TaskEvent
 from ..querysets import EXTRA_TASK_RELATIONS
 
 

@@ -1,14 +1,15 @@
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from megahub.api.exceptions import ApplicationError, error_body
+from megahub.api.exceptions import error_body, validation_error
+from megahub.api.filters import refuse_unknown_query_params
 from megahub.api.scoping import BrandScopedMixin
 
 from .. import selectors, services
+from ..choices import BrandRole
 from ..filters import TaskFilter
 from ..registry import all_task_types
 from .serializers import (
@@ -38,8 +39,7 @@ def _idempotency_key(request) -> str | None:
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not key.isprintable():
         msg = f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} printable characters."
-        raise ApplicationError(f"Invalid Idempotency-Key header: {msg}", error_code="VALIDATION_ERROR",
-                               field_errors={"Idempotency-Key": [msg]})
+        raise validation_error(f"Invalid Idempotency-Key header: {msg}", field_errors={"Idempotency-Key": [msg]})
     return key or None
 
 
@@ -47,12 +47,11 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     """Tasks of the request's brand: list, create, detail, retry, cancel, events, queue stats."""
 
     serializer_class = TaskSerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = TaskFilter
     lookup_value_regex = "[0-9]+|[0-9a-fA-F-]{36}"
     not_found_code = "TASK_NOT_FOUND"
     not_found_detail = "Task not found or access denied"
-    action_roles = {"create": "operator", "retry": "operator", "cancel": "operator"}
+    action_roles = {"create": BrandRole.OPERATOR, "retry": BrandRole.OPERATOR, "cancel": BrandRole.OPERATOR}
 
     def get_queryset(self):
         return selectors.task_queryset(brand=self.request.brand)
@@ -64,6 +63,7 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         task = selectors.task_get(brand=self.request.brand, lookup=str(self.kwargs["pk"]))
         if task is None:
             raise NotFound()
+        self.check_object_permissions(self.request, task)
         return task
 
     @extend_schema(request=TaskCreateSerializer, responses={201: TaskDetailSerializer, 200: TaskDetailSerializer},
@@ -99,7 +99,9 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     @action(detail=True, methods=["get"])
     def events(self, request, pk=None):
         """The task's history: every transition, who or which worker caused it, and when."""
-        page = self.paginate_queryset(selectors.task_events(task=self.get_object()))
+        task = self.get_object()
+        refuse_unknown_query_params(request, self)  # a list: only the page parameters
+        page = self.paginate_queryset(selectors.task_events(task=task))
         return self.get_paginated_response(TaskEventSerializer(page, many=True).data)
 
     @extend_schema(responses={200: QueueStatsSerializer}, filters=False)

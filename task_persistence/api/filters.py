@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Q
 
-from task_core.models import TaskStatus
+from task_core.choices import TaskStatus
 
 from ..models import Checkpoint, PersistentJob
 

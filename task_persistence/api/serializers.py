@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from task_core.models import TaskStatus
+from task_core.choices import TaskStatus
 
 from ..models import Checkpoint, PersistentJob
 

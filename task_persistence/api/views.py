@@ -1,11 +1,10 @@
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from megahub.api.exceptions import validation_error
+from megahub.api.filters import refuse_unknown_query_params
 from megahub.api.scoping import BrandScopedMixin
 from task_core.api.serializers import TaskDetailSerializer
 
@@ -13,24 +12,12 @@ from .. import selectors, services
 from .filters import CheckpointFilter, PersistentJobFilter
 from .serializers import CheckpointSerializer, PersistentJobSerializer, ResumeInputSerializer
 
-PAGINATION_PARAMS = frozenset({"page", "page_size"})
-
-
-def refuse_unknown_params(request, filterset_class=None) -> None:
-    """A list endpoint answers 400 naming a query parameter it does not know."""
-    known = PAGINATION_PARAMS | set(filterset_class.base_filters if filterset_class else ())
-    unknown = sorted(set(request.query_params) - known)
-    if unknown:
-        raise validation_error(f"Unknown query parameter(s): {', '.join(unknown)}.",
-                               field_errors={name: ["Unknown query parameter."] for name in unknown})
-
 
 class PersistentJobViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                            viewsets.GenericViewSet):
     """Persistent jobs of the brand: list, detail, the resumable ones, their checkpoints, resume."""
 
     serializer_class = PersistentJobSerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = PersistentJobFilter
     lookup_value_regex = "[0-9]+"
     not_found_code = "PERSISTENT_JOB_NOT_FOUND"
@@ -41,10 +28,6 @@ class PersistentJobViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retri
         if self.action == "resumable":
             return selectors.resumable_jobs(brand=self.request.brand)
         return selectors.job_queryset(brand=self.request.brand)
-
-    def list(self, request, *args, **kwargs):
-        refuse_unknown_params(request, self.filterset_class)
-        return super().list(request, *args, **kwargs)
 
     def get_object(self):
         job = selectors.job_queryset(brand=self.request.brand).filter(pk=self.kwargs["pk"]).first()
@@ -74,7 +57,7 @@ class PersistentJobViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retri
     @action(detail=True, methods=["get"], filter_backends=[])
     def checkpoints(self, request, pk=None):
         """The job's checkpoints kept, newest first."""
-        refuse_unknown_params(request)
+        refuse_unknown_query_params(request, self)
         page = self.paginate_queryset(selectors.job_checkpoints(job=self.get_object()))
         return self.get_paginated_response(CheckpointSerializer(page, many=True).data)
 
@@ -83,7 +66,6 @@ class CheckpointViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retrieve
     """Checkpoints of the brand's jobs (filters: job, task)."""
 
     serializer_class = CheckpointSerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = CheckpointFilter
     lookup_value_regex = "[0-9]+"
     not_found_code = "CHECKPOINT_NOT_FOUND"
@@ -91,7 +73,3 @@ class CheckpointViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.Retrieve
 
     def get_queryset(self):
         return selectors.checkpoint_queryset(brand=self.request.brand)
-
-    def list(self, request, *args, **kwargs):
-        refuse_unknown_params(request, self.filterset_class)
-        return super().list(request, *args, **kwargs)

@@ -1,33 +1,14 @@
 """Input serializers (validate requests) and output serializers (shape responses), kept apart."""
 
-from zoneinfo import ZoneInfo
-
 from rest_framework import serializers
 
-from task_core.models import TaskPriority, TaskStatus
+from task_core.choices import TaskPriority, TaskStatus
 
-from ..models import (
-    MissedRunPolicy,
-    OverlapPolicy,
-    PeriodicTask,
-    Schedule,
-    ScheduledRun,
-    ScheduleEvent,
-    ScheduleKind,
-    TaskCalendar,
-)
-from ..timing import describe_cron
-
-
-def local_iso(value, tz_name: str):
-    """A UTC instant shown in the template's own timezone (ISO 8601 with its offset)."""
-    if value is None:
-        return None
-    try:
-        return value.astimezone(ZoneInfo(tz_name)).isoformat()
-    except Exception:  # noqa: BLE001 - an unknown zone never breaks a listing
-        return value.isoformat()
-
+from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind
+from ..models import Schedule, ScheduledRun, ScheduleEvent, ScheduleTemplate, TaskCalendar
+from ..selectors.schedules import schedule_events
+from ..selectors.templates import next_run_of_template
+from ..timing import describe_cron, local_iso
 
 # --- output ----------------------------------------------------------------------------------------
 
@@ -46,7 +27,7 @@ class PeriodicTaskSerializer(serializers.ModelSerializer):
     calendar = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
-        model = PeriodicTask
+        model = ScheduleTemplate
         fields = ["id", "name", "description", "task_type", "parameters", "kind", "cron_expression",
                   "cron_description", "interval_seconds", "run_at", "timezone", "calendar", "priority",
                   "max_retries", "timeout_seconds", "queue", "overlap_policy", "missed_run_policy",
@@ -60,8 +41,6 @@ class PeriodicTaskSerializer(serializers.ModelSerializer):
     def get_next_run_at(self, obj) -> str | None:
         value = getattr(obj, "next_run", None)
         if value is None and not hasattr(obj, "next_run"):
-            from ..selectors import next_run_of_template
-
             value = next_run_of_template(template=obj)
         return local_iso(value, obj.timezone)
 
@@ -107,8 +86,6 @@ class ScheduleDetailSerializer(ScheduleSerializer):
         read_only_fields = fields
 
     def get_recent_events(self, obj) -> list[dict]:
-        from ..selectors import schedule_events
-
         return ScheduleEventSerializer(schedule_events(schedule=obj, limit=self.context.get("events", 20)),
                                        many=True).data
 
@@ -174,7 +151,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
     def get_error_message(self, obj) -> str:
         if obj.task_id and obj.task:
             return obj.task.error_message
-        return obj.detail if obj.outcome == "error" else ""
+        return obj.detail if obj.outcome == RunOutcome.ERROR else ""
 
 
 class ExecutionStatsSerializer(serializers.Serializer):
@@ -347,9 +324,3 @@ class CalendarInputSerializer(serializers.Serializer):
     excluded_dates = serializers.ListField(child=serializers.CharField(max_length=10), required=False,
                                            max_length=3660)
     blackout_windows = serializers.ListField(child=serializers.DictField(), required=False, max_length=100)
-
-
-class ExecutionFilterSerializer(serializers.Serializer):
-    status = serializers.CharField(required=False, help_text="A task status or a run outcome, comma-separated.")
-    due_at__gte = serializers.DateTimeField(required=False)
-    due_at__lte = serializers.DateTimeField(required=False)

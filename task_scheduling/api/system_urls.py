@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from .views import SchedulingSystemViewSet
+from .views.system import SchedulingSystemViewSet
 
 router = SimpleRouter()
 router.register("", SchedulingSystemViewSet, basename="scheduling-system")

@@ -2,7 +2,10 @@
 
 from rest_framework.routers import SimpleRouter
 
-from .views import CalendarViewSet, CronJobViewSet, PeriodicTaskViewSet, ScheduleViewSet
+from .views.calendars import CalendarViewSet
+from .views.cron_jobs import CronJobViewSet
+from .views.schedules import ScheduleViewSet
+from .views.templates import PeriodicTaskViewSet
 
 router = SimpleRouter()
 router.register("periodic-tasks", PeriodicTaskViewSet, basename="periodic-task")

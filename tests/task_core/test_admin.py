@@ -1,7 +1,8 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from task_core.models import BaseTask, Brand, BrandMembership, BrandRole, TaskStatus
+from task_core.choices import BrandRole, TaskStatus
+from task_core.models import BaseTask, Brand, BrandMembership
 from task_core.services import task_create
 from task_core.state_machine import transition
 

@@ -13,7 +13,8 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
-from task_core.models import Brand, BrandMembership, BrandRole
+from task_core.choices import BrandRole
+from task_core.models import Brand, BrandMembership
 
 from ..live import ROOT, child_env, free_port, wait_for, web_answers
 

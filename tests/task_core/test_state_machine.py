@@ -5,7 +5,8 @@ from datetime import UTC
 import pytest
 from django.db import connection
 
-from task_core.models import BaseTask, TaskEvent, TaskStatus
+from task_core.choices import TaskStatus
+from task_core.models import BaseTask, TaskEvent
 from task_core.state_machine import TRANSITIONS, can_transition, transition, transition_many
 
 pytestmark = pytest.mark.django_db

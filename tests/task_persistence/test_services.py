@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from task_core import services as core_services
 from task_core.models import BaseTask
-from task_core.pipeline import RunStopped, TaskContext
+from task_core.pipeline.context import RunStopped, TaskContext
 from task_persistence import selectors, services
 from task_persistence.models import Checkpoint, PersistentJob
 

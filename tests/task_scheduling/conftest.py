@@ -1,6 +1,6 @@
 import pytest
 
-from task_scheduling import services
+from task_scheduling.services import templates
 
 # Runs of the templates made here go to a queue no worker consumes, so a run stays unfinished until the
 # test finishes it (a live worker of the same session would otherwise complete it behind the test's back).
@@ -15,7 +15,7 @@ def make_template(brand, operator):
                   "kind": "interval", "interval_seconds": 3600, "queue": PARKED_QUEUE}
         values.update(fields)
         make.n += 1
-        return services.periodic_task_create(brand=brand, created_by=operator, **values)
+        return templates.template_create(brand=brand, created_by=operator, **values)
 
     make.n = 0
     return make

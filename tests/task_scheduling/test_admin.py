@@ -8,8 +8,9 @@ from django.contrib.auth import get_user_model
 from django_celery_beat.models import IntervalSchedule
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
-from task_core.models import BaseTask, BrandMembership, BrandRole
-from task_scheduling.models import PeriodicTask, Schedule, ScheduleEvent, TaskCalendar
+from task_core.choices import BrandRole
+from task_core.models import BaseTask, BrandMembership
+from task_scheduling.models import Schedule, ScheduleEvent, ScheduleTemplate, TaskCalendar
 
 pytestmark = pytest.mark.django_db
 A = "/admin/task_scheduling/"
@@ -35,15 +36,15 @@ def test_template_actions_need_the_operator_role(client, brand, make_template):
     template = make_template()
     entry = template.schedules.get().beat_name
     client.force_login(staff(brand, "viewer-staff", BrandRole.VIEWER))
-    page = client.post(f"{A}periodictask/", {"action": "pause", "_selected_action": [template.pk]}, follow=True)
+    page = client.post(f"{A}scheduletemplate/", {"action": "pause", "_selected_action": [template.pk]}, follow=True)
     assert "needs the operator role" in page.text
     template.refresh_from_db()
     assert template.is_active and BeatEntry.objects.get(name=entry).enabled
     client.force_login(staff(brand, "operator-staff", BrandRole.OPERATOR))
-    client.post(f"{A}periodictask/", {"action": "pause", "_selected_action": [template.pk]})
+    client.post(f"{A}scheduletemplate/", {"action": "pause", "_selected_action": [template.pk]})
     template.refresh_from_db()
     assert not template.is_active and not BeatEntry.objects.get(name=entry).enabled
-    client.post(f"{A}periodictask/", {"action": "run_now", "_selected_action": [template.pk]})
+    client.post(f"{A}scheduletemplate/", {"action": "run_now", "_selected_action": [template.pk]})
     assert not BaseTask.objects.exists()  # paused: run now is refused (and said so), not half-done
 
 
@@ -64,11 +65,11 @@ def test_schedule_actions_need_the_operator_role(client, brand, make_template):
 
 def test_the_add_form_refuses_a_bad_cron_and_saves_a_good_one_through_the_services(client, superuser, brand):
     client.force_login(superuser)
-    page = client.post(f"{A}periodictask/add/", template_form(brand, cron_expression="61 * * * *"))
+    page = client.post(f"{A}scheduletemplate/add/", template_form(brand, cron_expression="61 * * * *"))
     assert page.status_code == 200 and "Invalid cron expression" in page.text
-    assert not PeriodicTask.objects.exists()
-    page = client.post(f"{A}periodictask/add/", template_form(brand), follow=True)
-    template = PeriodicTask.objects.get()
+    assert not ScheduleTemplate.objects.exists()
+    page = client.post(f"{A}scheduletemplate/add/", template_form(brand), follow=True)
+    template = ScheduleTemplate.objects.get()
     schedule = template.schedules.get()
     assert BeatEntry.objects.get(name=schedule.beat_name).crontab.hour == "2"
     assert template.created_by == superuser and "was added successfully" in page.text
@@ -79,7 +80,7 @@ def test_the_change_form_refuses_bad_parameters_and_timing_edits_follow_to_beat(
     template = make_template(name="nightly", kind="cron", cron_expression="0 2 * * *", interval_seconds=None,
                              timezone="Europe/Paris")
     client.force_login(superuser)
-    url = f"{A}periodictask/{template.pk}/change/"
+    url = f"{A}scheduletemplate/{template.pk}/change/"
     page = client.post(url, template_form(brand, parameters=json.dumps({"message": 5})))
     assert page.status_code == 200 and "parameters.message" in page.text
     template.refresh_from_db()

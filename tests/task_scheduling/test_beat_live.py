@@ -10,8 +10,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from task_core.models import BaseTask
-from task_scheduling import services
-from task_scheduling.models import PeriodicTask, ScheduledRun, ScheduleEvent
+from task_scheduling.models import ScheduledRun, ScheduleEvent, ScheduleTemplate
+from task_scheduling.services import calendars
 
 from ..live import LiveBeat, child_env, wait_for
 
@@ -48,7 +48,7 @@ def test_interval_schedule_fires_pauses_and_resumes(live_worker, beat, operator_
     assert data["count"] >= 2 and data["stats"]["success_rate"] == 1.0
     assert all(r["task"]["status"] == "completed" for r in data["results"])
 
-    schedule_id = PeriodicTask.objects.get(pk=pk).schedules.get().pk
+    schedule_id = ScheduleTemplate.objects.get(pk=pk).schedules.get().pk
     mark = len(b.log())
     assert operator_api.post(f"{P}{pk}/pause/").status_code == 200
     wait_for(lambda: not BaseTask.objects.filter(scheduled_run__periodic_task_id=pk).unfinished().exists(),
@@ -68,7 +68,7 @@ def test_interval_schedule_fires_pauses_and_resumes(live_worker, beat, operator_
     wait_for(lambda: runs(pk, task__status="completed").count() >= paused_count + 1, timeout=30,
              message="a run after resume")
     # Nothing that fell due while paused was fired: every run after resume is due after the resume.
-    template = PeriodicTask.objects.get(pk=pk)
+    template = ScheduleTemplate.objects.get(pk=pk)
     resumed_at = template.schedules.get().events.filter(to_status="active").latest("id").created_at
     assert not runs(pk).filter(due_at__gt=deadline - timedelta(seconds=5), due_at__lt=resumed_at).exists()
 
@@ -137,7 +137,7 @@ def test_overlap_skip_while_a_run_is_still_going(live_worker, beat, make_templat
 
 def test_calendar_exclusion_skips_and_records(live_worker, beat, make_template, brand):
     today = timezone.now().date()
-    cal = services.calendar_create(brand=brand, name="holiday", excluded_dates=[
+    cal = calendars.calendar_create(brand=brand, name="holiday", excluded_dates=[
         (today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)])
     template = make_template(interval_seconds=1, name="blocked", calendar=cal, queue="")
     beat()

@@ -1,7 +1,7 @@
 """Our Beat scheduler class on the real database and the real Redis broker, without the `celery beat`
 process around it: loading rows, catching up after downtime, restarts and re-sending lost batches.
 
-Its dispatcher messages go to a private queue (the `dispatch_options` a deployment could set too); the
+Its dispatcher messages go to a private queue (the `fire_options` a deployment could set too); the
 test reads them back from Redis and runs the real dispatcher task on them, as a worker would.
 """
 
@@ -20,10 +20,11 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
 from task_core.models import BaseTask
-from task_scheduling import services, tasks
+from task_scheduling import tasks
 from task_scheduling.beat import Scheduler
-from task_scheduling.beat_sync import FIRE_TASK
+from task_scheduling.beat_names import FIRE_TASK
 from task_scheduling.models import ScheduledRun, ScheduleEvent
+from task_scheduling.services import schedules, templates
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +36,7 @@ def beat():
 
     def start():
         sched = Scheduler(app=current_app, lazy=True)
-        sched.dispatch_options = {"queue": queue}
+        sched.fire_options = {"queue": queue}
         return sched
 
     start.queue = queue
@@ -87,7 +88,7 @@ def test_catch_up_after_downtime_applies_the_missed_run_policy_and_records_what_
     # Down since the anchor (~117 min ago): the due times at +30 and +60 min collapse into the one at +90.
     assert sorted((sid, due) for sid, due, _, _ in items) == sorted(
         (s.pk, (s.anchor_at + timedelta(minutes=90)).isoformat()) for s in (skip, once))
-    tasks.dispatch(items)
+    tasks.fire_due(items)
     assert ScheduledRun.objects.get(schedule=skip).outcome == "missed"
     assert ScheduledRun.objects.get(schedule=once).outcome == "fired"
     for schedule in (skip, once):
@@ -100,7 +101,7 @@ def test_a_restarted_beat_does_not_fire_a_handled_due_time_again(beat, make_temp
     registered_ago(template, 61)
     first = beat()
     first._tick_ours()
-    tasks.dispatch(sent_items(beat.queue))
+    tasks.fire_due(sent_items(beat.queue))
     assert BaseTask.objects.count() == 1
     restarted = beat()
     restarted._tick_ours()
@@ -115,7 +116,7 @@ def test_a_beat_restarted_before_its_batch_was_handled_sends_it_again_and_one_ru
     beat()._tick_ours()  # restarted: the first batch is still in the queue
     items = sent_items(beat.queue)
     assert len(items) == 2 and items[0][:2] == items[1][:2]
-    result = tasks.dispatch(items)
+    result = tasks.fire_due(items)
     assert result["fired"] == 1 and BaseTask.objects.count() == 1
 
 
@@ -130,7 +131,7 @@ def test_a_lost_batch_is_sent_again_with_its_original_send_time(beat, make_templ
     sched._confirm()
     (again,) = sent_items(beat.queue)
     assert again == lost  # same due time, same sent_at: not mistaken for a missed run
-    tasks.dispatch([again])
+    tasks.fire_due([again])
     sched._pending_checked = -1e9
     sched._confirm()
     assert sched._pending == {} and sent_items(beat.queue) == []
@@ -142,10 +143,10 @@ def test_pausing_takes_the_schedule_out_of_the_next_tick(beat, make_template):
     schedule = registered_ago(template, 61)
     sched = beat()
     sched.load_ours()
-    services.schedule_pause(schedule=schedule)
+    schedules.schedule_pause(schedule=schedule)
     sched._tick_ours()
     assert sent_items(beat.queue) == [] and sched._ours == []
-    services.schedule_resume(schedule=schedule)
+    schedules.schedule_resume(schedule=schedule)
     sched._tick_ours()
     assert [entry[1] for entry in sched._ours] == [schedule.pk]
     assert sched._ours[0][0] > timezone.now()  # resume never fires what fell due while paused
@@ -167,7 +168,7 @@ def test_a_change_is_read_from_the_changed_rows_only_and_a_deletion_reloads_all(
     BeatEntry.objects.create(name="megahub-schedule-not-a-number", task=FIRE_TASK, interval=every)
     sched = beat()
     sched._tick_ours()
-    services.periodic_task_update(template=fast, interval_seconds=60)
+    templates.template_update(template=fast, interval_seconds=60)
     log = logged_tick(sched, caplog)
     # Rows changed within the last minute are read again (clock skew, long transactions): both, here.
     assert "2 active schedules refreshed" in log and "loaded" not in log
@@ -178,7 +179,7 @@ def test_a_change_is_read_from_the_changed_rows_only_and_a_deletion_reloads_all(
     soon = next_fires()
     assert (soon[fast_s.pk] - timezone.now()).total_seconds() <= 60
     assert (soon[slow_s.pk] - timezone.now()).total_seconds() > 3000
-    services.schedule_delete(schedule=slow_s)
+    schedules.schedule_delete(schedule=slow_s)
     assert "1 active schedules loaded" in logged_tick(sched, caplog) and list(next_fires()) == [fast_s.pk]
 
 

@@ -8,7 +8,8 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from task_core.models import Brand, BrandMembership, BrandRole
+from task_core.choices import BrandRole
+from task_core.models import Brand, BrandMembership
 
 USERS = [
     ("admin", "admin@megahub.local", True, None),

@@ -1,0 +1,52 @@
+"""The state machine's writes through the ORM: the path on databases other than PostgreSQL (SQLite).
+
+The same functions, arguments and rows as `pg_writes`, in several statements inside one transaction
+(tests/task_core/test_writes.py runs both on the same database and compares the rows they leave).
+Only `task_core.state_machine` calls these. `durable` is accepted for the same signature: every commit
+here waits for the disk as the database is configured to.
+"""
+
+from django.db import transaction
+
+from .models import BaseTask, TaskEvent
+
+
+def insert_task(task: BaseTask, event: dict) -> int:
+    """INSERT the task and its first event; returns the new primary key."""
+    with transaction.atomic():
+        task.save(force_insert=True)
+        TaskEvent.objects.create(task=task, **event)
+    return task.pk
+
+
+def insert_many(tasks: list[BaseTask], event: dict) -> None:
+    """Insert new tasks and one first event each (`event` without its task); sets each pk."""
+    BaseTask.objects.bulk_create(tasks, batch_size=1000)
+    if not all(t.pk for t in tasks):  # backends without RETURNING on bulk insert
+        by_id = dict(BaseTask.objects.filter(task_id__in=[t.task_id for t in tasks]).values_list("task_id", "pk"))
+        for t in tasks:
+            t.pk = t.id = by_id[t.task_id]
+    TaskEvent.objects.bulk_create([TaskEvent(task=t, **event) for t in tasks], batch_size=1000)
+
+
+def update_task(pk: int, current: str, values: dict, event: dict | None, *, durable: bool = True) -> bool:
+    """The guarded UPDATE (`WHERE status = current`) and its event; True if the row was in `current`."""
+    with transaction.atomic():
+        updated = BaseTask.objects.filter(pk=pk, status=current).update(**values)
+        if updated and event is not None:
+            TaskEvent.objects.create(task_id=pk, **event)
+    return bool(updated)
+
+
+def update_many(pks: list[int], current: str, values: dict, *, detail: str, durable: bool = True) -> list[int]:
+    """The bulk guarded UPDATE: the tasks of `pks` still in `current` are locked in id order, updated and
+    given one event each; returns their ids. `values` must include `status`."""
+    with transaction.atomic():
+        moved = list(BaseTask.objects.select_for_update().filter(pk__in=pks, status=current)
+                     .order_by("pk").values_list("pk", flat=True))
+        if not moved:
+            return []
+        BaseTask.objects.filter(pk__in=moved).update(**values)
+        TaskEvent.objects.bulk_create([TaskEvent(task_id=pk, from_status=current, to_status=values["status"],
+                                                 detail=detail) for pk in moved])
+    return moved

@@ -1,0 +1,40 @@
+"""The scheduling summary of a brand: schedules by status, the next fire, templates, the last 24 h."""
+
+from datetime import timedelta
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from task_core.choices import TaskStatus
+
+from ..choices import RunOutcome, ScheduleStatus
+from ..models import Schedule, ScheduledRun, ScheduleTemplate
+
+
+def summary(*, brand) -> dict:
+    now = timezone.now()
+    by_status = dict.fromkeys(ScheduleStatus.values, 0)
+    for row in Schedule.objects.for_brand(brand).values("status").annotate(n=Count("pk")):
+        by_status[row["status"]] = row["n"]
+    nxt = (Schedule.objects.for_brand(brand).active().filter(next_run_at__isnull=False)
+           .select_related("periodic_task").order_by("next_run_at").first())
+    templates = ScheduleTemplate.objects.for_brand(brand).aggregate(
+        total=Count("pk"), active=Count("pk", filter=Q(is_active=True)))
+    runs = ScheduledRun.objects.for_brand(brand).filter(due_at__gte=now - timedelta(hours=24))
+    outcomes = dict(runs.values_list("outcome").annotate(n=Count("pk")))
+    by_task = dict(runs.filter(task__isnull=False).values_list("task__status").annotate(n=Count("pk")))
+    return {
+        "schedules_by_status": by_status,
+        "schedules_total": sum(by_status.values()),
+        "periodic_tasks": {"total": templates["total"], "active": templates["active"],
+                           "inactive": templates["total"] - templates["active"]},
+        "next_fire": None if nxt is None else {
+            "schedule_id": nxt.pk, "periodic_task_id": nxt.periodic_task_id,
+            "name": nxt.periodic_task.name if nxt.periodic_task else "", "at": nxt.next_run_at},
+        # Every key is always there (zeros included), so a dashboard never checks for a missing one.
+        "runs_24h": {"total": sum(by_task.values()),
+                     **{status: by_task.get(status, 0) for status in TaskStatus.values},
+                     "not_run": sum(n for o, n in outcomes.items() if o not in (RunOutcome.FIRED, RunOutcome.MANUAL)),
+                     "outcomes": {o: outcomes.get(o, 0) for o in RunOutcome.values}},
+        "timestamp": now,
+    }

@@ -1,0 +1,46 @@
+"""The scheduling part of /tasks/system/: orphans and their cleanup."""
+
+import pytest
+from django.db import connection
+from django_celery_beat.models import PeriodicTask as BeatEntry
+
+from task_scheduling.models import Schedule, ScheduleTemplate
+
+from .helpers import assert_error, create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_orphans_listed_and_cleaned(operator_api, admin_api, brand):
+    pk = create(operator_api).json()["id"]
+    orm = create(operator_api, name="orm").json()["id"]
+    raw = create(operator_api, name="raw").json()["id"]
+    # A queryset delete of a template unregisters its schedules too (pre_delete): no orphan.
+    by_qs = create(operator_api, name="queryset").json()["id"]
+    by_qs_schedule = Schedule.objects.get(periodic_task_id=by_qs)
+    ScheduleTemplate.objects.filter(pk=by_qs).delete()
+    assert not Schedule.objects.filter(pk=by_qs_schedule.pk).exists()
+    assert not BeatEntry.objects.filter(name=by_qs_schedule.beat_name).exists()
+    schedule = Schedule.objects.get(periodic_task_id=pk)
+    # Unlinked behind the services' back (a bulk update), then deleted: its schedule is orphaned.
+    Schedule.objects.filter(pk=schedule.pk).update(periodic_task=None)
+    ScheduleTemplate.objects.filter(pk=pk).delete()
+    # A schedule deleted through the ORM takes its Beat row with it (post_delete): no orphan.
+    by_orm = Schedule.objects.get(periodic_task_id=orm)
+    Schedule.objects.filter(pk=by_orm.pk).delete()
+    assert not BeatEntry.objects.filter(name=by_orm.beat_name).exists()
+    ScheduleTemplate.objects.filter(pk=orm).delete()
+    # Raw SQL bypasses everything: its Beat row is left behind.
+    by_sql = Schedule.objects.get(periodic_task_id=raw)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM task_scheduling_scheduleevent WHERE schedule_id = %s", [by_sql.pk])
+        cursor.execute("DELETE FROM task_scheduling_schedule WHERE id = %s", [by_sql.pk])
+    ScheduleTemplate.objects.filter(pk=raw).delete()
+    found = operator_api.get("/tasks/system/orphans/").json()
+    assert {e["reason"] for e in found["beat_entries"]} == {"template is gone", "schedule is gone"}
+    assert [s["id"] for s in found["schedules"]] == [schedule.pk]
+    assert_error(operator_api.post("/tasks/system/cleanup/orphans/"), 403, "PERMISSION_DENIED")
+    done = admin_api.post("/tasks/system/cleanup/orphans/").json()
+    assert done["beat_entries_removed"] == 2 and done["schedules_removed"] == 1
+    assert admin_api.get("/tasks/system/orphans/").json() == {"beat_entries": [], "schedules": []}
+    assert not BeatEntry.objects.filter(task="task_scheduling.fire").exists()
