@@ -5,9 +5,8 @@ from django.utils import timezone
 
 from .choices import TaskStatus
 
-# Relations that other apps' task fields read (register_task_field(..., select_related=...)): loaded with
-# the task in the same query, so a page of tasks costs the same number of queries whatever its length.
-EXTRA_TASK_RELATIONS: list[str] = []
+# Relations the task representation shows; apps add theirs with register_task_field(select_related=...).
+TASK_RELATIONS = ["brand", "created_by"]
 
 
 class BaseTaskQuerySet(models.QuerySet):
@@ -15,7 +14,7 @@ class BaseTaskQuerySet(models.QuerySet):
         return self.filter(brand=brand)
 
     def with_relations(self):
-        return self.select_related("brand", "created_by", *EXTRA_TASK_RELATIONS)
+        return self.select_related(*TASK_RELATIONS)
 
     def unfinished(self):
         return self.filter(status__in=TaskStatus.unfinished())

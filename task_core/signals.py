@@ -1,6 +1,8 @@
 """Signals core sends so the other apps can react without core importing them.
 
-- task_started(task, worker, run_id)    worker side, after the task is marked running
+- task_started(task, worker, ctx)       worker side, after the task is marked running, before it runs
+                                        (ctx: the TaskContext; ctx.metrics holds what ctx.metric() reported,
+                                         ctx.run_id names this run)
 - task_finished(task, status, worker)   worker side, after completed / failed / cancelled / retrying
 - task_checkpoint(task, step, state, progress, run_id)   a task author called ctx.checkpoint()
 - task_resume_state(task, run_id) -> state   receivers may return the state a resumed run continues from

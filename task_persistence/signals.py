@@ -8,9 +8,9 @@ def on_tasks_created(sender, tasks, extra=None, **kwargs):
     services.jobs_create(tasks=tasks, resume_policy=(extra or {}).get("resume_policy"))
 
 
-def on_task_started(sender, task, worker="", run_id="", **kwargs):
+def on_task_started(sender, task, worker="", ctx=None, **kwargs):
     if services.is_resumable(task.task_type):
-        services.job_claim(task=task, run_id=run_id, worker=worker)
+        services.job_claim(task=task, run_id=ctx.run_id, worker=worker)
 
 
 def on_task_checkpoint(sender, task, step, state, progress=None, run_id="", **kwargs):
