@@ -257,7 +257,9 @@ class OrphansCleanupSerializer(OrphansSerializer):
 # --- input -----------------------------------------------------------------------------------------
 
 class PeriodicTaskInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, required=False, help_text=(
+        "Unique in the brand. On create, when left out: the task type's label and the cron expression, "
+        "numbered when taken. Required by PUT."))
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     task_type = serializers.CharField(max_length=120)
     parameters = serializers.JSONField(required=False, help_text="Validated against the task type's schema.")
@@ -265,7 +267,7 @@ class PeriodicTaskInputSerializer(serializers.Serializer):
     cron_expression = serializers.CharField(max_length=120, required=False, allow_blank=True)
     interval_seconds = serializers.IntegerField(min_value=1, max_value=366 * 86400, required=False, allow_null=True)
     run_at = serializers.DateTimeField(required=False, allow_null=True)
-    timezone = serializers.CharField(max_length=64, required=False)
+    timezone = serializers.CharField(max_length=64, required=False, help_text="IANA timezone; default: the brand's.")
     calendar = serializers.IntegerField(required=False, allow_null=True, help_text="Id of a calendar of the brand.")
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
     max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False, allow_null=True)
@@ -305,7 +307,10 @@ class ScheduleCreateSerializer(serializers.Serializer):
 
 
 class ValidateCronInputSerializer(serializers.Serializer):
-    expression = serializers.CharField(max_length=120, allow_blank=True)
+    cron_expression = serializers.CharField(max_length=120, allow_blank=True, required=False,
+                                            help_text="The expression, named as in the create body.")
+    expression = serializers.CharField(max_length=120, allow_blank=True, required=False,
+                                       help_text="Alias of cron_expression.")
     timezone = serializers.CharField(max_length=64, required=False, default="UTC")
     count = serializers.IntegerField(min_value=1, max_value=100, required=False, default=5)
     calendar = serializers.IntegerField(required=False, allow_null=True, help_text="Apply this calendar (id).")
@@ -315,6 +320,13 @@ class ValidateCronInputSerializer(serializers.Serializer):
         if not 1970 <= value.year <= 2999:
             raise serializers.ValidationError("Must be between the years 1970 and 2999.")
         return value
+
+    def validate(self, attrs):
+        if "cron_expression" in attrs:
+            attrs["expression"] = attrs.pop("cron_expression")
+        elif "expression" not in attrs:
+            raise serializers.ValidationError({"cron_expression": ["This field is required."]})
+        return attrs
 
 
 class CalendarInputSerializer(serializers.Serializer):

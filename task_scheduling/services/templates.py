@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from megahub.api.exceptions import ApplicationError, InvalidTransition, validation_error
 from task_core.choices import TaskOrigin
+from task_core.registry import UnknownTaskType, get_task_type
 from task_core.services import task_create
 
 from .. import beat_sync
@@ -34,11 +35,30 @@ def _refuse_unknown(fields: dict) -> None:
         raise ValueError(f"Unknown template fields: {sorted(unknown)}")
 
 
+def default_name(*, brand, task_type: str, kind: str, cron_expression: str = "") -> str:
+    """A readable name for a template created without one, unique in the brand: the task type's label and
+    the cron expression ("Daily SEO report (0 9 * * 1-5)"), numbered from 2 when taken."""
+    try:
+        label = get_task_type(task_type).label
+    except UnknownTaskType:
+        label = task_type
+    base = f"{label} ({cron_expression})" if kind == ScheduleKind.CRON and cron_expression else label
+    base = base[:190]
+    taken = set(ScheduleTemplate.objects.filter(brand=brand, name__startswith=base).values_list("name", flat=True))
+    return next(name for name in (base, *(f"{base} #{n}" for n in range(2, len(taken) + 3))) if name not in taken)
+
+
 @transaction.atomic
 def template_create(*, brand, created_by=None, register: bool = True, **fields) -> ScheduleTemplate:
     """Create a template; unless register=False, an active cron/interval/date template also gets its first
-    schedule registered in Beat right away."""
+    schedule registered in Beat right away. Without a name it gets `default_name`; without a timezone,
+    the brand's."""
     _refuse_unknown(fields)
+    fields.setdefault("timezone", brand.timezone)
+    if not fields.get("name"):
+        fields["name"] = default_name(brand=brand, task_type=fields.get("task_type", ""),
+                                      kind=fields.get("kind", ScheduleKind.CRON),
+                                      cron_expression=fields.get("cron_expression", ""))
     template = ScheduleTemplate(brand=brand, created_by=created_by, **fields)
     template_validate(template=template)
     template.save()

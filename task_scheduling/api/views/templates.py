@@ -5,6 +5,8 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from megahub.api.exceptions import validation_error
+
 from ...filters import ExecutionFilter, TemplateDetailOptions, TemplateFilter
 from ...selectors.cron import cron_validate
 from ...selectors.executions import executions_queryset, executions_stats
@@ -70,6 +72,8 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
         template = self.get_object()
         data = PeriodicTaskInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
+        if not partial and "name" not in data.validated_data:
+            raise validation_error("PUT replaces the definition: name is required.", "name")
         fields = with_calendar(request, dict(data.validated_data))
         fields.pop("register", None)
         templates.template_update(template=template, actor=request.user, **fields)
