@@ -121,12 +121,14 @@ class ExecutionSerializer(serializers.ModelSerializer):
                                                    "null while running or when no task was created.")
     result_data = serializers.JSONField(source="task.result_data", default=None, read_only=True)
     error_message = serializers.SerializerMethodField()
+    error_traceback = serializers.CharField(source="task.error_traceback", default="", read_only=True,
+                                            help_text="The failed task's traceback.")
 
     class Meta:
         model = ScheduledRun
         fields = ["id", "schedule", "periodic_task", "due_at", "outcome", "detail", "status", "task_type",
                   "task_id", "started_at", "completed_at", "duration_seconds", "is_success", "result_data",
-                  "error_message", "task", "created_at"]
+                  "error_message", "error_traceback", "task", "created_at"]
 
     def get_status(self, obj) -> str:
         return obj.task.status if obj.task_id and obj.task else obj.outcome
@@ -156,14 +158,20 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
 class ExecutionStatsSerializer(serializers.Serializer):
     total_runs = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField(), help_text=(
+        "Runs per task status (every status, zeros included), and per outcome for runs that created no task."))
     finished_runs = serializers.IntegerField()
     successful_runs = serializers.IntegerField()
     failed_runs = serializers.IntegerField()
     success_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed), 0..1.")
     average_duration_ms = serializers.IntegerField(allow_null=True)
     average_duration_seconds = serializers.FloatField(allow_null=True)
+    p95_duration_ms = serializers.IntegerField(allow_null=True, help_text="95th percentile (nearest rank) of "
+                                               "the completed runs' durations.")
+    p95_duration_seconds = serializers.FloatField(allow_null=True)
     last_run_at = serializers.DateTimeField(allow_null=True)
-    next_run_at = serializers.DateTimeField(allow_null=True)
+    next_run_at = serializers.DateTimeField(allow_null=True, help_text="The template's next run (stats of one "
+                                            "template only).")
 
 
 class ExecutionPageSerializer(serializers.Serializer):

@@ -54,7 +54,7 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
         data = PeriodicTaskDetailSerializer(template).data
         if options.get("include") == "stats":
             data["stats"] = ExecutionStatsSerializer(executions_stats(
-                template=template, runs=executions_queryset(template=template))).data
+                runs=executions_queryset(template=template), template=template)).data
         return Response(data)
 
     @extend_schema(request=PeriodicTaskInputSerializer, responses={201: PeriodicTaskSerializer})
