@@ -10,6 +10,7 @@ from django.db.models.functions import Cast, Coalesce
 
 from .broker import broker_check, queue_lengths, workers_online
 from .choices import BrandRole, TaskOrigin, TaskPriority, TaskStatus
+from .enums import choices, registered_enums
 from .models import BaseTask, Brand, BrandMembership, TaskEvent
 from .registry import all_task_types
 from .state_machine import TRANSITIONS
@@ -102,13 +103,12 @@ def system_status(*, brand) -> dict:
 
 
 def enums() -> dict:
-    def choices(enum):
-        return [{"value": value, "label": label} for value, label in enum.choices]
-
+    """Core's enumerations, and each app's group (task_core.enums.register_enums)."""
     return {
         "statuses": choices(TaskStatus), "priorities": choices(TaskPriority), "origins": choices(TaskOrigin),
         "roles": choices(BrandRole),
         "transitions": {src: sorted(dst) for src, dst in TRANSITIONS.items()},
+        **registered_enums(),
     }
 
 

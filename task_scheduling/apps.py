@@ -10,7 +10,7 @@ class TaskSchedulingConfig(AppConfig):
 
         from task_core import signals as core_signals
 
-        from . import beat_sync, filters, signals, tasks  # noqa: F401 - tasks: registers the Celery tasks
+        from . import beat_sync, enums, filters, signals, tasks  # noqa: F401 - tasks: registers the Celery tasks
         from .models import Schedule, ScheduleTemplate
 
         core_signals.task_finished.connect(signals.on_task_finished, dispatch_uid="task_scheduling.finished")
@@ -19,3 +19,4 @@ class TaskSchedulingConfig(AppConfig):
         pre_delete.connect(signals.on_template_deleting, sender=ScheduleTemplate,
                            dispatch_uid="task_scheduling.template_deleting")
         filters.register_task_filters()
+        enums.register()

@@ -44,3 +44,22 @@ def test_orphans_listed_and_cleaned(operator_api, admin_api, brand):
     assert done["beat_entries_removed"] == 2 and done["schedules_removed"] == 1
     assert admin_api.get("/tasks/system/orphans/").json() == {"beat_entries": [], "schedules": []}
     assert not BeatEntry.objects.filter(task="task_scheduling.fire").exists()
+
+
+def test_system_enums_serve_the_scheduling_group_registered_from_its_app_config(api, viewer, brand):
+    body = api(viewer, brand).get("/tasks/system/enums/").json()
+    group = body["scheduling"]
+    values = {key: [c["value"] for c in group[key]] for key in (
+        "schedule_statuses", "kinds", "overlap_policies", "missed_run_policies", "run_outcomes", "event_types")}
+    assert values["schedule_statuses"] == ["active", "paused", "inactive", "error"]
+    assert values["kinds"] == ["cron", "interval", "date", "manual"]
+    assert values["overlap_policies"] == ["skip", "queue", "allow"]
+    assert values["missed_run_policies"] == ["skip", "run_once"]
+    assert "skipped_calendar" in values["run_outcomes"] and "auto_paused" in values["event_types"]
+    assert group["schedule_transitions"]["paused"] == ["active"]
+    assert body["statuses"][0] == {"value": "pending", "label": "Pending"}  # core's own stay at the top level
+
+
+def test_the_enums_schema_documents_the_scheduling_group(api, viewer):
+    schema = api(viewer).get("/api/schema/?format=json").json()
+    assert "scheduling" in schema["components"]["schemas"]["Enums"]["properties"]
