@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from megahub.api.exceptions import ApplicationError, InvalidTransition, validation_error
+from megahub.read_cache import invalidate
 from task_core.choices import TaskOrigin
 from task_core.registry import UnknownTaskType, get_task_type
 from task_core.services import task_create
@@ -62,6 +63,7 @@ def template_create(*, brand, created_by=None, register: bool = True, **fields) 
     template = ScheduleTemplate(brand=brand, created_by=created_by, **fields)
     template_validate(template=template)
     template.save()
+    invalidate([brand.pk])
     if register and template.is_active and template.kind != ScheduleKind.MANUAL:
         schedule_create(template=template, actor=created_by)
     return template
@@ -85,6 +87,7 @@ def template_update(*, template: ScheduleTemplate, actor=None, **fields) -> Sche
     if template.kind == ScheduleKind.MANUAL and live:
         raise validation_error("Delete this template's schedules before making it manual-only.", "kind")
     template.save()
+    invalidate([template.brand_id])
     for s in live:
         s.periodic_task = template
     now = timezone.now()
@@ -125,6 +128,7 @@ def template_delete(*, template: ScheduleTemplate) -> dict:
     """Unregister all of its schedules and delete it; its runs stay, their links set null."""
     removed = schedules_delete_of_template(template=template)
     template.delete()
+    invalidate([template.brand_id])
     return removed
 
 
@@ -153,6 +157,7 @@ def template_run_now(*, template: ScheduleTemplate, actor=None) -> ScheduledRun:
                               **task_spec(template, {}))
     except ApplicationError as exc:
         raise renamed(exc, "parameters") from None
+    invalidate([template.brand_id])
     return ScheduledRun.objects.create(brand=template.brand, periodic_task=template, task=task,
                                        due_at=timezone.now(), outcome=RunOutcome.MANUAL,
                                        detail=f"run now by {getattr(actor, 'username', None) or 'system'}")

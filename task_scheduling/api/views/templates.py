@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from megahub.api.exceptions import validation_error
+from megahub.read_cache import cached_read
 
 from ...filters import ExecutionFilter, TemplateDetailOptions, TemplateFilter
 from ...selectors.cron import cron_validate
@@ -43,6 +44,14 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
 
     def get_queryset(self):
         return template_queryset(brand=self.request.brand)
+
+    def list(self, request):
+        """The brand's periodic tasks (a cached read, one per query: megahub/read_cache.py)."""
+        def compute():
+            return super(PeriodicTaskViewSet, self).list(request).data
+
+        return Response(cached_read("periodic-tasks", brand_id=request.brand.pk, compute=compute,
+                                    variant=request.build_absolute_uri()))
 
     def _shown(self, template) -> dict:
         return PeriodicTaskSerializer(self.get_queryset().get(pk=template.pk)).data
@@ -160,5 +169,6 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
     @extend_schema(responses={200: SummarySerializer})
     @action(detail=False, methods=["get"])
     def summary(self, request):
-        """Schedules by status, the next fire, templates and the last 24 h of runs."""
-        return Response(SummarySerializer(summary(brand=request.brand)).data)
+        """Schedules by status, the next fire, templates and the last 24 h of runs (a cached read)."""
+        return Response(cached_read("scheduling-summary", brand_id=request.brand.pk,
+                                    compute=lambda: SummarySerializer(summary(brand=request.brand)).data))
