@@ -64,10 +64,14 @@ def task_status_counts(*, brand) -> dict[str, int]:
     return counts
 
 
+def broker_queue_lengths() -> dict[str, int]:
+    """Messages waiting in each queue the registered task types use (503 when the broker is down)."""
+    return queue_lengths(sorted({"default", *(t.queue for t in all_task_types())}))
+
+
 def queue_stats(*, brand) -> dict:
     """Broker queue lengths (503 when the broker is down) and this brand's task counts."""
-    queues = sorted({"default", *(t.queue for t in all_task_types())})
-    return {"queues": queue_lengths(queues), "counts_by_status": task_status_counts(brand=brand),
+    return {"queues": broker_queue_lengths(), "counts_by_status": task_status_counts(brand=brand),
             "workers_online": workers_online()}
 
 

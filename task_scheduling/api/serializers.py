@@ -31,8 +31,8 @@ class PeriodicTaskSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "task_type", "parameters", "kind", "cron_expression",
                   "cron_description", "interval_seconds", "run_at", "timezone", "calendar", "priority",
                   "max_retries", "timeout_seconds", "queue", "overlap_policy", "missed_run_policy",
-                  "auto_pause_after", "is_active", "schedules_total", "schedules_active", "next_run_at",
-                  "created_at", "updated_at"]
+                  "auto_pause_after", "is_active", "connection_id", "schedules_total", "schedules_active",
+                  "next_run_at", "created_at", "updated_at"]
         read_only_fields = fields
 
     def get_cron_description(self, obj) -> str:
@@ -285,6 +285,8 @@ class PeriodicTaskInputSerializer(serializers.Serializer):
     missed_run_policy = serializers.ChoiceField(choices=MissedRunPolicy.choices, required=False)
     auto_pause_after = serializers.IntegerField(min_value=0, max_value=1000, required=False)
     is_active = serializers.BooleanField(required=False)
+    connection_id = serializers.IntegerField(min_value=0, max_value=2147483647, required=False, allow_null=True,
+                                             help_text="A client's own connection id, kept and filterable.")
     register = serializers.BooleanField(required=False, default=True, write_only=True,
                                         help_text="Create: also register its first schedule in Beat (default).")
 

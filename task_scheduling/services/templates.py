@@ -25,7 +25,7 @@ from .schedules import schedule_create, schedules_delete_of_template
 TEMPLATE_FIELDS = {
     "name", "description", "task_type", "parameters", "kind", "cron_expression", "interval_seconds", "run_at",
     "timezone", "calendar", "priority", "max_retries", "timeout_seconds", "queue", "overlap_policy",
-    "missed_run_policy", "auto_pause_after", "is_active",
+    "missed_run_policy", "auto_pause_after", "is_active", "connection_id",
 }
 TIMING_FIELDS = {"kind", "cron_expression", "interval_seconds", "run_at", "timezone"}
 
