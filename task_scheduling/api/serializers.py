@@ -262,6 +262,22 @@ class OrphansCleanupSerializer(OrphansSerializer):
     schedules_removed = serializers.IntegerField()
 
 
+class LegacyBeatEntrySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    task = serializers.CharField()
+    enabled = serializers.BooleanField()
+    reason = serializers.CharField()
+
+
+class LegacyCleanupSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(help_text="true: nothing was removed, this is what would be.")
+    beat_entries = LegacyBeatEntrySerializer(many=True)
+    celery_results_expired = serializers.IntegerField(help_text="Celery result rows past their expiry.")
+    celery_results_expire_after_seconds = serializers.IntegerField()
+    beat_entries_removed = serializers.IntegerField()
+    celery_results_removed = serializers.IntegerField()
+
+
 # --- input -----------------------------------------------------------------------------------------
 
 class PeriodicTaskInputSerializer(serializers.Serializer):
@@ -337,6 +353,10 @@ class ValidateCronInputSerializer(serializers.Serializer):
         elif "expression" not in attrs:
             raise serializers.ValidationError({"cron_expression": ["This field is required."]})
         return attrs
+
+
+class LegacyCleanupInputSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(required=False, default=True, help_text="Only report (default true).")
 
 
 class CalendarInputSerializer(serializers.Serializer):
