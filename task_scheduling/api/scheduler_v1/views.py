@@ -58,13 +58,18 @@ class TaskInactive(ApplicationError):
     error_code = "TASK_INACTIVE"
 
 
-@extend_schema(tags=[TAG])
-class SchedulerTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
-    """Scheduled tasks: the brand's periodic tasks (created here of kind cron). Lists are plain arrays."""
+class V1ViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """What the v1 resources share: lists are plain arrays, ids are numbers."""
 
-    serializer_class = ScheduledTaskSerializer
     pagination_class = None
     lookup_value_regex = "[0-9]+"
+
+
+@extend_schema(tags=[TAG])
+class SchedulerTaskViewSet(V1ViewSet):
+    """Scheduled tasks: the brand's periodic tasks (created here of kind cron)."""
+
+    serializer_class = ScheduledTaskSerializer
     not_found_code = "TASK_NOT_FOUND"
     not_found_detail = "Task not found"
     filtersets = {"list": SchedulerTaskFilter}
@@ -123,12 +128,10 @@ class SchedulerTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Sco
 
 
 @extend_schema(tags=[TAG])
-class SchedulerExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+class SchedulerExecutionViewSet(V1ViewSet):
     """Executions: every run of the brand's periodic tasks, newest first (100 unless `limit` says)."""
 
     serializer_class = ExecutionV1Serializer
-    pagination_class = None
-    lookup_value_regex = "[0-9]+"
     not_found_code = "EXECUTION_NOT_FOUND"
     not_found_detail = "Execution not found"
     filtersets = {"list": SchedulerExecutionFilter}
