@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from megahub.api.views import moved_to
 from task_core.api.auth import LoginView, MeView, RefreshView
+from task_monitoring.prometheus import metrics_view
 
 
 def healthz(request):
@@ -15,6 +16,7 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz),
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path("auth/token/", LoginView.as_view(), name="token_obtain"),
     path("auth/token/refresh/", RefreshView.as_view(), name="token_refresh"),
     path("auth/me/", MeView.as_view(), name="me"),
@@ -23,7 +25,10 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     # Apps that own a prefix under /tasks/ come before the task routes.
     path("tasks/system/", include("task_scheduling.api.system_urls")),
+    path("tasks/system/", include("task_monitoring.api.system_urls")),
+    path("tasks/monitoring/", include("task_monitoring.api.urls")),
     path("tasks/scheduled/", include("task_scheduling.api.urls")),
+    path("tasks/persistent-jobs/", include("task_persistence.api.urls")),
     path("tasks/", include("task_core.api.urls")),
     # The Russian reference's scheduler API, for its existing clients; its legacy prefix moved for good.
     path("api/v1/scheduler/", include("task_scheduling.api.scheduler_v1.urls")),
