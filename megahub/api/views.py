@@ -1,6 +1,8 @@
 """Django-level error views, so paths outside DRF answer in the same JSON error shape."""
 
 from django.http import JsonResponse
+from django.http.response import HttpResponseRedirectBase
+from django.views.decorators.csrf import csrf_exempt
 
 from .exceptions import error_body
 
@@ -19,3 +21,21 @@ def bad_request(request, exception=None):
 
 def permission_denied(request, exception=None):
     return JsonResponse(error_body("Permission denied.", "PERMISSION_DENIED"), status=403)
+
+
+class PermanentRedirectKeepingMethod(HttpResponseRedirectBase):
+    """308: the client repeats the same method with the same body at the new address."""
+
+    status_code = 308
+
+
+def moved_to(prefix: str):
+    """A view answering 308 to `prefix` + the rest of the path (captured as `rest`) + the query string."""
+
+    @csrf_exempt
+    def view(request, rest: str = ""):
+        target = prefix + rest.lstrip("/")
+        query = request.META.get("QUERY_STRING", "")
+        return PermanentRedirectKeepingMethod(f"{target}?{query}" if query else target)
+
+    return view
