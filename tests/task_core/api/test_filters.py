@@ -113,12 +113,11 @@ def test_default_order_is_newest_first_and_ordering_is_honoured(operator_api, br
     first, second, third = (make_task(brand, user=operator, priority=p) for p in ("low", "critical", "normal"))
     assert ids(operator_api.get("/tasks/")) == [third.pk, second.pk, first.pk]
     assert ids(operator_api.get("/tasks/", {"ordering": "created_at"})) == [first.pk, second.pk, third.pk]
-    assert ids(operator_api.get("/tasks/", {"ordering": "-id"})) == [third.pk, second.pk, first.pk]
     assert_field_error(operator_api.get("/tasks/", {"ordering": "error_traceback"}), "ordering")
 
 
 @pytest.mark.parametrize("ordering", ["-priority", "status", "task_type", "-progress_percentage", "started_at",
-                                      "created_at,id"])
+                                      "-id", "created_at,completed_at"])
 def test_orderings_no_index_serves_are_refused(operator_api, ordering):
     assert_field_error(operator_api.get("/tasks/", {"ordering": ordering}), "ordering")
 
@@ -180,7 +179,7 @@ def test_cursor_pagination_is_the_default_and_walks_every_task_once(operator_api
     seen, first = _walk(operator_api, {"page_size": 2})
     assert first["count"] == 5 and first["count_is_exact"] is True and first["previous"] is None
     assert seen == made[::-1]
-    assert _walk(operator_api, {"page_size": 2, "ordering": "id"})[0] == made
+    assert _walk(operator_api, {"page_size": 2, "ordering": "created_at"})[0] == made
     second = operator_api.get(first["next"]).json()
     assert [t["id"] for t in operator_api.get(second["previous"]).json()["results"]] == made[::-1][:2]
 
