@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from task_core.api.auth import LoginView, MeView, RefreshView
+from task_monitoring.prometheus import metrics_view
 
 
 def healthz(request):
@@ -14,6 +15,7 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz),
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path("auth/token/", LoginView.as_view(), name="token_obtain"),
     path("auth/token/refresh/", RefreshView.as_view(), name="token_refresh"),
     path("auth/me/", MeView.as_view(), name="me"),
@@ -22,7 +24,10 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     # Apps that own a prefix under /tasks/ come before the task routes.
     path("tasks/system/", include("task_scheduling.api.system_urls")),
+    path("tasks/system/", include("task_monitoring.api.system_urls")),
+    path("tasks/monitoring/", include("task_monitoring.api.urls")),
     path("tasks/scheduled/", include("task_scheduling.api.urls")),
+    path("tasks/persistent-jobs/", include("task_persistence.api.urls")),
     path("tasks/", include("task_core.api.urls")),
 ]
 

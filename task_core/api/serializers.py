@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from ..choices import TaskPriority
 from ..models import BaseTask, TaskEvent
+from ..querysets import TASK_RELATIONS
 
 
 class BrandRefSerializer(serializers.Serializer):
@@ -39,8 +40,13 @@ class TaskDetailSerializer(TaskSerializer):
         read_only_fields = fields
 
 
-def register_task_field(name: str, field: serializers.Field) -> None:
-    """Add a read-only field to the task representation (called by other apps from AppConfig.ready())."""
+def register_task_field(name: str, field: serializers.Field, *, select_related: tuple[str, ...] = ()) -> None:
+    """Add a read-only field to the task representation (called by other apps from AppConfig.ready()).
+
+    `select_related`: relations the field reads (e.g. a reverse one-to-one), joined into every task
+    query so a page of tasks costs the same number of queries whatever its size.
+    """
+    TASK_RELATIONS.extend(r for r in select_related if r not in TASK_RELATIONS)
     for cls in (TaskSerializer, TaskDetailSerializer):
         cls._declared_fields[name] = field
         if name not in cls.Meta.fields:
@@ -56,6 +62,19 @@ class TaskCreateSerializer(serializers.Serializer):
                                          help_text="Parameters, validated against the type's schema (64 KiB max).")
     max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False)
     timeout_seconds = serializers.IntegerField(min_value=1, required=False)
+
+
+# Names of the create fields other apps added (register_task_create_field): the view hands their values
+# to services.task_create as `extra`, never as BaseTask columns.
+TASK_CREATE_EXTRA_FIELDS: list[str] = []
+
+
+def register_task_create_field(name: str, field: serializers.Field) -> None:
+    """Accept an optional field in the POST /tasks/ body, validated by `field` (called by other apps from
+    AppConfig.ready()); its value reaches the `tasks_created` receivers in `extra`."""
+    TaskCreateSerializer._declared_fields[name] = field
+    if name not in TASK_CREATE_EXTRA_FIELDS:
+        TASK_CREATE_EXTRA_FIELDS.append(name)
 
 
 class TaskEventSerializer(serializers.ModelSerializer):

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from megahub.api.exceptions import BrokerUnavailable
 
+from .. import signals
 from ..broker import queue_lengths
 from ..choices import TaskStatus
 from ..models import BaseTask
@@ -33,9 +34,23 @@ def recover_interrupted(task: BaseTask, reason: str, *, worker: str = "") -> boo
     fields = {"worker": worker} if worker else {}
     if not transition(task, TaskStatus.INTERRUPTED, detail=reason, **fields):
         return False
+    if interruption_taken_over(task, worker):
+        return True
     if not dispatch(task, detail="re-sent after interruption"):
         transition(task, TaskStatus.PENDING, detail="broker unavailable; kept for the outbox sweep")
     return True
+
+
+def interruption_taken_over(task: BaseTask, worker: str) -> bool:
+    """Ask the other apps (signals.task_interrupted) whether one of them takes charge of an interrupted
+    task (holds it for an operator, or fails it); a failing receiver is logged and ignored."""
+    taken = False
+    for receiver, result in signals.task_interrupted.send_robust(sender=BaseTask, task=task, worker=worker):
+        if isinstance(result, Exception):
+            logger.error("task_interrupted receiver %r failed for task %s", receiver, task.pk, exc_info=result)
+        elif result is True:
+            taken = True
+    return taken
 
 
 def recover_worker_orphans(hostname: str) -> int:
@@ -51,7 +66,8 @@ def reap_stuck(now=None) -> dict:
     """Nothing stays running or queued forever.
 
     A run past its hard limit plus a grace was lost with its worker: it is sent again (failed after
-    MAX_INTERRUPTIONS). A task queued for longer than QUEUED_STALE_SECONDS while its queue holds no
+    MAX_INTERRUPTIONS; a resumable type's runs are judged by its own resume limit, through the
+    task_interrupted receivers). A task queued for longer than QUEUED_STALE_SECONDS while its queue holds no
     message lost its message (a broker restarted without persistence): it is sent again.
     """
     now = now or timezone.now()
@@ -66,13 +82,20 @@ def reap_stuck(now=None) -> dict:
         if deadline > now:
             continue
         interruptions = task.events.filter(to_status=TaskStatus.INTERRUPTED).count()
-        if interruptions >= MAX_INTERRUPTIONS:
+        if interruptions >= MAX_INTERRUPTIONS and not _resumable(task):  # a resumable job has its own limit
             if transition(task, TaskStatus.FAILED, detail=f"lost {interruptions} times; giving up",
                           error_message=f"Worker lost {interruptions} times"):
                 reaped["failed"] += 1
         elif recover_interrupted(task, f"no result {hard}s after start on {task.worker or '?'}; worker lost"):
             reaped["requeued"] += 1
     return reaped
+
+
+def _resumable(task: BaseTask) -> bool:
+    try:
+        return get_task_type(task.task_type).resumable
+    except UnknownTaskType:
+        return False
 
 
 def _retry_backoff(task: BaseTask) -> int:

@@ -1,0 +1,272 @@
+import copy
+
+from rest_framework import serializers
+
+from task_core.choices import TaskStatus
+from task_core.dashboard import dashboard_sections
+
+from ..models import Alert, AlertDelivery, AlertRule, TaskMetrics, Worker
+from ..selectors import PERIODS
+
+
+class TaskMetricsSummarySerializer(serializers.ModelSerializer):
+    """The `metrics` object of a task (null before it ran)."""
+
+    class Meta:
+        model = TaskMetrics
+        fields = ["execution_time_ms", "queue_wait_ms", "cpu_time_ms", "memory_usage_mb", "cost_usd"]
+        read_only_fields = fields
+
+
+class MetricsField(serializers.Field):
+    """The task's metrics, or null: reads the joined reverse one-to-one without another query."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, task):
+        try:
+            metrics = task.metrics
+        except TaskMetrics.DoesNotExist:
+            return None
+        return TaskMetricsSummarySerializer(metrics).data
+
+
+def register_task_fields() -> None:
+    from drf_spectacular.utils import extend_schema_field
+
+    from task_core.api.serializers import register_task_field
+
+    field_class = extend_schema_field(TaskMetricsSummarySerializer(allow_null=True))(MetricsField)
+    register_task_field("metrics", field_class(help_text="Measured by the worker; null before the task ran."),
+                        select_related=("metrics",))
+
+
+class TaskMetricsSerializer(serializers.ModelSerializer):
+    task_id = serializers.UUIDField(source="task.task_id", read_only=True)
+    id = serializers.IntegerField(source="task_id", read_only=True)
+    description = serializers.CharField(source="task.description", read_only=True)
+    flags = serializers.ListField(source="flag_list", child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = TaskMetrics
+        fields = ["id", "task_id", "task_type", "status", "description", "finished_at", "execution_time_ms",
+                  "queue_wait_ms", "cpu_time_ms", "memory_usage_mb", "memory_is_run_peak", "cost_usd", "custom",
+                  "flags", "runs", "source"]
+        read_only_fields = fields
+
+
+class WorkerSerializer(serializers.ModelSerializer):
+    online = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Worker
+        fields = ["id", "hostname", "pid", "queues", "concurrency", "active", "processed", "failed", "online",
+                  "status", "started_at", "last_heartbeat", "software"]
+        read_only_fields = fields
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertRule
+        fields = ["id", "name", "metric", "task_type", "queue", "comparator", "threshold", "window_seconds",
+                  "for_seconds", "min_samples", "severity", "cooldown_seconds", "webhook_urls", "emails", "secret",
+                  "enabled", "created_at", "updated_at", "last_evaluated_at", "last_value"]
+        read_only_fields = ["id", "secret", "created_at", "updated_at", "last_evaluated_at", "last_value"]
+        extra_kwargs = {"webhook_urls": {"help_text": "HTTPS/HTTP URLs; each gets a signed JSON POST."}}
+
+    def validate_webhook_urls(self, value):
+        if not isinstance(value, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://"))
+                                                  and len(u) <= 500 for u in value):
+            raise serializers.ValidationError("A list of http(s) URLs (500 characters at most).")
+        return value
+
+    def validate_emails(self, value):
+        field = serializers.EmailField()
+        if not isinstance(value, list):
+            raise serializers.ValidationError("A list of e-mail addresses.")
+        return [field.run_validation(v) for v in value]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    rule_name = serializers.CharField(source="rule.name", read_only=True)
+    metric = serializers.CharField(source="rule.metric", read_only=True)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Alert
+        fields = ["id", "rule", "rule_name", "metric", "scope", "state", "severity", "value", "threshold", "message",
+                  "started_at", "fired_at", "acknowledged_at", "acknowledged_by", "acknowledge_note", "resolved_at",
+                  "last_notified_at"]
+        read_only_fields = fields
+
+
+class AcknowledgeSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class AlertDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertDelivery
+        fields = ["id", "channel", "target", "event", "status", "attempts", "response_code", "error", "created_at",
+                  "sent_at"]
+
+
+class CleanupRequestSerializer(serializers.Serializer):
+    older_than_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+
+# --- responses of the dashboards (they shape and document what the selectors return) ----------------
+
+def _usd(**kwargs):
+    return serializers.DecimalField(max_digits=18, decimal_places=6, coerce_to_string=False, **kwargs)
+
+
+def _ms(help_text: str):
+    return serializers.FloatField(allow_null=True, help_text=help_text)
+
+
+class DurationStatsSerializer(serializers.Serializer):
+    avg = _ms("Mean (ms); null without runs.")
+    p50 = _ms("Median (ms), interpolated in the histogram bucket holding it.")
+    p95 = _ms("95th percentile (ms).")
+    p99 = _ms("99th percentile (ms).")
+
+
+class ExecutionTimeStatsSerializer(DurationStatsSerializer):
+    max = _ms("Longest run (ms).")
+
+
+class OutcomeCountsSerializer(serializers.Serializer):
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    retried = serializers.IntegerField(help_text="Runs that failed and were retried.")
+
+
+# One count per unfinished status (zeros included).
+ActiveCountsSerializer = type("ActiveCountsSerializer", (serializers.Serializer,), {
+    status: serializers.IntegerField(help_text=f"Tasks now {status}.") for status in TaskStatus.unfinished()})
+
+
+class ThroughputPointSerializer(serializers.Serializer):
+    bucket = serializers.DateTimeField(help_text="Start of the bucket (minute, hour or day by period).")
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    cost_usd = _usd()
+
+
+class TaskTypeStatsSerializer(OutcomeCountsSerializer):
+    task_type = serializers.CharField()
+    success_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed).")
+    execution_time_ms = ExecutionTimeStatsSerializer()
+    queue_wait_ms = DurationStatsSerializer()
+    cpu_time_ms = serializers.IntegerField(help_text="CPU time of the runs, summed.")
+    memory_mb_avg = serializers.FloatField(allow_null=True)
+    memory_mb_max = serializers.FloatField(allow_null=True)
+    cost_usd = _usd()
+
+
+class DayCostSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    cost_usd = _usd()
+
+
+class TopFailureSerializer(serializers.Serializer):
+    task_type = serializers.CharField()
+    failed = serializers.IntegerField()
+    failure_rate = serializers.FloatField()
+    last_error = serializers.CharField(allow_blank=True, help_text="Message of its latest failure (500 chars).")
+    last_failed_at = serializers.DateTimeField(allow_null=True)
+
+
+def _queue_lengths(**kwargs):
+    return serializers.DictField(child=serializers.IntegerField(), allow_null=True, **kwargs)
+
+
+class MetricsDashboardSerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=list(PERIODS))
+    since = serializers.DateTimeField(help_text="Start of the period (the series starts at its bucket).")
+    until = serializers.DateTimeField()
+    bucket = serializers.ChoiceField(choices=["minute", "hour", "day"], help_text="Width of a throughput point.")
+    task_type = serializers.CharField(allow_null=True)
+    counts_by_status = OutcomeCountsSerializer(help_text="Runs that ended in the period.")
+    active_by_status = ActiveCountsSerializer(help_text="Unfinished tasks now.")
+    success_rate = serializers.FloatField(allow_null=True)
+    execution_time_ms = ExecutionTimeStatsSerializer()
+    queue_wait_ms = DurationStatsSerializer()
+    cost_usd = _usd()
+    throughput = ThroughputPointSerializer(many=True)
+    by_task_type = TaskTypeStatsSerializer(many=True)
+    cost_by_day = DayCostSerializer(many=True)
+    top_failures = TopFailureSerializer(many=True)
+    queues = _queue_lengths(help_text="Messages waiting per queue now; null when the broker is unreachable.")
+
+
+class QueueStateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    length = serializers.IntegerField(allow_null=True, help_text="Messages waiting; null: broker unreachable.")
+    consumers = serializers.ListField(child=serializers.CharField(), help_text="Online workers consuming it.")
+
+
+class WorkersOverviewSerializer(serializers.Serializer):
+    online = serializers.IntegerField()
+    offline = serializers.IntegerField()
+    total_slots = serializers.IntegerField(help_text="Pool slots of the online workers.")
+    busy_slots = serializers.IntegerField(help_text="Tasks running on them at their last heartbeat.")
+    queues = QueueStateSerializer(many=True)
+    broker = serializers.ChoiceField(choices=["up", "down"])
+
+
+SystemTaskCountsSerializer = type("SystemTaskCountsSerializer", (ActiveCountsSerializer,), {
+    f"{status}_24h": serializers.IntegerField(help_text=f"Runs {status} in the last 24 h.")
+    for status in ("completed", "failed", "cancelled")})
+
+
+class SystemDashboardSerializer(serializers.Serializer):
+    """The front page; apps add sections with task_core.dashboard.register_dashboard_section."""
+
+    tasks_by_status = SystemTaskCountsSerializer()
+    success_rate_24h = serializers.FloatField(allow_null=True)
+    throughput_24h = serializers.IntegerField(help_text="Runs completed or failed in the last 24 h.")
+    cost_usd_24h = _usd()
+    workers_online = serializers.IntegerField()
+    workers_offline = serializers.IntegerField()
+    busy_slots = serializers.IntegerField()
+    total_slots = serializers.IntegerField()
+    alerts_firing = serializers.IntegerField()
+    alerts_acknowledged = serializers.IntegerField()
+    queues = QueueStateSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for section in dashboard_sections():
+            fields[section.name] = (copy.deepcopy(section.serializer) if section.serializer is not None
+                                    else serializers.JSONField())
+        return fields
+
+
+class RuleResultSerializer(serializers.Serializer):
+    scope = serializers.CharField(allow_blank=True)
+    value = serializers.FloatField(allow_null=True)
+    samples = serializers.IntegerField()
+    breaching = serializers.BooleanField()
+
+
+class RuleTestSerializer(serializers.Serializer):
+    rule = serializers.IntegerField()
+    metric = serializers.CharField(required=False)
+    comparator = serializers.CharField(required=False)
+    threshold = serializers.FloatField(required=False)
+    error = serializers.CharField(required=False, help_text="Set when the metric could not be read (broker down).")
+    results = RuleResultSerializer(many=True)
+
+
+class CleanupResultSerializer(serializers.Serializer):
+    older_than_days = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+    tasks = serializers.IntegerField()
+    events = serializers.IntegerField()
+    metrics = serializers.IntegerField()
