@@ -197,12 +197,14 @@ class ScheduledRun(models.Model):
     """One due time of one schedule: the claim that makes a fire happen at most once, and the link from
     the BaseTask it created back to its schedule and template (SET NULL: history outlives both)."""
 
+    # No single-column index on the foreign keys: the composite indexes below start with each of them.
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="scheduled_runs", verbose_name="brand",
-                              help_text="The brand of the run.")
+                              db_index=False, help_text="The brand of the run.")
     schedule = models.ForeignKey(Schedule, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs",
-                                 verbose_name="schedule", help_text="The schedule that fired (empty once deleted).")
+                                 verbose_name="schedule", db_index=False,
+                                 help_text="The schedule that fired (empty once deleted).")
     periodic_task = models.ForeignKey(ScheduleTemplate, on_delete=models.SET_NULL, null=True, blank=True,
-                                      related_name="runs", verbose_name="template",
+                                      related_name="runs", verbose_name="template", db_index=False,
                                       help_text="The template (empty once deleted).")
     task = models.OneToOneField(BaseTask, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="scheduled_run", verbose_name="task",
@@ -219,8 +221,11 @@ class ScheduledRun(models.Model):
     class Meta:
         ordering = ["-due_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["schedule", "due_at"], name="unique_run_per_schedule_due")]
+        # The lists' order (newest due time first) per brand and per template: docs/architecture.md, "Reads
+        # at scale".
         indexes = [
-            models.Index(fields=["periodic_task", "-due_at"], name="schedrun_template_due"),
+            models.Index(fields=["brand", "-due_at", "-id"], name="schedrun_brand_due"),
+            models.Index(fields=["periodic_task", "-due_at", "-id"], name="schedrun_template_due_id"),
             models.Index(fields=["schedule", "outcome"], name="schedrun_schedule_outcome"),
         ]
 

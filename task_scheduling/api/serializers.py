@@ -175,7 +175,8 @@ class ExecutionStatsSerializer(serializers.Serializer):
 
 
 class ExecutionPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(allow_null=True, help_text="Null on a page reached by cursor.")
+    count_is_exact = serializers.BooleanField(allow_null=True, help_text="false when `count` is an estimate.")
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
     stats = ExecutionStatsSerializer()

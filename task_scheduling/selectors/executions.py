@@ -23,6 +23,16 @@ def brand_executions(*, brand):
     return ScheduledRun.objects.for_brand(brand).select_related("task", "periodic_task").order_by("-due_at", "-id")
 
 
+def newest_runs(runs, limit: int):
+    """The `limit` newest of `runs` (ordered -due_at, -id) as a filter, not a slice: a page can still be cut
+    from it by cursor. One query finds the oldest run kept."""
+    last = runs.order_by("-due_at", "-id").values_list("due_at", "id")[limit - 1: limit].first()
+    if last is None:
+        return runs  # fewer than `limit` runs
+    due_at, run_id = last
+    return runs.filter(due_at__gte=due_at).exclude(due_at=due_at, id__lt=run_id)
+
+
 def execution_get(*, brand, execution_id: int) -> ScheduledRun | None:
     return brand_executions(brand=brand).filter(pk=execution_id).first()
 

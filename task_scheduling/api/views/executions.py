@@ -6,23 +6,32 @@ from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from megahub.api.pagination import CursorListPagination
+
 from ...filters import (
     BrandExecutionFilter,
     ExecutionStatsOptions,
     FailedExecutionsOptions,
     RecentExecutionsOptions,
 )
-from ...selectors.executions import brand_executions, executions_stats, failed_executions, recent_executions
+from ...selectors.executions import (
+    brand_executions,
+    executions_stats,
+    failed_executions,
+    newest_runs,
+    recent_executions,
+)
 from ...selectors.templates import template_queryset
 from ..serializers import ExecutionSerializer, ExecutionStatsSerializer
 from .base import ScopedViewSet
 
 
 class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
-    """Runs of the brand's periodic tasks (fired by a schedule or run now), newest first. The id is the
-    `execution_id` run-now answers with."""
+    """Runs of the brand's periodic tasks (fired by a schedule or run now), newest first, by cursor (page
+    numbers on request). The id is the `execution_id` run-now answers with."""
 
     serializer_class = ExecutionSerializer
+    pagination_class = CursorListPagination
     not_found_code = "EXECUTION_NOT_FOUND"
     not_found_detail = "Execution not found or access denied"
     lookup_value_regex = "[0-9]+"
@@ -36,7 +45,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
         """The list's filters, then `limit` (the newest N)."""
         queryset = super().filter_queryset(queryset)
         limit = self.request.query_params.get("limit") if self.action == "list" else None
-        return queryset[: int(limit)] if limit else queryset
+        return newest_runs(queryset, int(limit)) if limit else queryset
 
     def _page(self, runs):
         return self.get_paginated_response(ExecutionSerializer(self.paginate_queryset(runs), many=True).data)

@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from megahub.api.exceptions import validation_error
+from megahub.api.pagination import CursorListPagination
 from megahub.read_cache import cached_read
 
 from ...filters import ExecutionFilter, TemplateDetailOptions, TemplateFilter
@@ -122,9 +123,10 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(filters=True, responses={200: ExecutionPageSerializer})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=CursorListPagination)
     def executions(self, request, pk=None):
-        """Its runs (newest due time first) with success rate, average duration, last and next run."""
+        """Its runs (newest due time first; by cursor, page numbers on request) with success rate, average
+        duration, last and next run."""
         template = self.get_object()
         runs = self.filter_queryset(executions_queryset(template=template))
         page = self.paginate_queryset(runs)
