@@ -37,6 +37,7 @@ from bench.bench_reads import (  # noqa: E402
     WARMUP,
     measure,
     prepare,
+    prepare_metrics,
     print_plans,
     reads_database_url,
     start_gunicorn,
@@ -64,80 +65,6 @@ ENDPOINTS = [
     ("metrics: search=high_memory", "/tasks/monitoring/metrics/?search=high_memory", 50),
     ("metrics: execution_time>=4000", "/tasks/monitoring/metrics/?execution_time__gte=4000", 50),
 ]
-
-# One TaskMetrics row per finished task of a brand (bench_reads' tasks ran 2 s to 7 s after being created,
-# waited 1 s); about 1 % of them flagged high_memory.
-METRICS_SQL = """
-INSERT INTO task_monitoring_taskmetrics (
-    task_id, brand_id, task_type, status, finished_at, execution_time_ms, queue_wait_ms, cpu_time_ms,
-    memory_usage_mb, memory_is_run_peak, cost_usd, custom, flags, runs, source)
-SELECT t.id, t.brand_id, t.task_type, t.status, t.completed_at, m.wall,
-       (extract(epoch FROM t.started_at - t.queued_at) * 1000)::int, m.wall * 9 / 10, m.mem, true,
-       round(m.wall * 0.12 / 3600000.0, 6), '{}'::jsonb,
-       CASE WHEN m.mem >= 512 THEN 'high_memory' ELSE '' END, 1, 'worker'
-FROM task_core_basetask t
-CROSS JOIN LATERAL (SELECT (extract(epoch FROM t.completed_at - t.started_at) * 1000)::int AS wall,
-                           CASE WHEN t.id %% 97 = 0 THEN 900.0 ELSE 30 + t.id %% 200 END AS mem) m
-WHERE t.brand_id = %(brand_id)s AND t.completed_at IS NOT NULL AND t.started_at IS NOT NULL
-"""
-
-
-def rollup_sql() -> str:
-    """The rollups of a brand computed from its metrics rows, as the worker would have added them up."""
-    from task_monitoring.models import HISTOGRAM_BOUNDS_MS, HISTOGRAM_BUCKETS
-
-    bounds = "ARRAY[" + ",".join(map(str, HISTOGRAM_BOUNDS_MS)) + "]::int[]"
-    # bisect_left(bounds, ms) of recording.histogram_index = the number of bounds < ms
-    hist = [f"count(*) FILTER (WHERE width_bucket(m.execution_time_ms - 1, {bounds}) = {i})"
-            for i in range(HISTOGRAM_BUCKETS)]
-    hist += [f"count(*) FILTER (WHERE width_bucket(m.queue_wait_ms - 1, {bounds}) = {i})"
-             for i in range(HISTOGRAM_BUCKETS)]
-    cols = [f"d{i}" for i in range(HISTOGRAM_BUCKETS)] + [f"w{i}" for i in range(HISTOGRAM_BUCKETS)]
-    return f"""
-INSERT INTO task_monitoring_metricsrollup (
-    brand_id, task_type, queue, granularity, bucket, completed, failed, cancelled, retried, measured,
-    execution_ms_sum, execution_ms_max, waited, queue_wait_ms_sum, cpu_ms_sum, memory_mb_sum, memory_mb_max,
-    cost_usd_sum, {", ".join(cols)})
-SELECT m.brand_id, m.task_type, t.queue, g.code, date_trunc(g.unit, m.finished_at),
-       count(*) FILTER (WHERE m.status = 'completed'), count(*) FILTER (WHERE m.status = 'failed'),
-       count(*) FILTER (WHERE m.status = 'cancelled'), 0, count(*),
-       sum(m.execution_time_ms), max(m.execution_time_ms), count(*), sum(m.queue_wait_ms), sum(m.cpu_time_ms),
-       sum(m.memory_usage_mb), max(m.memory_usage_mb), sum(m.cost_usd), {", ".join(hist)}
-FROM task_monitoring_taskmetrics m
-JOIN task_core_basetask t ON t.id = m.task_id
-CROSS JOIN (VALUES ('m', 'minute', now() - interval '48 hours'), ('h', 'hour', now() - interval '60 days'),
-                   ('d', 'day', '-infinity'::timestamptz)) AS g(code, unit, since)
-WHERE m.brand_id = %(brand_id)s AND m.finished_at >= g.since
-GROUP BY m.brand_id, m.task_type, t.queue, g.code, date_trunc(g.unit, m.finished_at)
-"""
-
-
-def prepare_metrics(brands) -> None:
-    """Metrics and rollups of every finished task of the brands, generated when their count is off."""
-    from django.db import connection
-
-    from task_core.models import BaseTask
-    from task_monitoring.models import TaskMetrics
-
-    changed = False
-    for brand in brands:
-        finished = BaseTask.objects.filter(brand=brand, completed_at__isnull=False, started_at__isnull=False).count()
-        if TaskMetrics.objects.filter(brand=brand).count() == finished:
-            continue
-        start = time.monotonic()
-        with connection.cursor() as cur:
-            cur.execute("DELETE FROM task_monitoring_metricsrollup WHERE brand_id = %s", [brand.pk])
-            cur.execute("DELETE FROM task_monitoring_taskmetrics WHERE brand_id = %s", [brand.pk])
-            cur.execute(METRICS_SQL, {"brand_id": brand.pk})
-            cur.execute(rollup_sql(), {"brand_id": brand.pk})
-        print(f"generated {finished:,} metrics rows and their rollups for {brand.slug} in "
-              f"{time.monotonic() - start:.1f} s", flush=True)
-        changed = True
-    if changed:
-        with connection.cursor() as cur:
-            cur.execute("VACUUM ANALYZE task_monitoring_taskmetrics")
-            cur.execute("VACUUM ANALYZE task_monitoring_metricsrollup")
-
 
 def bench_capture() -> None:
     from django.db import connection

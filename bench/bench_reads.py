@@ -68,11 +68,61 @@ ENDPOINTS = [
     ("system status", "/tasks/system/status/"),
     ("system dashboard", "/tasks/system/dashboard/"),
     ("scheduling: periodic tasks", "/tasks/scheduled/periodic-tasks/"),
+    ("scheduling: periodic tasks, search", "/tasks/scheduled/periodic-tasks/?search=nightly"),
+    ("scheduling: periodic tasks by next run", "/tasks/scheduled/periodic-tasks/?ordering=next_run_at"),
     ("scheduling: summary", "/tasks/scheduled/periodic-tasks/summary/"),
+    ("scheduling: schedules", "/tasks/scheduled/schedules/"),
+    ("scheduling: schedules, active", "/tasks/scheduled/schedules/?status=active"),
     ("scheduling: executions", "/tasks/scheduled/executions/"),
+    ("scheduling: executions, page=2", "/tasks/scheduled/executions/?page=2"),
+    ("scheduling: executions, cursor deep", "/tasks/scheduled/executions/?cursor={run_cursor}"),
+    ("scheduling: executions, failed", "/tasks/scheduled/executions/?status=failed"),
+    ("scheduling: executions, interrupted", "/tasks/scheduled/executions/?status=interrupted"),
+    ("scheduling: executions, skipped", "/tasks/scheduled/executions/?status=skipped_overlap"),
+    ("scheduling: executions, task type", "/tasks/scheduled/executions/?task_type=demo.fail"),
+    ("scheduling: executions, one template", "/tasks/scheduled/executions/?periodic_task={template}"),
+    ("scheduling: executions, last 7 days", "/tasks/scheduled/executions/?since={since}"),
+    ("scheduling: executions, limit=1000", "/tasks/scheduled/executions/?limit=1000"),
+    ("scheduling: executions recent", "/tasks/scheduled/executions/recent/"),
+    ("scheduling: executions failed (7 d)", "/tasks/scheduled/executions/failed/"),
+    ("scheduling: executions stats", "/tasks/scheduled/executions/stats/"),
+    ("scheduling: template executions (hot)", "/tasks/scheduled/periodic-tasks/{hot_template}/executions/"),
+    ("scheduling: template executions", "/tasks/scheduled/periodic-tasks/{template}/executions/"),
+    ("scheduling: template executions, failed",
+     "/tasks/scheduled/periodic-tasks/{hot_template}/executions/?status=failed"),
+    ("scheduler v1: executions", "/api/v1/scheduler/executions"),
+    ("scheduler v1: executions, failed", "/api/v1/scheduler/executions?status_filter=failed"),
+    ("scheduler v1: executions, limit=1000", "/api/v1/scheduler/executions?limit=1000"),
+    ("scheduler v1: tasks", "/api/v1/scheduler/tasks"),
     ("monitoring: metrics", "/tasks/monitoring/metrics/"),
+    ("monitoring: metrics, one type, slowest",
+     "/tasks/monitoring/metrics/?task_type=demo.fail&ordering=-execution_time_ms"),
+    ("monitoring: metrics, fastest", "/tasks/monitoring/metrics/?ordering=execution_time_ms"),
+    ("monitoring: metrics, oldest", "/tasks/monitoring/metrics/?ordering=finished_at"),
+    ("monitoring: metrics, by memory", "/tasks/monitoring/metrics/?ordering=-memory_usage_mb"),
+    ("monitoring: metrics, by cost", "/tasks/monitoring/metrics/?ordering=-cost_usd"),
+    ("monitoring: metrics, by queue wait", "/tasks/monitoring/metrics/?ordering=-queue_wait_ms"),
+    ("monitoring: metrics, search=high_memory", "/tasks/monitoring/metrics/?search=high_memory"),
+    ("monitoring: metrics, search=needle", "/tasks/monitoring/metrics/?search=needle"),
+    ("monitoring: metrics, flag=high_memory", "/tasks/monitoring/metrics/?flag=high_memory"),
+    ("monitoring: metrics, execution_time>=4000", "/tasks/monitoring/metrics/?execution_time__gte=4000"),
+    ("monitoring: metrics, memory>=500", "/tasks/monitoring/metrics/?memory_usage_mb__gte=500"),
+    ("monitoring: metrics, status=cancelled", "/tasks/monitoring/metrics/?status=cancelled"),
+    ("monitoring: metrics, last 7 days", "/tasks/monitoring/metrics/?finished_at__gte={since}"),
     ("monitoring: dashboard 24h", "/tasks/monitoring/metrics/dashboard/?period=24h"),
+    ("monitoring: alerts (open)", "/tasks/monitoring/alerts/"),
+    ("monitoring: alerts, all", "/tasks/monitoring/alerts/?state=all"),
+    ("monitoring: alerts, resolved critical", "/tasks/monitoring/alerts/?state=resolved&severity=critical"),
+    ("monitoring: alert rules", "/tasks/monitoring/alert-rules/"),
+    ("monitoring: workers", "/tasks/monitoring/workers/"),
     ("persistence: jobs", "/tasks/persistent-jobs/persistent-jobs/"),
+    ("persistence: jobs, interrupted", "/tasks/persistent-jobs/persistent-jobs/?status=interrupted"),
+    ("persistence: jobs, resumable", "/tasks/persistent-jobs/persistent-jobs/?resumable=true"),
+    ("persistence: resumable", "/tasks/persistent-jobs/persistent-jobs/resumable/"),
+    ("persistence: job checkpoints", "/tasks/persistent-jobs/persistent-jobs/{job}/checkpoints/"),
+    ("persistence: checkpoints", "/tasks/persistent-jobs/checkpoints/"),
+    ("persistence: checkpoints of a job", "/tasks/persistent-jobs/checkpoints/?job={job}"),
+    ("persistence: checkpoints of a task", "/tasks/persistent-jobs/checkpoints/?task={job_task}"),
 ]
 
 
@@ -117,6 +167,201 @@ CROSS JOIN LATERAL (SELECT CASE
 """
 
 
+# The other apps' rows of a brand, generated once per brand (when their count is off):
+# - scheduling: TEMPLATES templates with one schedule each; half of all runs belong to the first one (a
+#   template firing every minute), the rest spread over the others. ROWS runs in all: one per task of
+#   origin `schedule` (the tasks' 90 days), and before them the runs of the 15 months before, whose tasks
+#   retention deleted (task NULL), 3 % of them skipped for overlap and 1 % missed.
+# - persistence: a PersistentJob per task of type demo.progress (a fifth of the tasks) with 3 checkpoints.
+# - monitoring: 20 alert rules and ALERTS alerts per brand over the 90 days, the newest 40 still open.
+TEMPLATES = 200
+ALERTS = 20000
+
+SCHEDULING_SQL = """
+INSERT INTO task_scheduling_scheduletemplate (
+    brand_id, name, description, task_type, parameters, kind, cron_expression, timezone, priority, queue,
+    overlap_policy, missed_run_policy, auto_pause_after, is_active, created_at, updated_at)
+SELECT %(brand_id)s, 'bench template ' || n, CASE WHEN n %% 10 = 0 THEN 'nightly export' ELSE '' END,
+       (ARRAY['demo.echo','demo.sleep','demo.fail','seo_keyword_analysis','demo.progress'])[1 + n %% 5], '{}',
+       'cron', CASE WHEN n = 1 THEN '* * * * *' ELSE '*/15 * * * *' END, 'UTC', 'normal', '', 'skip', 'skip', 0,
+       n %% 20 <> 0, now() - interval '500 days', now()
+FROM generate_series(1, %(templates)s) AS n;
+INSERT INTO task_scheduling_schedule (
+    brand_id, periodic_task_id, label, status, parameter_overrides, snapshot, next_run_at, last_run_at,
+    run_count, success_count, failure_count, skip_count, consecutive_failures, error_message, created_at,
+    updated_at)
+SELECT brand_id, id, '', CASE WHEN is_active THEN 'active' ELSE 'paused' END, '{}', '{}',
+       CASE WHEN is_active THEN now() + (id %% 900) * interval '1 second' END, now(), 0, 0, 0, 0, 0, '',
+       created_at, now()
+FROM task_scheduling_scheduletemplate WHERE brand_id = %(brand_id)s;
+CREATE TEMP TABLE bench_schedules ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY s.id) - 1 AS k, s.id AS schedule_id, s.periodic_task_id
+FROM task_scheduling_schedule s WHERE s.brand_id = %(brand_id)s;
+INSERT INTO task_scheduling_scheduledrun (
+    brand_id, schedule_id, periodic_task_id, task_id, due_at, outcome, detail, claim_token, created_at)
+SELECT %(brand_id)s, s.schedule_id, s.periodic_task_id, r.task_id, r.due_at, r.outcome, '',
+       md5(%(brand_id)s || '-run-' || r.n)::uuid, r.due_at
+FROM (
+    SELECT t.id AS n, t.id AS task_id, date_trunc('second', t.created_at) AS due_at,
+           CASE WHEN t.id %% 50 = 0 THEN 'manual' ELSE 'fired' END AS outcome
+    FROM task_core_basetask t WHERE t.brand_id = %(brand_id)s AND t.origin = 'schedule'
+    UNION ALL
+    SELECT -i, NULL, date_trunc('second', o.oldest) - i * interval '39 seconds',
+           CASE WHEN i %% 100 < 3 THEN 'skipped_overlap' WHEN i %% 100 = 3 THEN 'missed' ELSE 'fired' END
+    FROM (SELECT min(created_at) AS oldest, count(*) FILTER (WHERE origin = 'schedule') AS linked
+          FROM task_core_basetask WHERE brand_id = %(brand_id)s) o
+    CROSS JOIN LATERAL generate_series(1, %(runs)s - o.linked) AS i
+) r
+JOIN bench_schedules s ON s.k = CASE WHEN abs(r.n) %% 2 = 0 THEN 0 ELSE 1 + abs(r.n) %% (%(templates)s - 1) END;
+"""
+
+PERSISTENCE_SQL = """
+INSERT INTO task_persistence_persistentjob (
+    task_id, brand_id, resume_policy, max_resumes, resume_count, current_step, total_steps, checkpoint_count,
+    run_id, worker, heartbeat_at, created_at)
+SELECT t.id, t.brand_id, CASE WHEN t.id %% 4 = 0 THEN 'manual' ELSE 'auto' END, 10, 0, 300, 300, 3, '',
+       t.worker, coalesce(t.completed_at, t.started_at), t.created_at
+FROM task_core_basetask t WHERE t.brand_id = %(brand_id)s AND t.task_type = 'demo.progress';
+INSERT INTO task_persistence_checkpoint (job_id, sequence, step, state, progress, worker, created_at)
+SELECT j.id, c.n, c.n * 100, jsonb_build_object('cursor', c.n * 100), c.n * 33.3, j.worker,
+       j.created_at + c.n * interval '1 second'
+FROM task_persistence_persistentjob j CROSS JOIN generate_series(1, 3) AS c(n)
+WHERE j.brand_id = %(brand_id)s;
+UPDATE task_persistence_persistentjob j SET last_checkpoint_id = c.id
+FROM task_persistence_checkpoint c WHERE c.job_id = j.id AND c.sequence = 3 AND j.brand_id = %(brand_id)s;
+"""
+
+ALERTS_SQL = """
+INSERT INTO task_monitoring_alertrule (
+    brand_id, name, metric, task_type, queue, comparator, threshold, window_seconds, for_seconds, min_samples,
+    severity, cooldown_seconds, webhook_urls, emails, secret, enabled, created_at, updated_at)
+SELECT %(brand_id)s, 'bench rule ' || n, (ARRAY['failure_rate','duration_p95_ms','task_failed','cost_usd'])[1 + n %% 4],
+       '', '', 'gt', 1, 300, 0, 1, (ARRAY['info','warning','critical'])[1 + n %% 3], 300, '[]', '[]', '', true,
+       now() - interval '100 days', now()
+FROM generate_series(1, 20) AS n;
+INSERT INTO task_monitoring_alert (
+    rule_id, brand_id, scope, state, severity, value, threshold, message, started_at, fired_at,
+    acknowledged_at, acknowledge_note, resolved_at)
+SELECT r.id, %(brand_id)s, 'scope ' || i,
+       CASE WHEN i <= %(alerts)s - 40 THEN 'resolved' WHEN i %% 2 = 0 THEN 'firing' ELSE 'acknowledged' END,
+       r.severity, 2, 1, 'over threshold', a.started, a.started + interval '1 minute',
+       CASE WHEN i %% 2 = 1 THEN a.started + interval '5 minutes' END, '',
+       CASE WHEN i <= %(alerts)s - 40 THEN a.started + interval '30 minutes' END
+FROM generate_series(1, %(alerts)s) AS i
+CROSS JOIN LATERAL (SELECT now() - (%(alerts)s - i) * (interval '90 days' / %(alerts)s) AS started) a
+JOIN (SELECT id, severity, row_number() OVER (ORDER BY id) - 1 AS k FROM task_monitoring_alertrule
+      WHERE brand_id = %(brand_id)s) r ON r.k = i %% 20;
+"""
+
+# One TaskMetrics row per finished task of a brand (bench_reads' tasks ran 2 s to 7 s after being created,
+# waited 1 s); about 1 % of them flagged high_memory.
+METRICS_SQL = """
+INSERT INTO task_monitoring_taskmetrics (
+    task_id, brand_id, task_type, status, finished_at, execution_time_ms, queue_wait_ms, cpu_time_ms,
+    memory_usage_mb, memory_is_run_peak, cost_usd, custom, flags, runs, source)
+SELECT t.id, t.brand_id, t.task_type, t.status, t.completed_at, m.wall,
+       (extract(epoch FROM t.started_at - t.queued_at) * 1000)::int, m.wall * 9 / 10, m.mem, true,
+       round(m.wall * 0.12 / 3600000.0, 6), '{}'::jsonb,
+       CASE WHEN m.mem >= 512 THEN 'high_memory' ELSE '' END, 1, 'worker'
+FROM task_core_basetask t
+CROSS JOIN LATERAL (SELECT (extract(epoch FROM t.completed_at - t.started_at) * 1000)::int AS wall,
+                           CASE WHEN t.id %% 97 = 0 THEN 900.0 ELSE 30 + t.id %% 200 END AS mem) m
+WHERE t.brand_id = %(brand_id)s AND t.completed_at IS NOT NULL AND t.started_at IS NOT NULL
+"""
+
+
+def rollup_sql() -> str:
+    """The rollups of a brand computed from its metrics rows, as the worker would have added them up."""
+    from task_monitoring.models import HISTOGRAM_BOUNDS_MS, HISTOGRAM_BUCKETS
+
+    bounds = "ARRAY[" + ",".join(map(str, HISTOGRAM_BOUNDS_MS)) + "]::int[]"
+    # bisect_left(bounds, ms) of recording.histogram_index = the number of bounds < ms
+    hist = [f"count(*) FILTER (WHERE width_bucket(m.execution_time_ms - 1, {bounds}) = {i})"
+            for i in range(HISTOGRAM_BUCKETS)]
+    hist += [f"count(*) FILTER (WHERE width_bucket(m.queue_wait_ms - 1, {bounds}) = {i})"
+             for i in range(HISTOGRAM_BUCKETS)]
+    cols = [f"d{i}" for i in range(HISTOGRAM_BUCKETS)] + [f"w{i}" for i in range(HISTOGRAM_BUCKETS)]
+    return f"""
+INSERT INTO task_monitoring_metricsrollup (
+    brand_id, task_type, queue, granularity, bucket, completed, failed, cancelled, retried, measured,
+    execution_ms_sum, execution_ms_max, waited, queue_wait_ms_sum, cpu_ms_sum, memory_mb_sum, memory_mb_max,
+    cost_usd_sum, {", ".join(cols)})
+SELECT m.brand_id, m.task_type, t.queue, g.code, date_trunc(g.unit, m.finished_at),
+       count(*) FILTER (WHERE m.status = 'completed'), count(*) FILTER (WHERE m.status = 'failed'),
+       count(*) FILTER (WHERE m.status = 'cancelled'), 0, count(*),
+       sum(m.execution_time_ms), max(m.execution_time_ms), count(*), sum(m.queue_wait_ms), sum(m.cpu_time_ms),
+       sum(m.memory_usage_mb), max(m.memory_usage_mb), sum(m.cost_usd), {", ".join(hist)}
+FROM task_monitoring_taskmetrics m
+JOIN task_core_basetask t ON t.id = m.task_id
+CROSS JOIN (VALUES ('m', 'minute', now() - interval '48 hours'), ('h', 'hour', now() - interval '60 days'),
+                   ('d', 'day', '-infinity'::timestamptz)) AS g(code, unit, since)
+WHERE m.brand_id = %(brand_id)s AND m.finished_at >= g.since
+GROUP BY m.brand_id, m.task_type, t.queue, g.code, date_trunc(g.unit, m.finished_at)
+"""
+
+
+def prepare_metrics(brands) -> None:
+    """Metrics and rollups of every finished task of the brands, generated when their count is off."""
+    from task_core.models import BaseTask
+    from task_monitoring.models import TaskMetrics
+
+    for brand in brands:
+        finished = BaseTask.objects.filter(brand=brand, completed_at__isnull=False, started_at__isnull=False).count()
+        regenerate(brand, "metrics rows and their rollups", finished, TaskMetrics.objects.filter(brand=brand),
+                   [METRICS_SQL, rollup_sql()], tables=["task_monitoring_metricsrollup", "task_monitoring_taskmetrics"])
+
+
+# What deletes a brand's rows of each generated table (in an order the foreign keys accept).
+DELETE_SQL = {
+    "task_persistence_checkpoint": (
+        "UPDATE task_persistence_persistentjob SET last_checkpoint_id = NULL WHERE brand_id = %(brand_id)s;\n"
+        "DELETE FROM task_persistence_checkpoint WHERE job_id IN "
+        "(SELECT id FROM task_persistence_persistentjob WHERE brand_id = %(brand_id)s)"),
+}
+
+
+def run_statements(cur, brand, tables: list[str], statements: list[str], **params) -> None:
+    """Delete the brand's rows of `tables`, then run `statements` (each may hold several, separated by `;`
+    and a newline)."""
+    deletes = [DELETE_SQL.get(t, f"DELETE FROM {t} WHERE brand_id = %(brand_id)s") for t in tables]
+    for statement in (part for sql in [*deletes, *statements] for part in sql.split(";\n") if part.strip()):
+        cur.execute(statement, {"brand_id": brand.pk, **params})
+
+
+def regenerate(brand, what: str, expected: int, counted, statements: list[str], tables: list[str], **params) -> None:
+    """Unless `counted` already holds `expected` rows: `run_statements` in one transaction."""
+    from django.db import connection, transaction
+
+    if counted.count() == expected:
+        return
+    start = time.monotonic()
+    with transaction.atomic(), connection.cursor() as cur:
+        run_statements(cur, brand, tables, statements, **params)
+    print(f"generated {counted.count():,} {what} for {brand.slug} in {time.monotonic() - start:.1f} s", flush=True)
+
+
+def prepare_other_apps(brands) -> None:
+    """The rows of the scheduling, persistence and monitoring lists (see SCHEDULING_SQL)."""
+    from task_core.models import BaseTask
+    from task_monitoring.models import Alert
+    from task_persistence.models import PersistentJob
+    from task_scheduling.models import ScheduledRun
+
+    for brand in brands:
+        regenerate(brand, "scheduled runs", ROWS, ScheduledRun.objects.filter(brand=brand), [SCHEDULING_SQL],
+                   SCHEDULING_TABLES, templates=TEMPLATES, runs=ROWS)
+        regenerate(brand, "persistent jobs (3 checkpoints each)",
+                   BaseTask.objects.filter(brand=brand, task_type="demo.progress").count(),
+                   PersistentJob.objects.filter(brand=brand), [PERSISTENCE_SQL], PERSISTENCE_TABLES)
+        regenerate(brand, "alerts", ALERTS, Alert.objects.filter(brand=brand), [ALERTS_SQL], ALERT_TABLES,
+                   alerts=ALERTS)
+
+
+SCHEDULING_TABLES = ["task_scheduling_scheduledrun", "task_scheduling_schedule", "task_scheduling_scheduletemplate"]
+PERSISTENCE_TABLES = ["task_persistence_checkpoint", "task_persistence_persistentjob"]
+ALERT_TABLES = ["task_monitoring_alert", "task_monitoring_alertrule"]
+
+
 def prepare(url: str):
     """Create, migrate and fill the database when needed; return (user, brand) of the measured brand."""
     from bench.run_all import ensure_database
@@ -148,12 +393,14 @@ def prepare(url: str):
         with connection.cursor() as cur:
             cur.execute("DELETE FROM task_core_taskevent WHERE task_id IN "
                         "(SELECT id FROM task_core_basetask WHERE brand_id = %s)", [brand.pk])
-            # bench_monitoring's metrics and rollups of these tasks (generated from them)
-            cur.execute("DELETE FROM task_monitoring_taskmetrics WHERE brand_id = %s", [brand.pk])
-            cur.execute("DELETE FROM task_monitoring_metricsrollup WHERE brand_id = %s", [brand.pk])
+            # the other apps' rows of these tasks (generated from them, again below)
+            run_statements(cur, brand, [*SCHEDULING_TABLES, *PERSISTENCE_TABLES, "task_monitoring_metricsrollup",
+                                        "task_monitoring_taskmetrics"], [])
             cur.execute("DELETE FROM task_core_basetask WHERE brand_id = %s", [brand.pk])
             cur.execute(GENERATE_SQL, {"brand": brand.slug, "brand_id": brand.pk, "rows": ROWS})
         print(f"generated {ROWS:,} tasks for {brand.slug} in {time.monotonic() - start:.1f} s", flush=True)
+    prepare_metrics(brands)
+    prepare_other_apps(brands)
     status_counts.rebuild()  # the rows were written in SQL, not through the state machine
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
@@ -208,16 +455,24 @@ def measure(conn: http.client.HTTPConnection, client, headers: dict, path: str) 
     return status, percentile(times, 50), percentile(times, 95), len(queries), queries, note
 
 
+def cursor(position) -> str:
+    """A `cursor` parameter as DRF's CursorPagination encodes it, at `position` (no offset, forward)."""
+    return quote(base64.b64encode(urlencode({"p": str(position)}).encode()).decode())
+
+
 def main():
     set_env_defaults()
     url = reads_database_url()
     user, brand = prepare(url)
 
+    from django.db.models import Count
     from django.test import Client
     from django.utils import timezone
     from rest_framework_simplejwt.tokens import RefreshToken
 
     from task_core.models import BaseTask
+    from task_persistence.models import PersistentJob
+    from task_scheduling.models import ScheduledRun
 
     logging.getLogger("django.request").setLevel(logging.ERROR)  # endpoints not built yet answer 404
     token = str(RefreshToken.for_user(user).access_token)
@@ -225,12 +480,17 @@ def main():
     since = (timezone.now() - timezone.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     task, task_uuid = BaseTask.objects.filter(brand=brand, status="completed").order_by("-id").values_list(
         "id", "task_id")[0]
-    # A cursor as DRF encodes it (position: the created_at of the row 100,000 deep, newest first).
+    # Cursors as DRF encodes them (position: the created_at or due_at of the row 100,000 deep, newest first).
     deep = BaseTask.objects.filter(brand=brand).order_by("-created_at").values_list("created_at", flat=True)[100_000]
-    deep_cursor = base64.b64encode(urlencode({"p": str(deep)}).encode()).decode()
-    paths = [(label, path.format(since=since, task=task, task_prefix=str(task_uuid)[:8],
-                                 deep_cursor=quote(deep_cursor)))
-             for label, path in ENDPOINTS]
+    runs = ScheduledRun.objects.filter(brand=brand)
+    run_deep = runs.order_by("-due_at").values_list("due_at", flat=True)[min(100_000, runs.count() - 1)]
+    hot_template, template = (runs.values("periodic_task").annotate(n=Count("*")).order_by("-n")
+                              .values_list("periodic_task", flat=True)[:2])
+    job, job_task = PersistentJob.objects.filter(brand=brand).order_by("-id").values_list("id", "task_id")[0]
+    values = {"since": since, "task": task, "task_prefix": str(task_uuid)[:8], "deep_cursor": cursor(deep),
+              "run_cursor": cursor(run_deep), "hot_template": hot_template, "template": template, "job": job,
+              "job_task": job_task}
+    paths = [(label, path.format(**values)) for label, path in ENDPOINTS]
 
     from tests.live import free_port
 
@@ -244,7 +504,7 @@ def main():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for label, path in paths:
             rows.append((label, path, *measure(conn, client, headers, path)))
-            print(f"  {label:<38} {rows[-1][2]:>3} p50 {rows[-1][3]:8.1f} ms  p95 {rows[-1][4]:8.1f} ms  "
+            print(f"  {label:<42} {rows[-1][2]:>3} p50 {rows[-1][3]:8.1f} ms  p95 {rows[-1][4]:8.1f} ms  "
                   f"queries {rows[-1][5]:>2}  {rows[-1][7]}", flush=True)
     finally:
         server.terminate()

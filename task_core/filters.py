@@ -90,20 +90,35 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.filter(status__in=wanted) if wanted else queryset  # "status=," filters nothing
 
     def filter_search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        if len(value) < settings.TASK_SEARCH_MIN_LENGTH:
-            raise validation_error(f"Search for at least {settings.TASK_SEARCH_MIN_LENGTH} characters.", "search")
-        return queryset.filter(search_condition(value))
+        value = search_text(value, name)
+        return queryset.filter(search_condition(value)) if value else queryset
+
+
+def search_text(value: str, name: str = "search") -> str:
+    """The text of a `search` parameter, stripped; a 400 on `name` when it is shorter than
+    TASK_SEARCH_MIN_LENGTH (a trigram index needs three characters)."""
+    value = value.strip()
+    if value and len(value) < settings.TASK_SEARCH_MIN_LENGTH:
+        raise validation_error(f"Search for at least {settings.TASK_SEARCH_MIN_LENGTH} characters.", name)
+    return value
+
+
+def description_contains(value: str) -> Q:
+    """Tasks whose description contains `value`: the trigram index of non-empty descriptions (PostgreSQL)."""
+    return ~Q(description="") & Q(description__icontains=value)
+
+
+def task_types_containing(value: str) -> list[str]:
+    """The registered task types whose name contains `value` (case-insensitive)."""
+    return [t.name for t in all_task_types() if value.lower() in t.name.lower()]
 
 
 def search_condition(value: str) -> Q:
     """What `search` matches, each part served by an index: the description (trigram index, PostgreSQL),
     the registered task types whose name contains it ((brand, task_type)), a task id starting with it
     (the unique index of task_id, as a range)."""
-    condition = ~Q(description="") & Q(description__icontains=value)
-    types = [t.name for t in all_task_types() if value.lower() in t.name.lower()]
+    condition = description_contains(value)
+    types = task_types_containing(value)
     if types:
         condition |= Q(task_type__in=types)
     digits = value.replace("-", "").lower()

@@ -31,6 +31,10 @@ def run_cost(*, task_type: str, queue: str, cpu_ms: int | None, wall_ms: int | N
     return cost.quantize(MICRO_USD, rounding=ROUND_HALF_UP)
 
 
+# The flags a metrics row may carry (space-separated in TaskMetrics.flags).
+FLAGS = ("high_memory", "slow", "expensive")
+
+
 def thresholds(task_type: str) -> dict:
     """high_memory_mb, slow_ms, expensive_usd for a type: its own (MONITORING_TYPE_THRESHOLDS) or global."""
     own = settings.MONITORING_TYPE_THRESHOLDS.get(task_type, {})

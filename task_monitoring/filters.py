@@ -1,12 +1,18 @@
 """FilterSets of task_monitoring, and the filters it contributes to core's /tasks/ list."""
 
 import django_filters
+from django.conf import settings
 from django.db.models import Q
 
 from task_core.choices import TaskStatus
-from task_core.filters import InRangeIsoDateTimeFilter
+from task_core.filters import InRangeIsoDateTimeFilter, description_contains, search_text, task_types_containing
+from task_core.models import BaseTask
 
+from .costs import FLAGS
 from .models import Alert, AlertState, TaskMetrics
+
+# `search` looks for its text in the descriptions of this many tasks at most (the newest that hold it).
+DESCRIPTION_MATCHES = 1000
 
 
 def register_task_filters() -> None:
@@ -34,26 +40,49 @@ class TaskMetricsFilter(django_filters.FilterSet):
     execution_time__lte = django_filters.NumberFilter(field_name="execution_time_ms", lookup_expr="lte")
     memory_usage_mb__gte = django_filters.NumberFilter(field_name="memory_usage_mb", lookup_expr="gte")
     cost_usd__gte = django_filters.NumberFilter(field_name="cost_usd", lookup_expr="gte")
-    flag = django_filters.ChoiceFilter(method="filter_flag", choices=[(f, f) for f in ("high_memory", "slow",
-                                                                                       "expensive")])
-    search = django_filters.CharFilter(method="filter_search",
-                                       help_text="Text in the task type, the task's description or the flags.")
-    ordering = django_filters.OrderingFilter(fields=("finished_at", "execution_time_ms", "queue_wait_ms",
-                                                     "cpu_time_ms", "memory_usage_mb", "cost_usd"))
+    flag = django_filters.ChoiceFilter(method="filter_flag", choices=[(f, f) for f in FLAGS])
+    search = django_filters.CharFilter(
+        method="filter_search",
+        help_text=f"At least {settings.TASK_SEARCH_MIN_LENGTH} characters: part of a flag's name, of a registered "
+                  f"task type's name, or text in the task's description (among the newest {DESCRIPTION_MATCHES} "
+                  "tasks whose description holds it).")
+    ordering = django_filters.OrderingFilter(
+        fields=("finished_at", "execution_time_ms"),
+        help_text="finished_at (default: newest first) or execution_time_ms, `-` for descending. Other columns "
+                  "are not offered: no index would serve them at scale.")
 
     class Meta:
         model = TaskMetrics
         fields = []
 
     def filter_flag(self, queryset, name, value):
-        return queryset.filter(flags__contains=value)
+        return queryset.filter(flagged(value))
 
     def filter_search(self, queryset, name, value):
-        value = value.strip()
+        """Each part through an index: flags (the partial index of flagged rows), task types (checked along
+        the order's index: a type is never rare), descriptions (the tasks' trigram index, bounded)."""
+        value = search_text(value, name)
         if not value:
             return queryset
-        return queryset.filter(Q(task_type__icontains=value) | Q(flags__icontains=value)
-                               | Q(task__description__icontains=value))
+        brand = getattr(self.request, "brand", None)
+        described = BaseTask.objects.filter(description_contains(value), **({"brand": brand} if brand else {}))
+        condition = Q(task_id__in=list(described.order_by("-created_at").values_list("pk", flat=True)
+                                       [:DESCRIPTION_MATCHES]))
+        types = task_types_containing(value)
+        if types:
+            condition |= Q(task_type__in=types)
+        flags = [f for f in FLAGS if value.lower() in f]
+        if flags:
+            condition |= flagged(*flags)
+        return queryset.filter(condition)
+
+
+def flagged(*flags: str) -> Q:
+    """Metrics rows carrying one of `flags`; `flags <> ''` lets the partial index of flagged rows serve it."""
+    any_flag = Q()
+    for flag in flags:
+        any_flag |= Q(flags__contains=flag)
+    return ~Q(flags="") & any_flag
 
 
 class AlertFilter(django_filters.FilterSet):

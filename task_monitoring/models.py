@@ -4,6 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from task_core.choices import TaskStatus
 from task_core.models import BaseTask, Brand
@@ -59,6 +60,8 @@ class TaskMetrics(models.Model):
         indexes = [
             models.Index(fields=["brand", "-finished_at"], name="metrics_brand_finished"),
             models.Index(fields=["brand", "-execution_time_ms"], name="metrics_brand_exec"),
+            # flagged rows only (a few percent): `flag` and the flag part of `search` (filters.flagged)
+            models.Index(fields=["brand", "-finished_at"], name="metrics_brand_flagged", condition=~Q(flags="")),
         ]
 
     def __str__(self):
@@ -274,7 +277,8 @@ class Alert(models.Model):
         ordering = ["-started_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["rule", "scope"], condition=models.Q(
             state__in=["pending", "firing", "acknowledged"]), name="one_open_alert_per_rule_scope")]
-        indexes = [models.Index(fields=["brand", "state"], name="alert_brand_state")]
+        indexes = [models.Index(fields=["brand", "state"], name="alert_brand_state"),
+                   models.Index(fields=["brand", "-started_at", "-id"], name="alert_brand_started")]
 
     def __str__(self):
         return f"{self.rule} [{self.scope or '-'}] {self.state}"

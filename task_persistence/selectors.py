@@ -12,7 +12,10 @@ def resumable_jobs(*, brand):
 
 
 def checkpoint_queryset(*, brand):
-    return Checkpoint.objects.for_brand(brand).select_related("job")
+    """The brand's checkpoints, newest job first (its (brand, created_at) index), then its newest checkpoint
+    ((job, sequence)): a walk of the brand's jobs, whatever the other brands hold."""
+    return Checkpoint.objects.for_brand(brand).select_related("job").order_by("-job__created_at", "-job_id",
+                                                                                "-sequence")
 
 
 def job_checkpoints(*, job):

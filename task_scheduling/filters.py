@@ -4,7 +4,7 @@ the options of its detail routes, and the filters this app contributes to core's
 
 import django_filters
 from django import forms
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
@@ -12,7 +12,7 @@ from task_core.choices import TaskStatus
 from task_core.filters import InRangeIsoDateTimeFilter, register_task_filter
 
 from .choices import RunOutcome, ScheduleKind, ScheduleStatus
-from .models import Schedule, ScheduleTemplate, TaskCalendar
+from .models import Schedule, ScheduledRun, ScheduleTemplate, TaskCalendar
 
 
 class TemplateIdFilter(django_filters.NumberFilter):
@@ -126,7 +126,14 @@ class ExecutionFilter(django_filters.FilterSet):
         unknown = [s for s in wanted if s not in TaskStatus.values and s not in RunOutcome.values]
         if unknown:
             raise ValidationError({name: [f"Unknown {unknown[0]!r}; use a task status or a run outcome."]})
-        return queryset.filter(Q(task__status__in=wanted) | Q(outcome__in=wanted)) if wanted else queryset
+        # Task statuses and outcomes never share a name: one condition per kind asked for, so that a list of
+        # outcomes alone is a condition on the run (its index), not an OR across the join.
+        condition = Q()
+        if statuses := [s for s in wanted if s in TaskStatus.values]:
+            condition |= Q(task__status__in=statuses)
+        if outcomes := [s for s in wanted if s in RunOutcome.values]:
+            condition |= Q(outcome__in=outcomes)
+        return queryset.filter(condition)
 
 
 class BrandExecutionFilter(ExecutionFilter):
@@ -196,10 +203,21 @@ class CalendarPreviewOptions(django_filters.FilterSet):
         fields = []
 
 
+class IsPeriodicFilter(django_filters.BooleanFilter):
+    """/tasks/?is_periodic=: whether a ScheduledRun links the task. An EXISTS (a semi- or anti-join that
+    walks the list's index), not the LEFT JOIN ... IS NULL of `scheduled_run__isnull`, whose estimate of
+    one row made the planner sort every task of the status."""
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        linked = Exists(ScheduledRun.objects.filter(task=OuterRef("pk")))
+        return qs.filter(linked if value else ~linked)
+
+
 def register_task_filters() -> None:
     """The filters of core's /tasks/ list that read scheduling data."""
-    register_task_filter("is_periodic", django_filters.BooleanFilter(
-        field_name="scheduled_run", lookup_expr="isnull", exclude=True,
+    register_task_filter("is_periodic", IsPeriodicFilter(
         help_text="true: only runs created by a schedule or run-now of a periodic task."))
     register_task_filter("periodic_task", TemplateIdFilter(
         field_name="scheduled_run__periodic_task_id",

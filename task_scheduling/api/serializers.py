@@ -6,6 +6,7 @@ from task_core.choices import TaskPriority, TaskStatus
 
 from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
 from ..models import Schedule, ScheduledRun, ScheduleEvent, ScheduleTemplate, TaskCalendar
+from ..selectors.executions import STATS_RUNS
 from ..selectors.schedules import schedule_events
 from ..selectors.templates import next_run_of_template
 from ..timing import describe_cron, local_iso
@@ -157,7 +158,8 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
 
 class ExecutionStatsSerializer(serializers.Serializer):
-    total_runs = serializers.IntegerField()
+    total_runs = serializers.IntegerField(help_text=f"Runs counted: the newest {STATS_RUNS} at most (every figure "
+                                                    "here is over these).")
     by_status = serializers.DictField(child=serializers.IntegerField(), help_text=(
         "Runs per task status (every status, zeros included), and per outcome for runs that created no task."))
     finished_runs = serializers.IntegerField()

@@ -13,6 +13,9 @@ from ..choices import RunOutcome
 from ..models import ScheduledRun
 from .templates import next_run_of_template
 
+# Statistics read the newest runs only, so that their cost does not grow with the history kept.
+STATS_RUNS = 1000
+
 
 def executions_queryset(*, template):
     return ScheduledRun.objects.filter(periodic_task=template).select_related("task", "periodic_task")
@@ -24,13 +27,9 @@ def brand_executions(*, brand):
 
 
 def newest_runs(runs, limit: int):
-    """The `limit` newest of `runs` (ordered -due_at, -id) as a filter, not a slice: a page can still be cut
-    from it by cursor. One query finds the oldest run kept."""
-    last = runs.order_by("-due_at", "-id").values_list("due_at", "id")[limit - 1: limit].first()
-    if last is None:
-        return runs  # fewer than `limit` runs
-    due_at, run_id = last
-    return runs.filter(due_at__gte=due_at).exclude(due_at=due_at, id__lt=run_id)
+    """The `limit` newest of `runs` (due time, then id) as a filter, not a slice: a page can still be cut
+    from it by cursor, and what is counted or aggregated over it reads `limit` rows at most."""
+    return runs.filter(pk__in=runs.order_by("-due_at", "-id").values("pk")[:limit])
 
 
 def execution_get(*, brand, execution_id: int) -> ScheduledRun | None:
@@ -63,9 +62,10 @@ def _seconds(value: timedelta | None) -> float | None:
 
 
 def executions_stats(*, runs, template=None) -> dict:
-    """Over the (filtered) runs: total, runs by status (the task's status, or the outcome when no task was
-    created), success rate, average and p95 (nearest rank) duration of the completed ones; last run, and
-    the template's next run when one is given."""
+    """Over the newest STATS_RUNS of the (filtered) runs: total, runs by status (the task's status, or the
+    outcome when no task was created), success rate, average and p95 (nearest rank) duration of the
+    completed ones; last run, and the template's next run when one is given."""
+    runs = newest_runs(runs, STATS_RUNS)
     finished = runs.filter(task__status__in=[TaskStatus.COMPLETED, TaskStatus.FAILED])
     agg = finished.aggregate(total=Count("pk"), ok=Count("pk", filter=Q(task__status=TaskStatus.COMPLETED)),
                              avg=Avg(F("task__completed_at") - F("task__started_at"),

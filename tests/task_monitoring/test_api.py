@@ -159,3 +159,68 @@ def test_retention_cleanup_keeps_rollups(api, brand, brand_admin, operator_api):
 def test_monitoring_lists_refuse_unknown_query_parameters(operator_api, path):
     resp = operator_api.get(f"{path}?stauts=failed")
     assert resp.status_code == 400 and list(resp.json()["field_errors"]) == ["stauts"]
+
+
+# --- query budget of the monitoring lists: constant whatever the page size ------------------------
+
+@pytest.mark.parametrize("params", [{}, {"ordering": "-execution_time_ms"}, {"search": "high_memory"},
+                                    {"flag": "slow"}, {"status": "completed", "task_type": "demo.echo"}])
+def test_metrics_list_query_count_does_not_grow_with_the_page(operator_api, brand, params):
+    from tests.query_counts import queries_per_size
+
+    for i in range(6):
+        finished_task(brand, wall_ms=100 + i, description=f"import {i}")
+    TaskMetrics.objects.update(flags="high_memory slow")
+    counts = queries_per_size(operator_api, "/tasks/monitoring/metrics/", params)
+    assert counts[2] == counts[5], counts
+
+
+def test_alert_and_worker_lists_query_count_does_not_grow(operator_api, brand, operator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from task_monitoring.models import Alert, AlertRule, Worker
+    from tests.query_counts import queries_per_size
+
+    for i in range(6):
+        rule = AlertRule.objects.create(brand=brand, name=f"r{i}", metric="task_failed", threshold=0)
+        Alert.objects.create(rule=rule, brand=brand, severity="info", value=1, threshold=0,
+                             state="acknowledged", acknowledged_by=operator)
+    for params in ({}, {"state": "all", "severity": "info"}):
+        counts = queries_per_size(operator_api, "/tasks/monitoring/alerts/", params)
+        assert counts[2] == counts[5], counts
+    counts = queries_per_size(operator_api, "/tasks/monitoring/alert-rules/")
+    assert counts[2] == counts[5], counts
+
+    def worker_list_queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert len(operator_api.get("/tasks/monitoring/workers/").json()) == Worker.objects.count()
+        return len(ctx.captured_queries)
+
+    Worker.objects.create(hostname="w0@h", queues=["default"], status="online", last_heartbeat=timezone.now())
+    one = worker_list_queries()
+    for i in range(1, 6):
+        Worker.objects.create(hostname=f"w{i}@h", queues=["default"], status="online", last_heartbeat=timezone.now())
+    assert worker_list_queries() == one
+
+
+def test_metrics_search_parts_and_orderings_no_index_serves(operator_api, brand, other_brand):
+    echo = finished_task(brand, wall_ms=100, description="weekly needle report")
+    heavy = finished_task(brand, "demo.sleep", wall_ms=200)
+    finished_task(other_brand, wall_ms=100, description="weekly needle report")
+    TaskMetrics.objects.filter(pk=heavy.pk).update(flags="high_memory")
+
+    def ids(**params):
+        resp = operator_api.get("/tasks/monitoring/metrics/", params)
+        assert resp.status_code == 200, resp.json()
+        return [r["id"] for r in resp.json()["results"]]
+
+    assert ids(search="needle") == [echo.pk]  # the task's description, this brand's only
+    assert ids(search="MEMORY") == [heavy.pk]  # part of a flag's name
+    assert ids(flag="high_memory") == [heavy.pk]
+    assert ids(search="demo.sl") == [heavy.pk]  # part of a registered type's name
+    assert ids(search="nothing-like-it") == []
+    assert ids(ordering="execution_time_ms") == [echo.pk, heavy.pk]
+    for refused in ({"search": "ab"}, {"ordering": "-memory_usage_mb"}, {"ordering": "cost_usd"}):
+        resp = operator_api.get("/tasks/monitoring/metrics/", refused)
+        assert resp.status_code == 400 and set(refused) <= set(resp.json()["field_errors"]), resp.json()

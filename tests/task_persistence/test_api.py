@@ -133,3 +133,19 @@ def test_completed_queued_and_cancelled_jobs_cannot_be_resumed(operator_api, bra
         job = make_job(brand, operator, status=status)
         resp = operator_api.post(f"{JOBS}{job.pk}/resume/")
         assert resp.status_code == 409 and resp.json()["error_code"] == "INVALID_TRANSITION", resp.json()
+
+
+def test_persistence_lists_query_count_does_not_grow_with_the_page(operator_api, brand, operator):
+    from tests.query_counts import queries_per_size
+
+    jobs = [make_job(brand, operator, status="interrupted", checkpoints=2) for _ in range(6)]
+    one_job = (1, 2)  # its two checkpoints
+    for url, params, sizes in [
+        (JOBS, {}, (2, 5)), (JOBS, {"status": "interrupted", "task_type": "demo.iterate"}, (2, 5)),
+        (JOBS, {"resumable": "true"}, (2, 5)), (f"{JOBS}resumable/", {}, (2, 5)),
+        ("/tasks/persistent-jobs/checkpoints/", {}, (2, 5)),
+        ("/tasks/persistent-jobs/checkpoints/", {"task": jobs[0].task_id}, one_job),
+        (f"{JOBS}{jobs[0].pk}/checkpoints/", {}, one_job),
+    ]:
+        counts = queries_per_size(operator_api, url, params, sizes=sizes)
+        assert counts[sizes[0]] == counts[sizes[1]], (url, params, counts)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from task_core.models import BaseTask
 from task_scheduling.models import ScheduledRun, ScheduleTemplate
+from tests.query_counts import queries_per_size
 
 from .helpers import P, assert_error, create
 
@@ -177,3 +178,46 @@ def test_limit_keeps_the_newest_runs_by_cursor_and_by_page(operator_api, tied_ru
 def test_a_bad_executions_cursor_is_404(operator_api, tied_runs):
     resp = operator_api.get(E, {"cursor": "not-a-cursor"})
     assert resp.status_code == 404 and set(resp.json()) == {"detail", "error_code", "field_errors"}
+
+
+def test_stats_read_the_newest_runs_only(operator_api, tied_runs, monkeypatch):
+    from task_scheduling.selectors import executions
+
+    template, newest_first = tied_runs
+    ScheduledRun.objects.filter(pk=newest_first[-1]).update(outcome="skipped_overlap", task=None)
+    assert operator_api.get(f"{E}stats/").json()["total_runs"] == 7
+    monkeypatch.setattr(executions, "STATS_RUNS", 6)  # the oldest (skipped) run is past the bound
+    stats = operator_api.get(f"{E}stats/").json()
+    assert stats["total_runs"] == 6 and stats["by_status"]["completed"] == 6
+    assert "skipped_overlap" not in stats["by_status"]
+    assert operator_api.get(f"{P}{template.pk}/executions/").json()["stats"]["total_runs"] == 6
+
+
+# --- query budget: constant whatever the page size ----------------------------------------------
+
+@pytest.mark.parametrize("params", [{}, {"page": 1}, {"limit": 6}, {"status": "completed,skipped_overlap"},
+                                    {"task_type": "demo.echo"}])
+def test_executions_query_count_does_not_grow_with_the_page(operator_api, tied_runs, params):
+    template, _ = tied_runs
+    for url in (E, f"{E}recent/?hours=24", f"{P}{template.pk}/executions/"):
+        if url != E and params:
+            continue
+        counts = queries_per_size(operator_api, url, params)
+        assert counts[2] == counts[5], (url, params, counts)
+
+
+def test_other_scheduling_lists_query_count_does_not_grow(operator_api, tied_runs):
+    template, _ = tied_runs
+    for i in range(5):
+        create(operator_api, name=f"t{i}", timezone="UTC")
+    counts = queries_per_size(operator_api, P, {"ordering": "next_run_at"})
+    assert counts[2] == counts[5], counts
+    for _ in range(5):
+        assert operator_api.post(f"{P}{template.pk}/schedules/", {}, format="json").status_code == 201
+    counts = queries_per_size(operator_api, "/tasks/scheduled/schedules/")
+    assert counts[2] == counts[5], counts
+    counts = queries_per_size(operator_api, "/api/v1/scheduler/executions", size_param="limit", rows=lambda b: b)
+    assert counts[2] == counts[5], counts
+    counts = queries_per_size(operator_api, "/api/v1/scheduler/executions", {"status_filter": "completed"},
+                              size_param="limit", rows=lambda b: b)
+    assert counts[2] == counts[5], counts
