@@ -166,7 +166,7 @@ def test_monitoring_lists_refuse_unknown_query_parameters(operator_api, path):
 @pytest.mark.parametrize("params", [{}, {"ordering": "-execution_time_ms"}, {"search": "high_memory"},
                                     {"flag": "slow"}, {"status": "completed", "task_type": "demo.echo"}])
 def test_metrics_list_query_count_does_not_grow_with_the_page(operator_api, brand, params):
-    from tests.query_counts import queries_per_size
+    from tests.lists import queries_per_size
 
     for i in range(6):
         finished_task(brand, wall_ms=100 + i, description=f"import {i}")
@@ -180,7 +180,7 @@ def test_alert_and_worker_lists_query_count_does_not_grow(operator_api, brand, o
     from django.test.utils import CaptureQueriesContext
 
     from task_monitoring.models import Alert, AlertRule, Worker
-    from tests.query_counts import queries_per_size
+    from tests.lists import queries_per_size
 
     for i in range(6):
         rule = AlertRule.objects.create(brand=brand, name=f"r{i}", metric="task_failed", threshold=0)

@@ -136,7 +136,7 @@ def test_completed_queued_and_cancelled_jobs_cannot_be_resumed(operator_api, bra
 
 
 def test_persistence_lists_query_count_does_not_grow_with_the_page(operator_api, brand, operator):
-    from tests.query_counts import queries_per_size
+    from tests.lists import queries_per_size
 
     jobs = [make_job(brand, operator, status="interrupted", checkpoints=2) for _ in range(6)]
     one_job = (1, 2)  # its two checkpoints

@@ -10,6 +10,7 @@ from django.utils import timezone
 from task_core import services
 from task_core.models import BaseTask
 from task_core.state_machine import transition
+from tests.lists import cursor_walk
 
 pytestmark = pytest.mark.django_db
 
@@ -162,24 +163,12 @@ def test_pagination_with_page_size(operator_api, brand, operator):
     assert operator_api.get("/tasks/", {"page_size": 2, "page": 4}).status_code == 404
 
 
-def _walk(client, params):
-    """Every page of a cursor walk from the first page: (ids, the first page's body)."""
-    first = client.get("/tasks/", params).json()
-    seen, body = [t["id"] for t in first["results"]], first
-    while body["next"]:
-        assert "cursor=" in body["next"] and "page=" not in body["next"]
-        body = client.get(body["next"]).json()
-        assert body["count"] is None  # a page reached by cursor is not counted
-        seen += [t["id"] for t in body["results"]]
-    return seen, first
-
-
 def test_cursor_pagination_is_the_default_and_walks_every_task_once(operator_api, brand, operator):
     made = [make_task(brand, user=operator).pk for _ in range(5)]
-    seen, first = _walk(operator_api, {"page_size": 2})
+    seen, first = cursor_walk(operator_api, "/tasks/", {"page_size": 2})
     assert first["count"] == 5 and first["count_is_exact"] is True and first["previous"] is None
     assert seen == made[::-1]
-    assert _walk(operator_api, {"page_size": 2, "ordering": "created_at"})[0] == made
+    assert cursor_walk(operator_api, "/tasks/", {"page_size": 2, "ordering": "created_at"})[0] == made
     second = operator_api.get(first["next"]).json()
     assert [t["id"] for t in operator_api.get(second["previous"]).json()["results"]] == made[::-1][:2]
 
@@ -189,7 +178,8 @@ def test_cursor_walk_by_completion_with_ties(operator_api, brand, operator):
     at = timezone.now()
     BaseTask.objects.filter(pk__in=done).update(completed_at=at)  # all tied
     make_task(brand, user=operator)  # unfinished: not listed by completion
-    seen, first = _walk(operator_api, {"page_size": 2, "ordering": "-completed_at", "status": "finished"})
+    seen, first = cursor_walk(operator_api, "/tasks/",
+                              {"page_size": 2, "ordering": "-completed_at", "status": "finished"})
     assert sorted(seen) == sorted(done) and len(seen) == 5 and first["count"] == 5
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from task_core.models import BaseTask
 from task_scheduling.models import ScheduledRun, ScheduleTemplate
-from tests.query_counts import queries_per_size
+from tests.lists import cursor_walk, queries_per_size
 
 from .helpers import P, assert_error, create
 
@@ -121,18 +121,6 @@ def test_periodic_task_list_ordering(operator_api):
 
 # --- cursor pagination ---------------------------------------------------------------------------
 
-def _walk(client, url, params):
-    """Every page of a cursor walk from the first page: (ids, the first page's body)."""
-    first = client.get(url, params).json()
-    seen, body = [r["id"] for r in first["results"]], first
-    while body["next"]:
-        assert "cursor=" in body["next"] and "page=" not in body["next"]
-        body = client.get(body["next"]).json()
-        assert body["count"] is None  # a page reached by cursor is not counted
-        seen += [r["id"] for r in body["results"]]
-    return seen, first
-
-
 @pytest.fixture
 def tied_runs(operator_api, brand):
     """Seven runs of one template, three of them due at the same instant (schedules firing together)."""
@@ -146,13 +134,13 @@ def tied_runs(operator_api, brand):
 
 def test_executions_walk_by_cursor_once_each_ties_included(operator_api, tied_runs):
     template, newest_first = tied_runs
-    seen, first = _walk(operator_api, E, {"page_size": 2})
+    seen, first = cursor_walk(operator_api, E, {"page_size": 2})
     assert seen == newest_first
     assert first["count"] == 7 and first["count_is_exact"] is True and first["previous"] is None
     third = operator_api.get(operator_api.get(first["next"]).json()["next"]).json()
     assert ids(operator_api.get(third["previous"])) == newest_first[2:4]  # (DRF: exact outside a tie)
     # the template's own list walks the same way and still carries its statistics on every page
-    seen, first = _walk(operator_api, f"{P}{template.pk}/executions/", {"page_size": 3})
+    seen, first = cursor_walk(operator_api, f"{P}{template.pk}/executions/", {"page_size": 3})
     assert seen == newest_first and first["stats"]["total_runs"] == 7
     assert operator_api.get(first["next"]).json()["stats"]["total_runs"] == 7
 
@@ -168,7 +156,7 @@ def test_executions_page_numbers_are_kept(operator_api, tied_runs):
 def test_limit_keeps_the_newest_runs_by_cursor_and_by_page(operator_api, tied_runs):
     _, newest_first = tied_runs
     for limit in (1, 3, 4, 7, 50):  # 3 and 4 cut inside and right after the tie
-        seen, first = _walk(operator_api, E, {"limit": limit, "page_size": 2})
+        seen, first = cursor_walk(operator_api, E, {"limit": limit, "page_size": 2})
         assert seen == newest_first[:limit] and first["count"] == min(limit, 7)
         page2 = operator_api.get(E, {"limit": limit, "page_size": 2, "page": 1}).json()
         assert [r["id"] for r in page2["results"]] == newest_first[:min(limit, 2)]
