@@ -118,6 +118,7 @@ ENDPOINTS = [
     ("persistence: jobs", "/tasks/persistent-jobs/persistent-jobs/"),
     ("persistence: jobs, interrupted", "/tasks/persistent-jobs/persistent-jobs/?status=interrupted"),
     ("persistence: jobs, resumable", "/tasks/persistent-jobs/persistent-jobs/?resumable=true"),
+    ("persistence: jobs, not resumable", "/tasks/persistent-jobs/persistent-jobs/?resumable=false"),
     ("persistence: resumable", "/tasks/persistent-jobs/persistent-jobs/resumable/"),
     ("persistence: job checkpoints", "/tasks/persistent-jobs/persistent-jobs/{job}/checkpoints/"),
     ("persistence: checkpoints", "/tasks/persistent-jobs/checkpoints/"),

@@ -33,7 +33,7 @@ def register_task_filters() -> None:
 
 class TaskMetricsFilter(django_filters.FilterSet):
     task_type = django_filters.CharFilter(field_name="task_type")
-    status = django_filters.MultipleChoiceFilter(field_name="status", choices=TaskStatus.choices)
+    status = django_filters.MultipleChoiceFilter(field_name="status", choices=TaskStatus.choices, distinct=False)
     finished_at__gte = InRangeIsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
     finished_at__lte = InRangeIsoDateTimeFilter(field_name="finished_at", lookup_expr="lte")
     execution_time__gte = django_filters.NumberFilter(field_name="execution_time_ms", lookup_expr="gte")

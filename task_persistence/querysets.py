@@ -3,6 +3,9 @@ from django.db.models import Q
 
 from task_core.choices import TaskStatus
 
+# A job that can be resumed now: interrupted, or failed with a checkpoint to continue from.
+RESUMABLE = Q(task__status=TaskStatus.INTERRUPTED) | Q(task__status=TaskStatus.FAILED, last_checkpoint__isnull=False)
+
 
 class PersistentJobQuerySet(models.QuerySet):
     def for_brand(self, brand):
@@ -13,11 +16,10 @@ class PersistentJobQuerySet(models.QuerySet):
 
     def resumable(self):
         """Interrupted, or failed with a checkpoint to continue from."""
-        return self.filter(Q(task__status=TaskStatus.INTERRUPTED)
-                           | Q(task__status=TaskStatus.FAILED, last_checkpoint__isnull=False))
+        return self.filter(RESUMABLE)
 
     def not_resumable(self):
-        return self.exclude(pk__in=self.resumable().values("pk"))
+        return self.exclude(RESUMABLE)
 
 
 class CheckpointQuerySet(models.QuerySet):

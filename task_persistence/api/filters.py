@@ -16,8 +16,9 @@ def resumable_tasks(prefix: str = "") -> Q:
 
 
 class PersistentJobFilter(django_filters.FilterSet):
+    # distinct=False: a job has one task, and django-filter's DISTINCT would sort every match.
     status = django_filters.MultipleChoiceFilter(field_name="task__status", choices=TaskStatus.choices,
-                                                 help_text="The task's status (repeat for several).")
+                                                 distinct=False, help_text="The task's status (repeat for several).")
     task_type = django_filters.CharFilter(field_name="task__task_type")
     resumable = django_filters.BooleanFilter(method="filter_resumable",
                                              help_text="true: interrupted, or failed with a checkpoint.")
@@ -29,7 +30,8 @@ class PersistentJobFilter(django_filters.FilterSet):
     def filter_resumable(self, queryset, name, value):
         if value is None:
             return queryset
-        return queryset.filter(resumable_tasks("task__")) if value else queryset.exclude(resumable_tasks("task__"))
+        # the job's own last_checkpoint, not a join back through its task (PersistentJobQuerySet.resumable)
+        return queryset.resumable() if value else queryset.not_resumable()
 
 
 class CheckpointFilter(django_filters.FilterSet):
