@@ -1,8 +1,10 @@
 """Reads at scale: every list, filter, ordering, search and summary endpoint at N tasks per brand.
 
 Rows are generated in SQL (two brands holding N tasks each, spread over 90 days, realistic status and type
-mixes, a rare "needle" word in some descriptions), in their own database (`megahub_bench_reads` on the
-server of DATABASE_URL) so the write benchmarks do not run on a million rows. The data is generated once
+mixes, a rare "needle" word in some descriptions) with the other apps' rows of those tasks (metrics and
+rollups, scheduled runs, persistent jobs and checkpoints, alerts: see SCHEDULING_SQL), in their own
+database (`megahub_bench_reads` on the server of DATABASE_URL) so the write benchmarks do not run on a
+million rows. The data is generated once
 and reused while its size matches. The API runs under gunicorn (2 workers) on loopback; one client sends
 20 sequential requests per endpoint after 2 warm-ups and the script prints p50 / p95, the status code,
 the SQL query count (one in-process request with CaptureQueriesContext) and, for the slowest endpoints,
