@@ -250,6 +250,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Tag descriptions and the links from created objects to their operations (megahub/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "megahub.api.schema.postprocess"],
+    # Swagger UI keeps what "Authorize" was given (the JWT and X-Brand-ID) across page reloads.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False, "filter": True},
     # Several models have a "status" field with different choices: name each enum explicitly.
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "task_core.choices.TaskStatus",

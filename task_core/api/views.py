@@ -118,6 +118,7 @@ class SystemViewSet(BrandScopedMixin, viewsets.ViewSet):
     @extend_schema(responses={200: SystemStatusSerializer})
     @action(detail=False, methods=["get"])
     def status(self, request):
+        """Version, database and broker, task types, workers online and the brand's tasks by status."""
         return Response(SystemStatusSerializer(selectors.system_status(brand=request.brand)).data)
 
     @extend_schema(responses={200: HealthSerializer, 503: HealthUnavailableSerializer})
@@ -134,6 +135,7 @@ class SystemViewSet(BrandScopedMixin, viewsets.ViewSet):
     @extend_schema(responses={200: EnumsSerializer})
     @action(detail=False, methods=["get"])
     def enums(self, request):
+        """Every enumeration of the API (statuses, priorities, origins, transitions) with its labels."""
         return Response(EnumsSerializer(selectors.enums()).data)
 
     @extend_schema(responses={200: TaskTypeInfoSerializer(many=True)})

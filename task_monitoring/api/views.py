@@ -127,11 +127,12 @@ class AlertViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModel
     @extend_schema(request=None, responses={200: AlertSerializer})
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
+        """Resolve an open alert by hand; it opens again if the condition holds at the next evaluation."""
         alert = services.alert_resolve(alert=self.get_object(), user=request.user)
         return Response(AlertSerializer(alert).data)
 
     @extend_schema(responses={200: AlertDeliverySerializer(many=True)}, filters=False)
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def deliveries(self, request, pk=None):
         """Every notification attempt of the alert."""
         alert = self.get_object()

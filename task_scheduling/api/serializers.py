@@ -114,8 +114,9 @@ class ExecutionSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField(help_text="The task's status, or the outcome when none was created.")
     task_type = serializers.SerializerMethodField()
     task_id = serializers.SerializerMethodField(help_text="The created task's public id (also its Celery id).")
-    started_at = serializers.DateTimeField(source="task.started_at", default=None, read_only=True)
-    completed_at = serializers.DateTimeField(source="task.completed_at", default=None, read_only=True)
+    started_at = serializers.DateTimeField(source="task.started_at", default=None, read_only=True, allow_null=True)
+    completed_at = serializers.DateTimeField(source="task.completed_at", default=None, read_only=True,
+                                             allow_null=True)
     duration_seconds = serializers.SerializerMethodField()
     is_success = serializers.SerializerMethodField(help_text="true completed, false failed or cancelled, "
                                                    "null while running or when no task was created.")
