@@ -76,7 +76,7 @@ WSGI_APPLICATION = "megahub.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "megahub" / "templates"],  # the landing page
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -272,9 +272,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"quiet_forbidden": {"()": "megahub.logging_filters.QuietForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                # an ordinary 403 is one line, not a traceback
+                "django.request": {"filters": ["quiet_forbidden"]}},
 }
 
 

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from task_core.api.auth import LoginView, MeView, RefreshView
@@ -12,6 +13,7 @@ def healthz(request):
 
 
 urlpatterns = [
+    path("", TemplateView.as_view(template_name="megahub/home.html"), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("auth/token/", LoginView.as_view(), name="token_obtain"),
