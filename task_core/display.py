@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince, timeuntil
 
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 
@@ -23,6 +24,15 @@ def when(value: datetime | None, tz_name: str | None = None) -> str:
     except (ValueError, KeyError):
         zone = timezone.get_current_timezone()
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def when_relative(value: datetime | None, tz_name: str | None = None) -> str:
+    """`2025-03-30 03:00:00 CEST (in 2 hours, 5 minutes)`, or `(... ago)`."""
+    if value is None:
+        return "-"
+    now = timezone.now()
+    relative = f"in {timeuntil(value, now)}" if value > now else f"{timesince(value, now)} ago"
+    return f"{when(value, tz_name)} ({relative})"
 
 
 def duration(delta: timedelta | None) -> str:
