@@ -148,6 +148,14 @@ class HistoryInline(BrandScopedInline):
     can_delete = False
     template = "admin/edit_inline/history.html"
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="actor")
+    def actor_name(self, obj):
+        """Who did it, as text: a link to a user page would be refused to most staff."""
+        return str(obj.actor) if obj.actor_id else "-"
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -184,8 +192,8 @@ class ScopedUserAdmin(UserAdmin):
     members of their brands, in lists and in autocompletes."""
 
     def get_queryset(self, request):
-        queryset = scoped_choices(request, self.model)
-        return super().get_queryset(request) if queryset is None else queryset
+        queryset, scoped = super().get_queryset(request), scoped_choices(request, self.model)
+        return queryset if scoped is None else queryset.filter(pk__in=scoped.values("pk"))
 
 
 User = get_user_model()
@@ -196,7 +204,7 @@ admin.site.register(User, ScopedUserAdmin)
 
 class TaskEventInline(HistoryInline):
     model = TaskEvent
-    fields = ["at", "from_status", "to_status", "actor", "worker", "detail_links"]
+    fields = ["at", "from_status", "to_status", "actor_name", "worker", "detail_links"]
     readonly_fields = fields
     ordering = ["id"]
 

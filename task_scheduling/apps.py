@@ -10,10 +10,11 @@ class TaskSchedulingConfig(AppConfig):
 
         from task_core import signals as core_signals
 
-        from . import beat_sync, filters, signals, tasks  # noqa: F401 - tasks: registers the Celery tasks
+        from . import beat_sync, demo, filters, signals, tasks  # noqa: F401 - tasks: registers the Celery tasks
         from .models import Schedule, ScheduleTemplate
 
         core_signals.task_finished.connect(signals.on_task_finished, dispatch_uid="task_scheduling.finished")
+        core_signals.demo_seeded.connect(demo.on_demo_seeded, dispatch_uid="task_scheduling.demo_seeded")
         post_delete.connect(beat_sync.on_schedule_deleted, sender=Schedule,
                             dispatch_uid="task_scheduling.schedule_deleted")
         pre_delete.connect(signals.on_template_deleting, sender=ScheduleTemplate,

@@ -16,12 +16,12 @@ from .base import ServiceSavedAdmin, form_errors
 
 class ScheduleEventInline(HistoryInline):
     model = ScheduleEvent
-    fields = ["at", "event_type", "from_status", "to_status", "due", "task", "detail_links", "actor"]
+    fields = ["at", "event_type", "from_status", "to_status", "due", "task", "detail_links", "actor_name"]
     readonly_fields = fields
     ordering = ["-id"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("schedule__periodic_task", "actor")
+        return super().get_queryset(request).select_related("schedule__periodic_task")
 
     @admin.display(description="at")
     def at(self, obj):
