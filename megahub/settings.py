@@ -9,6 +9,7 @@ Nothing here touches the disk: each folder is created where it is used (megahub/
 database, megahub/kombu_filesystem.py for the embedded broker, megahub/static.py for STATIC_ROOT).
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -293,3 +294,41 @@ SCHEDULING_BEAT_HEARTBEAT = os.environ.get("SCHEDULING_BEAT_HEARTBEAT", str(VAR_
 SCHEDULING_EVENTS_KEPT = env_int("SCHEDULING_EVENTS_KEPT", 100)
 # Seconds Beat waits for a dispatched batch of due schedules to be claimed before sending it again.
 SCHEDULING_CONFIRM_SECONDS = env_int("SCHEDULING_CONFIRM_SECONDS", 60)
+
+# --- task_monitoring (owned by the monitoring app) -----------------------------------------------
+# Flags of a run's metrics (per-type thresholds in MONITORING_TYPE_THRESHOLDS win over these).
+MONITORING_HIGH_MEMORY_MB = float(os.environ.get("MONITORING_HIGH_MEMORY_MB", "512"))
+MONITORING_SLOW_MS = env_int("MONITORING_SLOW_MS", 60_000)
+MONITORING_EXPENSIVE_USD = float(os.environ.get("MONITORING_EXPENSIVE_USD", "1.0"))
+# JSON: {"<task type>": {"high_memory_mb": 100, "slow_ms": 5000, "expensive_usd": 0.5}}
+MONITORING_TYPE_THRESHOLDS = json.loads(os.environ.get("MONITORING_TYPE_THRESHOLDS", "{}"))
+# JSON: {"<queue>": {"cpu_hour_usd": 0.05, "wall_hour_usd": 0.01}}: added to the task type's own rates.
+MONITORING_QUEUE_COST_RATES = json.loads(os.environ.get("MONITORING_QUEUE_COST_RATES", "{}"))
+# The worker's main process writes its heartbeat this often; silent this long, it counts as offline.
+MONITORING_HEARTBEAT_SECONDS = float(os.environ.get("MONITORING_HEARTBEAT_SECONDS", "10"))
+MONITORING_WORKER_OFFLINE_SECONDS = env_int("MONITORING_WORKER_OFFLINE_SECONDS", 60)
+# Alert rules are evaluated by a Beat entry this often.
+MONITORING_EVALUATE_SECONDS = env_int("MONITORING_EVALUATE_SECONDS", 30)
+# Finished tasks (with their events and metrics) older than this are deleted daily; rollups stay.
+MONITORING_RETENTION_DAYS = env_int("MONITORING_RETENTION_DAYS", 90)
+# Minute and hour rollups are kept this long (day rollups are kept for ever: Prometheus counters).
+MONITORING_MINUTE_ROLLUP_HOURS = env_int("MONITORING_MINUTE_ROLLUP_HOURS", 48)
+MONITORING_HOUR_ROLLUP_DAYS = env_int("MONITORING_HOUR_ROLLUP_DAYS", 60)
+# Alert webhooks to loopback or private addresses are refused (server-side request forgery) unless set.
+ALERT_WEBHOOK_ALLOW_PRIVATE = env_bool("ALERT_WEBHOOK_ALLOW_PRIVATE", False)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_SECONDS", "5"))
+ALERT_WEBHOOK_MAX_ATTEMPTS = env_int("ALERT_WEBHOOK_MAX_ATTEMPTS", 5)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "megahub@localhost")
+# /metrics (Prometheus) is served only when this is set, to `Authorization: Bearer <token>`.
+PROMETHEUS_METRICS_TOKEN = os.environ.get("PROMETHEUS_METRICS_TOKEN", "")
+# Label the Prometheus series with the brand (more series); off: summed over brands.
+PROMETHEUS_BRAND_LABEL = env_bool("PROMETHEUS_BRAND_LABEL", False)
+CELERY_BEAT_SCHEDULE.update({
+    "megahub.monitoring.evaluate_alerts": {
+        "task": "megahub.monitoring.evaluate_alerts", "schedule": float(MONITORING_EVALUATE_SECONDS),
+        "options": {"expire_seconds": max(1, MONITORING_EVALUATE_SECONDS - 1), "priority": 0}},
+    "megahub.monitoring.cleanup_executions": {
+        "task": "megahub.monitoring.cleanup_executions", "schedule": 86400.0,
+        "options": {"expire_seconds": 3600, "priority": 0}},
+})

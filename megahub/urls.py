@@ -5,6 +5,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from task_core.api.auth import LoginView, MeView, RefreshView
+from task_monitoring.prometheus import metrics_view
 
 
 def healthz(request):
@@ -16,6 +17,7 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="megahub/home.html"), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path("auth/token/", LoginView.as_view(), name="token_obtain"),
     path("auth/token/refresh/", RefreshView.as_view(), name="token_refresh"),
     path("auth/me/", MeView.as_view(), name="me"),
@@ -24,6 +26,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     # Apps that own a prefix under /tasks/ come before the task routes.
     path("tasks/system/", include("task_scheduling.api.system_urls")),
+    path("tasks/system/", include("task_monitoring.api.system_urls")),
+    path("tasks/monitoring/", include("task_monitoring.api.urls")),
     path("tasks/scheduled/", include("task_scheduling.api.urls")),
     path("tasks/", include("task_core.api.urls")),
 ]

@@ -5,13 +5,16 @@ from django.utils import timezone
 
 from .choices import TaskStatus
 
+# Relations the task representation shows; apps add theirs with register_task_field(select_related=...).
+TASK_RELATIONS = ["brand", "created_by"]
+
 
 class BaseTaskQuerySet(models.QuerySet):
     def for_brand(self, brand):
         return self.filter(brand=brand)
 
     def with_relations(self):
-        return self.select_related("brand", "created_by")
+        return self.select_related(*TASK_RELATIONS)
 
     def unfinished(self):
         return self.filter(status__in=TaskStatus.unfinished())

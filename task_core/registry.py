@@ -40,7 +40,8 @@ class TaskType:
     retry_backoff: int = 2
     retry_backoff_max: int = 300
     timeout_seconds: int = 300
-    cost_per_hour_usd: float = 0.0
+    cost_per_hour_usd: float = 0.0  # per wall-clock hour of a run
+    cost_per_cpu_hour_usd: float = 0.0  # per hour of CPU time of a run
     resumable: bool = False
     validator: Any = field(default=None, compare=False, repr=False)
 
@@ -89,6 +90,7 @@ class TaskType:
                 "retry_backoff_max_seconds": self.retry_backoff_max,
                 "timeout_seconds": self.timeout_seconds,
                 "cost_per_hour_usd": self.cost_per_hour_usd,
+                "cost_per_cpu_hour_usd": self.cost_per_cpu_hour_usd,
                 "resumable": self.resumable,
             },
         }
@@ -137,7 +139,7 @@ _REGISTRY: dict[str, TaskType] = {}
 def task_type(name: str, *, schema: dict | None = None, ui: dict | None = None, label: str = "",
               description: str = "", queue: str = "default", priority: str = "normal", max_retries: int = 0,
               retry_backoff: int = 2, retry_backoff_max: int = 300, timeout_seconds: int = 300,
-              cost_per_hour_usd: float = 0.0, resumable: bool = False):
+              cost_per_hour_usd: float = 0.0, cost_per_cpu_hour_usd: float = 0.0, resumable: bool = False):
     """Declare a task type. The function receives the TaskContext and the parameters as keywords."""
     schema = schema or {"type": "object", "properties": {}, "additionalProperties": False}
     schema.setdefault("type", "object")
@@ -153,7 +155,8 @@ def task_type(name: str, *, schema: dict | None = None, ui: dict | None = None, 
             name=name, func=func, label=label or name, description=description or (func.__doc__ or "").strip(),
             schema=schema, ui=ui or {}, queue=queue, priority=priority, max_retries=max_retries,
             retry_backoff=retry_backoff, retry_backoff_max=retry_backoff_max, timeout_seconds=timeout_seconds,
-            cost_per_hour_usd=cost_per_hour_usd, resumable=resumable, validator=Draft202012Validator(schema),
+            cost_per_hour_usd=cost_per_hour_usd, cost_per_cpu_hour_usd=cost_per_cpu_hour_usd,
+            resumable=resumable, validator=Draft202012Validator(schema),
         )
         _REGISTRY[name] = ttype
         return func

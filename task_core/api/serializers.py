@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from ..choices import TaskPriority
 from ..models import BaseTask, TaskEvent
+from ..querysets import TASK_RELATIONS
 
 
 class BrandRefSerializer(serializers.Serializer):
@@ -39,8 +40,13 @@ class TaskDetailSerializer(TaskSerializer):
         read_only_fields = fields
 
 
-def register_task_field(name: str, field: serializers.Field) -> None:
-    """Add a read-only field to the task representation (called by other apps from AppConfig.ready())."""
+def register_task_field(name: str, field: serializers.Field, *, select_related: tuple[str, ...] = ()) -> None:
+    """Add a read-only field to the task representation (called by other apps from AppConfig.ready()).
+
+    `select_related`: relations the field reads (e.g. a reverse one-to-one), joined into every task
+    query so a page of tasks costs the same number of queries whatever its size.
+    """
+    TASK_RELATIONS.extend(r for r in select_related if r not in TASK_RELATIONS)
     for cls in (TaskSerializer, TaskDetailSerializer):
         cls._declared_fields[name] = field
         if name not in cls.Meta.fields:

@@ -17,6 +17,7 @@ class TaskContext:
         self.worker = worker
         self._resume_state = None
         self._resume_loaded = False
+        self.metrics: dict[str, float] = {}  # reported with metric(); read by task_finished receivers
 
     @property
     def brand(self):
@@ -42,6 +43,14 @@ class TaskContext:
         if not updated:
             raise TaskCancelled(f"Task {self.task.task_id} is no longer running.")
         self.task.progress_percentage, self.task.progress_message = pct, message[:255]
+
+    def metric(self, name: str, value: float) -> None:
+        """Report a custom numeric metric of this run (the last value of a name wins)."""
+        if not isinstance(name, str) or not name or len(name) > 64:
+            raise ValueError("A metric name is a string of 1 to 64 characters.")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"Metric {name!r} must be a number, not {type(value).__name__}.")
+        self.metrics[name] = value
 
     def checkpoint(self, step, state: dict, progress: float | None = None) -> None:
         """Save resumable state (kept by task_persistence) and report progress."""

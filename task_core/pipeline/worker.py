@@ -7,7 +7,7 @@ import traceback
 
 import psutil
 from celery import Task, current_app
-from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import InterfaceError, OperationalError, connections
 
@@ -22,6 +22,10 @@ logger = logging.getLogger("megahub.pipeline")
 
 # Seconds before a delivery that could not reach the database is tried again.
 DB_RETRY_SECONDS = 5
+
+
+class TaskFailed(Exception):
+    """Raised to Celery once a run was recorded `failed`, so Celery's events say FAILURE too."""
 
 
 class PipelineTask(Task):
@@ -72,14 +76,14 @@ def _execute(celery_task: PipelineTask, task_uuid: str):
         task_uuid, hostname, redelivered=bool((request.delivery_info or {}).get("redelivered")))
     if task is None:
         return None
-    signals.task_started.send(sender=BaseTask, task=task, worker=hostname)
-
     ttype = get_task_type(task.task_type)
     ctx = TaskContext(task, hostname)
+    signals.task_started.send(sender=BaseTask, task=task, worker=hostname, ctx=ctx)
     try:
         result = _storable(ttype.func(ctx, **(task.context_data or {})))
     except TaskCancelled:
-        return None  # the cancel already recorded it
+        # The cancel already recorded it. Celery's own view (events, Flower): revoked, not succeeded.
+        raise Terminated("cancelled") from None
     except Retry:
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the task function is recorded
@@ -97,6 +101,8 @@ def _start(task_uuid: str, hostname: str, *, redelivered: bool = False) -> BaseT
         return None
     if task.status in TaskStatus.finished():
         logger.info("Task %s already %s; duplicate delivery dropped", task_uuid, task.status)
+        if task.status == TaskStatus.CANCELLED:  # Celery's view: revoked (the revoke may have missed us)
+            raise Terminated("cancelled")
         return None
     if task.status in (TaskStatus.PENDING, TaskStatus.INTERRUPTED):
         # The message is here, so it was queued: the dispatcher marks queued only after publishing and
@@ -142,7 +148,10 @@ def _handle_failure(celery_task, task, ttype, exc, hostname):
                       retry_count=attempt, error_message=message, error_traceback=tb):
             raise celery_task.retry(countdown=countdown, exc=exc)
         return None
-    transition(task, TaskStatus.FAILED, worker=hostname, detail=message, error_message=message, error_traceback=tb)
+    if transition(task, TaskStatus.FAILED, worker=hostname, detail=message, error_message=message,
+                  error_traceback=tb):
+        # Celery's own view agrees (task-failed event, FAILURE in Flower); only failures pay for it.
+        raise TaskFailed(message) from exc
     return None
 
 

@@ -1,0 +1,162 @@
+"""Writes of a run's outcome: its TaskMetrics row, the rollups of its minute, hour and day, and the
+failure count of its worker.
+
+On PostgreSQL this is one statement (data-modifying CTEs) whose commit does not wait for the disk: one
+round trip after the outcome's own, and a database crash loses at most the last metrics, never an
+outcome. Elsewhere the same rows are written through the ORM in one transaction.
+"""
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from task_core.choices import TaskStatus
+from task_core.models import BaseTask
+
+from . import costs
+from .capture import RunFigures
+from .models import HISTOGRAM_BOUNDS_MS, HISTOGRAM_BUCKETS, Granularity, MetricsRollup, TaskMetrics, Worker
+
+# The rollup column an outcome counts in.
+OUTCOME_COLUMN = {TaskStatus.COMPLETED: "completed", TaskStatus.FAILED: "failed",
+                  TaskStatus.CANCELLED: "cancelled", TaskStatus.RETRYING: "retried"}
+_COUNTS = ("completed", "failed", "cancelled", "retried", "measured", "waited")
+_SUMS = ("execution_ms_sum", "queue_wait_ms_sum", "cpu_ms_sum", "memory_mb_sum", "cost_usd_sum")
+_MAXES = ("execution_ms_max", "memory_mb_max")
+_HIST = tuple(f"d{i}" for i in range(HISTOGRAM_BUCKETS)) + tuple(f"w{i}" for i in range(HISTOGRAM_BUCKETS))
+_ADDED = _COUNTS + _SUMS + _HIST
+_METRIC_FIELDS = ("brand_id", "task_type", "status", "finished_at", "execution_time_ms", "queue_wait_ms",
+                  "cpu_time_ms", "memory_usage_mb", "memory_is_run_peak", "cost_usd", "custom", "flags", "source")
+
+
+def bucket_starts(at: datetime) -> dict[str, datetime]:
+    minute = at.replace(second=0, microsecond=0)
+    return {Granularity.MINUTE: minute, Granularity.HOUR: minute.replace(minute=0),
+            Granularity.DAY: minute.replace(hour=0, minute=0)}
+
+
+def histogram_index(ms: int) -> int:
+    """The bucket of a duration: the first whose upper bound is >= it (the last: above every bound)."""
+    return bisect_left(HISTOGRAM_BOUNDS_MS, ms)
+
+
+@dataclass(slots=True)
+class Outcome:
+    metrics: dict | None  # TaskMetrics columns, or None when the task never ran
+    rollup: dict  # the columns added to each bucket
+    maxes: dict
+
+
+def build_outcome(task: BaseTask, status: str, figures: RunFigures | None, custom: dict | None,
+                  now: datetime | None = None) -> Outcome:
+    finished = task.completed_at if status != TaskStatus.RETRYING and task.completed_at else (now or timezone.now())
+    if figures is not None:
+        wall, cpu, memory, is_peak, source = (figures.execution_time_ms, figures.cpu_time_ms,
+                                              figures.memory_usage_mb, figures.memory_is_run_peak, "worker")
+    elif task.started_at is not None:  # killed by the hard limit, reaped, cancelled: its wall time only
+        wall = max(0, int((finished - task.started_at).total_seconds() * 1000))
+        cpu, memory, is_peak, source = None, None, True, "timestamps"
+    else:
+        wall = cpu = memory = None
+        is_peak, source = True, ""
+    wait = None
+    if task.started_at is not None and task.queued_at is not None:
+        wait = max(0, int((task.started_at - task.queued_at).total_seconds() * 1000))
+    cost = costs.run_cost(task_type=task.task_type, queue=task.queue, cpu_ms=cpu, wall_ms=wall)
+    rollup = dict.fromkeys(_ADDED, 0)
+    rollup["cost_usd_sum"] = cost or Decimal(0)
+    rollup[OUTCOME_COLUMN[status]] = 1
+    if wall is not None:
+        rollup.update(measured=1, execution_ms_sum=wall, cpu_ms_sum=cpu or 0, memory_mb_sum=memory or 0.0)
+        rollup[f"d{histogram_index(wall)}"] = 1
+    if wait is not None:
+        rollup.update(waited=1, queue_wait_ms_sum=wait)
+        rollup[f"w{histogram_index(wait)}"] = 1
+    maxes = {"execution_ms_max": wall or 0, "memory_mb_max": memory or 0.0}
+    metrics = None
+    if wall is not None:
+        metrics = {"brand_id": task.brand_id, "task_type": task.task_type, "status": status, "finished_at": finished,
+                   "execution_time_ms": wall, "queue_wait_ms": wait, "cpu_time_ms": cpu, "memory_usage_mb": memory,
+                   "memory_is_run_peak": is_peak, "cost_usd": cost, "custom": custom or {},
+                   "flags": costs.flags(task_type=task.task_type, memory_mb=memory, wall_ms=wall, cost=cost),
+                   "source": source}
+    return Outcome(metrics, rollup, maxes)
+
+
+def record_outcome(task: BaseTask, status: str, figures: RunFigures | None = None, custom: dict | None = None,
+                   now: datetime | None = None) -> None:
+    """Write what the end of one run of `task` (into `status`) adds to the monitoring tables."""
+    outcome = build_outcome(task, status, figures, custom, now)
+    finished = outcome.metrics["finished_at"] if outcome.metrics else (now or timezone.now())
+    worker_failed = task.worker if status == TaskStatus.FAILED and task.worker else ""
+    if connection.vendor == "postgresql":
+        _record_pg(task, outcome, bucket_starts(finished), worker_failed)
+    else:
+        _record_orm(task, outcome, bucket_starts(finished), worker_failed)
+
+
+# Makes the statement's commit asynchronous: `synchronous_commit` is read at commit time and `true`
+# limits the change to this statement's transaction (the same device as task_core.pg_writes).
+_NO_WAIT = "nowait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))"
+
+
+@cache
+def _pg_sql(with_metrics: bool, with_worker: bool) -> str:
+    r = MetricsRollup._meta.db_table
+    key = ("brand_id", "task_type", "queue", "granularity", "bucket")
+    cols = key + _ADDED + _MAXES
+    values = ", ".join(["(" + ", ".join(["%s"] * len(cols)) + ")"] * 3)
+    sets = [f"{c} = {r}.{c} + EXCLUDED.{c}" for c in _ADDED]
+    sets += [f"{c} = GREATEST({r}.{c}, EXCLUDED.{c})" for c in _MAXES]
+    ctes = [_NO_WAIT]
+    if with_metrics:
+        m = TaskMetrics._meta.db_table
+        mcols = ("task_id",) + _METRIC_FIELDS
+        msets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _METRIC_FIELDS)
+        ctes.append(f"m AS (INSERT INTO {m} ({', '.join(mcols)}, runs) SELECT {', '.join(['%s'] * len(mcols))}, 1 "
+                    f"FROM nowait ON CONFLICT (task_id) DO UPDATE SET {msets}, runs = {m}.runs + 1)")
+    if with_worker:
+        ctes.append(f"w AS (UPDATE {Worker._meta.db_table} SET failed = failed + 1 WHERE hostname = %s)")
+    typed = ", ".join(f"v.{c}" for c in cols)
+    return (f"WITH {', '.join(ctes)} INSERT INTO {r} ({', '.join(cols)}) SELECT {typed} FROM (VALUES {values}) "
+            f"AS v({', '.join(cols)}) CROSS JOIN nowait ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}")
+
+
+def _record_pg(task, outcome: Outcome, buckets: dict, worker_failed: str) -> None:
+    params: list = []
+    if outcome.metrics is not None:
+        custom_field = TaskMetrics._meta.get_field("custom")
+        for name in ("task_id",) + _METRIC_FIELDS:
+            value = task.pk if name == "task_id" else outcome.metrics[name]
+            params.append(custom_field.get_db_prep_save(value, connection) if name == "custom" else value)
+    if worker_failed:
+        params.append(worker_failed)
+    for granularity, start in buckets.items():
+        params += [task.brand_id, task.task_type, task.queue, str(granularity), start]
+        params += [outcome.rollup[c] for c in _ADDED] + [outcome.maxes[c] for c in _MAXES]
+    with connection.cursor() as cursor:
+        cursor.execute(_pg_sql(outcome.metrics is not None, bool(worker_failed)), params)
+
+
+def _record_orm(task, outcome: Outcome, buckets: dict, worker_failed: str) -> None:
+    with transaction.atomic():
+        if outcome.metrics is not None:
+            metrics, created = TaskMetrics.objects.get_or_create(task_id=task.pk, defaults=outcome.metrics)
+            if not created:
+                TaskMetrics.objects.filter(pk=task.pk).update(runs=F("runs") + 1, **outcome.metrics)
+        if worker_failed:
+            Worker.objects.filter(hostname=worker_failed).update(failed=F("failed") + 1)
+        for granularity, start in buckets.items():
+            key = {"brand_id": task.brand_id, "task_type": task.task_type, "queue": task.queue,
+                   "granularity": granularity, "bucket": start}
+            MetricsRollup.objects.get_or_create(**key)
+            MetricsRollup.objects.filter(**key).update(
+                **{c: F(c) + outcome.rollup[c] for c in _ADDED},
+                **{c: Greatest(F(c), outcome.maxes[c]) for c in _MAXES})
