@@ -152,7 +152,9 @@ class HistoryInline(BrandScopedInline):
     template = "admin/edit_inline/history.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
+        queryset = super().get_queryset(request)
+        has_actor = any(f.name == "actor" for f in self.model._meta.get_fields())
+        return queryset.select_related("actor") if has_actor else queryset
 
     @admin.display(description="actor")
     def actor_name(self, obj):
