@@ -88,6 +88,11 @@ def scoped_choices(request, model):
     return None
 
 
+def _time_shown(field: str, label: str):
+    """A read-only field showing the time `field` to the second."""
+    return admin.display(description=label)(lambda self, obj: when(getattr(obj, field)))
+
+
 class BrandScopedAdmin(admin.ModelAdmin):
     """Limits non-superuser staff to their brands' rows. `brand_path` names the brand lookup."""
 
@@ -161,6 +166,12 @@ class HistoryInline(BrandScopedInline):
         """Who did it, as text: a link to a user page would be refused to most staff."""
         return str(obj.actor) if obj.actor_id else "-"
 
+    at = _time_shown("created_at", "at")
+
+    @admin.display(description="detail")
+    def detail_links(self, obj):
+        return linkify_task_ids(obj.detail)
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -212,14 +223,6 @@ class TaskEventInline(HistoryInline):
     fields = ["at", "from_status", "to_status", "actor_name", "worker", "detail_links"]
     readonly_fields = fields
     ordering = ["id"]
-
-    @admin.display(description="at")
-    def at(self, obj):
-        return when(obj.created_at)
-
-    @admin.display(description="detail")
-    def detail_links(self, obj):
-        return linkify_task_ids(obj.detail)
 
 
 STATUS_COLOURS = {"completed": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "retrying": "#ef6c00",
@@ -316,21 +319,10 @@ class BaseTaskAdmin(BrandScopedAdmin):
         return [(name, {**opts, "fields": ["created_by_name" if f == "created_by" else f for f in opts["fields"]]})
                 for name, opts in self.fieldsets]
 
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return when(obj.created_at)
-
-    @admin.display(description="queued")
-    def queued(self, obj):
-        return when(obj.queued_at)
-
-    @admin.display(description="started")
-    def started(self, obj):
-        return when(obj.started_at)
-
-    @admin.display(description="finished")
-    def completed(self, obj):
-        return when(obj.completed_at)
+    created = _time_shown("created_at", "created")
+    queued = _time_shown("queued_at", "queued")
+    started = _time_shown("started_at", "started")
+    completed = _time_shown("completed_at", "finished")
 
     @admin.display(description="duration")
     def took(self, obj):

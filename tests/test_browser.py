@@ -5,7 +5,6 @@ import os
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
@@ -15,6 +14,8 @@ from task_core.services import task_create
 from task_core.state_machine import transition
 from task_scheduling.models import ScheduleTemplate
 from task_scheduling.services.templates import template_create
+
+from .task_core.test_admin_console import staff
 
 CHROMIUM = "/usr/bin/chromium"  # apt-get install -y chromium
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,9 +47,7 @@ def log_in(browser, live_server, username, password):
 
 @pytest.fixture
 def operator_staff(brand):
-    user = get_user_model().objects.create_user(username="op", password="op-pass-123", is_staff=True)
-    BrandMembership.objects.create(user=user, brand=brand, role=BrandRole.OPERATOR)
-    return user
+    return staff(brand, "op", BrandRole.OPERATOR)  # password x-pass-123
 
 
 def test_the_operator_sees_their_brands_gets_html_refusals_and_retries_from_the_task_page(
@@ -63,7 +62,7 @@ def test_the_operator_sees_their_brands_gets_html_refusals_and_retries_from_the_
     assert transition(task, TaskStatus.RUNNING)
     BaseTask.objects.filter(pk=task.pk).update(progress_percentage=40, progress_message="step 4 of 10")
     assert transition(task, TaskStatus.FAILED, error_message="boom")
-    page = log_in(browser, live_server, "op", "op-pass-123")
+    page = log_in(browser, live_server, "op", "x-pass-123")
 
     # "By brand" lists the operator's two brands, never Acme.
     page.goto(f"{live_server.url}/admin/task_scheduling/scheduletemplate/")

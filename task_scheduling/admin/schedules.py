@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 
 from megahub.api.exceptions import ApplicationError
 from task_core.admin import HistoryInline, operator_split, run_admin_action
-from task_core.display import linkify_task_ids, task_link, when, when_relative
+from task_core.display import task_link, when, when_relative
 
 from ..choices import ScheduleStatus
 from ..models import Schedule, ScheduleEvent
@@ -23,10 +23,6 @@ class ScheduleEventInline(HistoryInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("schedule__periodic_task")
 
-    @admin.display(description="at")
-    def at(self, obj):
-        return when(obj.created_at)
-
     @admin.display(description="due at (template time zone)")
     def due(self, obj):
         return when(obj.due_at, _zone(obj.schedule))
@@ -34,10 +30,6 @@ class ScheduleEventInline(HistoryInline):
     @admin.display(description="task")
     def task(self, obj):
         return task_link(obj.task_id)
-
-    @admin.display(description="detail")
-    def detail_links(self, obj):
-        return linkify_task_ids(obj.detail)
 
 
 def _zone(schedule) -> str:
