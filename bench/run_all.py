@@ -1,4 +1,5 @@
-"""`make bench`: every bench/bench_*.py in turn, each in its own process, on PostgreSQL + Redis.
+"""`make bench`: every bench/bench_*.py in turn (bench_persistence.py among them), each in its own process,
+on PostgreSQL + Redis.
 
 Defaults: DATABASE_URL=postgres://postgres@127.0.0.1:5432/megahub_bench, REDIS_URL=redis://127.0.0.1:6379/6.
 The database is created when missing and migrated before the first script runs.

@@ -332,3 +332,9 @@ CELERY_BEAT_SCHEDULE.update({
         "task": "megahub.monitoring.cleanup_executions", "schedule": 86400.0,
         "options": {"expire_seconds": 3600, "priority": 0}},
 })
+
+# --- task_persistence (owned by the persistence app) ---------------------------------------------
+# Largest checkpoint state (JSON, bytes); a bigger one is refused with CHECKPOINT_TOO_LARGE.
+PERSISTENCE_CHECKPOINT_MAX_BYTES = env_int("PERSISTENCE_CHECKPOINT_MAX_BYTES", 64 * 1024)
+# Checkpoints kept per job: the newest N, plus the first.
+PERSISTENCE_CHECKPOINTS_KEPT = env_int("PERSISTENCE_CHECKPOINTS_KEPT", 20)

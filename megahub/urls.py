@@ -29,6 +29,7 @@ urlpatterns = [
     path("tasks/system/", include("task_monitoring.api.system_urls")),
     path("tasks/monitoring/", include("task_monitoring.api.urls")),
     path("tasks/scheduled/", include("task_scheduling.api.urls")),
+    path("tasks/persistent-jobs/", include("task_persistence.api.urls")),
     path("tasks/", include("task_core.api.urls")),
 ]
 

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from megahub.api.exceptions import Conflict, InvalidTransition, validation_error
 
-from . import state_machine
+from . import signals, state_machine
 from .choices import TaskOrigin, TaskPriority, TaskStatus
 from .models import BaseTask
 from .pipeline.publishing import dispatch, dispatch_many
@@ -53,11 +53,12 @@ def task_build(*, brand, task_type: str, context_data: dict | None = None, prior
 
 
 def task_create(*, brand, created_by=None, task_type: str, context_data: dict | None = None,
-                idempotency_key: str | None = None, **options) -> tuple[BaseTask, bool]:
+                idempotency_key: str | None = None, extra: dict | None = None, **options) -> tuple[BaseTask, bool]:
     """Create a task and enqueue it when the transaction commits. Returns (task, created).
 
     With an idempotency key, a replay returns the task the first call created (created=False); the
-    same key with different parameters is a 409.
+    same key with different parameters is a 409. `extra`: the app-contributed create fields, handed to
+    the `tasks_created` receivers (which may refuse them with a 400).
     """
     task = task_build(brand=brand, created_by=created_by, task_type=task_type, context_data=context_data,
                       idempotency_key=idempotency_key, **options)
@@ -66,7 +67,9 @@ def task_create(*, brand, created_by=None, task_type: str, context_data: dict | 
         if existing is not None:
             return _replay(existing, task), False
     try:
-        state_machine.create(task, actor=created_by, detail=f"created ({task.origin})")
+        with transaction.atomic():
+            state_machine.create(task, actor=created_by, detail=f"created ({task.origin})")
+            signals.tasks_created.send(sender=BaseTask, tasks=[task], created_by=created_by, extra=extra or {})
     except IntegrityError:
         existing = BaseTask.objects.filter(brand=brand, idempotency_key=idempotency_key).first()
         if idempotency_key and existing is not None:  # a concurrent first call won the race
@@ -85,11 +88,12 @@ def _replay(existing: BaseTask, attempted: BaseTask) -> BaseTask:
 
 
 def task_create_many(*, brand, specs: list[dict], created_by=None, origin: str = TaskOrigin.SYSTEM,
-                     ) -> list[BaseTask]:
+                     extra: dict | None = None) -> list[BaseTask]:
     """Create many tasks in one transaction, all or none (bulk writes); they are enqueued on commit."""
     tasks = [task_build(brand=brand, created_by=created_by, origin=origin, **spec) for spec in specs]
     with transaction.atomic():
         state_machine.create_many(tasks, actor=created_by, detail=f"created ({origin})")
+        signals.tasks_created.send(sender=BaseTask, tasks=tasks, created_by=created_by, extra=extra or {})
         transaction.on_commit(lambda: dispatch_many(tasks))
     return tasks
 

@@ -64,6 +64,19 @@ class TaskCreateSerializer(serializers.Serializer):
     timeout_seconds = serializers.IntegerField(min_value=1, required=False)
 
 
+# Names of the create fields other apps added (register_task_create_field): the view hands their values
+# to services.task_create as `extra`, never as BaseTask columns.
+TASK_CREATE_EXTRA_FIELDS: list[str] = []
+
+
+def register_task_create_field(name: str, field: serializers.Field) -> None:
+    """Accept an optional field in the POST /tasks/ body, validated by `field` (called by other apps from
+    AppConfig.ready()); its value reaches the `tasks_created` receivers in `extra`."""
+    TaskCreateSerializer._declared_fields[name] = field
+    if name not in TASK_CREATE_EXTRA_FIELDS:
+        TASK_CREATE_EXTRA_FIELDS.append(name)
+
+
 class TaskEventSerializer(serializers.ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
 

@@ -13,6 +13,7 @@ from ..choices import BrandRole
 from ..filters import TaskFilter
 from ..registry import all_task_types
 from .serializers import (
+    TASK_CREATE_EXTRA_FIELDS,
     EnumsSerializer,
     HealthSerializer,
     HealthUnavailableSerializer,
@@ -70,9 +71,11 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     def create(self, request):
         data = TaskCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        extra = {name: fields.pop(name) for name in TASK_CREATE_EXTRA_FIELDS if name in fields}
         task, created = services.task_create(
             brand=request.brand, created_by=request.user,
-            idempotency_key=_idempotency_key(request), **data.validated_data,
+            idempotency_key=_idempotency_key(request), extra=extra, **fields,
         )
         headers = {} if created else {"Idempotent-Replayed": "true"}
         return Response(TaskDetailSerializer(task).data,

@@ -1,5 +1,7 @@
 """What a task function receives: its task row, brand, progress and checkpoint reporting."""
 
+import uuid
+
 from .. import signals
 from ..choices import TaskStatus
 from ..models import BaseTask
@@ -9,12 +11,18 @@ class TaskCancelled(Exception):
     """Raised inside a running task when an operator cancelled it (cooperative cancellation)."""
 
 
+class RunStopped(Exception):
+    """Raised inside a running task whose run ended on purpose and already recorded its status (e.g.
+    interrupted and re-queued at a worker's shutdown, or no longer holding its task): nothing to record."""
+
+
 class TaskContext:
     """What a task function receives: its task row, brand, progress and checkpoint reporting."""
 
-    def __init__(self, task: BaseTask, worker: str):
+    def __init__(self, task: BaseTask, worker: str, run_id: str = ""):
         self.task = task
         self.worker = worker
+        self.run_id = run_id or uuid.uuid4().hex  # this execution (see signals: fencing)
         self._resume_state = None
         self._resume_loaded = False
         self.metrics: dict[str, float] = {}  # reported with metric(); read by task_finished receivers
@@ -28,7 +36,8 @@ class TaskContext:
     def resume_state(self):
         """The state saved by the last checkpoint of an interrupted run, or None on a fresh run."""
         if not self._resume_loaded:
-            for _receiver, state in signals.task_resume_state.send(sender=BaseTask, task=self.task):
+            for _receiver, state in signals.task_resume_state.send(sender=BaseTask, task=self.task,
+                                                                      run_id=self.run_id):
                 if state is not None:
                     self._resume_state = state
             self._resume_loaded = True
@@ -54,6 +63,7 @@ class TaskContext:
 
     def checkpoint(self, step, state: dict, progress: float | None = None) -> None:
         """Save resumable state (kept by task_persistence) and report progress."""
-        signals.task_checkpoint.send(sender=BaseTask, task=self.task, step=step, state=state, progress=progress)
+        signals.task_checkpoint.send(sender=BaseTask, task=self.task, step=step, state=state, progress=progress,
+                                     run_id=self.run_id)
         if progress is not None:
             self.progress(progress, f"checkpoint {step}")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from megahub.api.exceptions import BrokerUnavailable
 
+from .. import signals
 from ..broker import queue_lengths
 from ..choices import TaskStatus
 from ..models import BaseTask
@@ -33,9 +34,23 @@ def recover_interrupted(task: BaseTask, reason: str, *, worker: str = "") -> boo
     fields = {"worker": worker} if worker else {}
     if not transition(task, TaskStatus.INTERRUPTED, detail=reason, **fields):
         return False
+    if interruption_taken_over(task, worker):
+        return True
     if not dispatch(task, detail="re-sent after interruption"):
         transition(task, TaskStatus.PENDING, detail="broker unavailable; kept for the outbox sweep")
     return True
+
+
+def interruption_taken_over(task: BaseTask, worker: str) -> bool:
+    """Ask the other apps (signals.task_interrupted) whether one of them takes charge of an interrupted
+    task (holds it for an operator, or fails it); a failing receiver is logged and ignored."""
+    taken = False
+    for receiver, result in signals.task_interrupted.send_robust(sender=BaseTask, task=task, worker=worker):
+        if isinstance(result, Exception):
+            logger.error("task_interrupted receiver %r failed for task %s", receiver, task.pk, exc_info=result)
+        elif result is True:
+            taken = True
+    return taken
 
 
 def recover_worker_orphans(hostname: str) -> int:

@@ -16,7 +16,8 @@ from ..choices import TaskStatus
 from ..models import BaseTask
 from ..registry import all_task_types, get_task_type
 from ..state_machine import start_run, transition
-from .context import TaskCancelled, TaskContext
+from .context import RunStopped, TaskCancelled, TaskContext
+from .recovery import interruption_taken_over
 
 logger = logging.getLogger("megahub.pipeline")
 
@@ -84,6 +85,8 @@ def _execute(celery_task: PipelineTask, task_uuid: str):
     except TaskCancelled:
         # The cancel already recorded it. Celery's own view (events, Flower): revoked, not succeeded.
         raise Terminated("cancelled") from None
+    except RunStopped:
+        return None  # the run ended on purpose and recorded its own status (e.g. interrupted, re-queued)
     except Retry:
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the task function is recorded
@@ -117,6 +120,8 @@ def _start(task_uuid: str, hostname: str, *, redelivered: bool = False) -> BaseT
         lost = task.worker or "unknown worker"
         transition(task, TaskStatus.INTERRUPTED, worker=hostname,
                    detail=f"run on {lost} was interrupted (worker lost); message redelivered")
+        if interruption_taken_over(task, hostname):
+            return None
     if not transition(task, TaskStatus.RUNNING, worker=hostname, worker_pid=os.getpid(), detail="started"):
         logger.info("Task %s cannot start from %s; dropped", task_uuid, task.status)
         return None

@@ -1,0 +1,50 @@
+"""FilterSets of the persistence endpoints, and the `is_resumable` filter it adds to /tasks/."""
+
+import django_filters
+from django.db.models import Q
+
+from task_core.choices import TaskStatus
+
+from ..models import Checkpoint, PersistentJob
+
+
+def resumable_tasks(prefix: str = "") -> Q:
+    """Interrupted, or failed with a checkpoint (`prefix`: the path from the queried model to the task)."""
+    return (Q(**{f"{prefix}status": TaskStatus.INTERRUPTED}) & Q(**{f"{prefix}persistent_job__isnull": False})
+            | Q(**{f"{prefix}status": TaskStatus.FAILED,
+                   f"{prefix}persistent_job__last_checkpoint__isnull": False}))
+
+
+class PersistentJobFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(field_name="task__status", choices=TaskStatus.choices,
+                                                 help_text="The task's status (repeat for several).")
+    task_type = django_filters.CharFilter(field_name="task__task_type")
+    resumable = django_filters.BooleanFilter(method="filter_resumable",
+                                             help_text="true: interrupted, or failed with a checkpoint.")
+
+    class Meta:
+        model = PersistentJob
+        fields = []
+
+    def filter_resumable(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(resumable_tasks("task__")) if value else queryset.exclude(resumable_tasks("task__"))
+
+
+class CheckpointFilter(django_filters.FilterSet):
+    job = django_filters.NumberFilter(field_name="job_id", help_text="Id of a persistent job.")
+    task = django_filters.NumberFilter(field_name="job__task_id", help_text="Id of the job's task.")
+
+    class Meta:
+        model = Checkpoint
+        fields = []
+
+
+class IsResumableTaskFilter(django_filters.BooleanFilter):
+    """/tasks/?is_resumable=true: tasks an operator can resume now (interrupted, or failed with a checkpoint)."""
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        return qs.filter(resumable_tasks()) if value else qs.exclude(resumable_tasks())

@@ -1,0 +1,64 @@
+from rest_framework import serializers
+
+from task_core.choices import TaskStatus
+
+from ..models import Checkpoint, PersistentJob
+
+
+class CheckpointRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Checkpoint
+        fields = ["id", "sequence", "step", "created_at"]
+
+
+class JobTaskSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    task_id = serializers.UUIDField()
+    task_type = serializers.CharField()
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
+
+
+class PersistentJobSerializer(serializers.ModelSerializer):
+    task = JobTaskSerializer(read_only=True)
+    task_type = serializers.CharField(source="task.task_type", read_only=True)
+    status = serializers.ChoiceField(source="task.status", choices=TaskStatus.choices, read_only=True,
+                                     help_text="The job's task's status.")
+    resumable = serializers.SerializerMethodField(help_text="Interrupted, or failed with a checkpoint.")
+    last_checkpoint = CheckpointRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = PersistentJob
+        fields = ["id", "task", "task_type", "status", "resumable", "resume_policy", "max_resumes", "resume_count",
+                  "current_step", "total_steps", "checkpoint_count", "last_checkpoint", "worker", "heartbeat_at",
+                  "resumed_from", "created_at"]
+        read_only_fields = fields
+
+    def get_resumable(self, job) -> bool:
+        return job.task.status == TaskStatus.INTERRUPTED or (
+            job.task.status == TaskStatus.FAILED and job.last_checkpoint_id is not None)
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    task = serializers.IntegerField(source="job.task_id", read_only=True, help_text="Id of the job's task.")
+
+    class Meta:
+        model = Checkpoint
+        fields = ["id", "job", "task", "sequence", "step", "state", "progress", "worker", "created_at"]
+        read_only_fields = fields
+
+
+class ResumeInputSerializer(serializers.Serializer):
+    checkpoint = serializers.IntegerField(required=False, min_value=1,
+                                          help_text="Id of one of the job's checkpoints; default: its last one.")
+
+
+class TaskPersistentJobSerializer(serializers.Serializer):
+    """The `persistent_job` of a task in core's task representation (null for other types)."""
+
+    id = serializers.IntegerField()
+    current_step = serializers.IntegerField()
+    total_steps = serializers.IntegerField(allow_null=True)
+    resume_count = serializers.IntegerField()
+    resume_policy = serializers.CharField()
+    last_checkpoint_at = serializers.DateTimeField(source="last_checkpoint.created_at", allow_null=True,
+                                                   default=None)
