@@ -132,6 +132,9 @@ def prepare(url: str):
         with connection.cursor() as cur:
             cur.execute("DELETE FROM task_core_taskevent WHERE task_id IN "
                         "(SELECT id FROM task_core_basetask WHERE brand_id = %s)", [brand.pk])
+            # bench_monitoring's metrics and rollups of these tasks (generated from them)
+            cur.execute("DELETE FROM task_monitoring_taskmetrics WHERE brand_id = %s", [brand.pk])
+            cur.execute("DELETE FROM task_monitoring_metricsrollup WHERE brand_id = %s", [brand.pk])
             cur.execute("DELETE FROM task_core_basetask WHERE brand_id = %s", [brand.pk])
             cur.execute(GENERATE_SQL, {"brand": brand.slug, "brand_id": brand.pk, "rows": ROWS})
         print(f"generated {ROWS:,} tasks for {brand.slug} in {time.monotonic() - start:.1f} s", flush=True)
@@ -160,14 +163,40 @@ def start_gunicorn(port: int, url: str) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not start")
 
 
+def measure(conn: http.client.HTTPConnection, client, headers: dict, path: str) -> tuple:
+    """(status, p50 ms, p95 ms, query count, [(seconds, sql)], note) of REQUESTS sequential GETs of `path`
+    on the server after WARMUP ones; the queries are those of one in-process request (`client`)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    times, status = [], None
+    for n in range(WARMUP + REQUESTS):
+        start = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        elapsed = (time.perf_counter() - start) * 1000
+        status = resp.status
+        if n >= WARMUP:
+            times.append(elapsed)
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(path)
+    queries = [(float(q["time"]), q["sql"]) for q in ctx.captured_queries]
+    note = ""
+    if status >= 400:
+        try:
+            note = json.loads(body).get("error_code", "")
+        except ValueError:
+            note = body[:60].decode(errors="replace")
+    return status, percentile(times, 50), percentile(times, 95), len(queries), queries, note
+
+
 def main():
     set_env_defaults()
     url = reads_database_url()
     user, brand = prepare(url)
 
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
     from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -191,29 +220,9 @@ def main():
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for label, path in paths:
-            times, status = [], None
-            for n in range(WARMUP + REQUESTS):
-                start = time.perf_counter()
-                conn.request("GET", path, headers=headers)
-                resp = conn.getresponse()
-                body = resp.read()
-                elapsed = (time.perf_counter() - start) * 1000
-                status = resp.status
-                if n >= WARMUP:
-                    times.append(elapsed)
-            with CaptureQueriesContext(connection) as ctx:
-                client.get(path)
-            queries = [(float(q["time"]), q["sql"]) for q in ctx.captured_queries]
-            note = ""
-            if status >= 400:
-                try:
-                    note = json.loads(body).get("error_code", "")
-                except ValueError:
-                    note = body[:60].decode(errors="replace")
-            rows.append((label, path, status, percentile(times, 50), percentile(times, 95), len(queries),
-                         queries, note))
-            print(f"  {label:<38} {status:>3} p50 {rows[-1][3]:8.1f} ms  p95 {rows[-1][4]:8.1f} ms  "
-                  f"queries {len(queries):>2}  {note}", flush=True)
+            rows.append((label, path, *measure(conn, client, headers, path)))
+            print(f"  {label:<38} {rows[-1][2]:>3} p50 {rows[-1][3]:8.1f} ms  p95 {rows[-1][4]:8.1f} ms  "
+                  f"queries {rows[-1][5]:>2}  {rows[-1][7]}", flush=True)
     finally:
         server.terminate()
         server.wait(20)
@@ -222,8 +231,14 @@ def main():
     if errors:
         raise SystemExit(f"server errors on: {', '.join(errors)} (see {LOG_DIR / 'reads-gunicorn.log'})")
     print("\nSlowest (p95), with the plan of their slowest statement:")
-    served = [r for r in rows if r[2] < 400]
-    for label, path, _status, _p50, p95, _n, queries, _note in sorted(served, key=lambda r: -r[4])[:EXPLAIN]:
+    print_plans(sorted([r for r in rows if r[2] < 400], key=lambda r: -r[4])[:EXPLAIN])
+
+
+def print_plans(rows) -> None:
+    """The EXPLAIN ANALYZE plan of the slowest statement of each row (as `measure` rows, label and path first)."""
+    from django.db import connection
+
+    for label, path, _status, _p50, p95, _n, queries, _note in rows:
         sql = max(queries, key=lambda q: q[0])[1] if queries else ""
         print(f"\n--- {label}: {path} (p95 {p95:.1f} ms)\n{sql[:600]}")
         if sql.lstrip().upper().startswith("SELECT"):

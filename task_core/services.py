@@ -2,6 +2,7 @@
 
 import json
 import logging
+from contextlib import nullcontext
 
 from celery import current_app
 from django.conf import settings
@@ -66,8 +67,11 @@ def task_create(*, brand, created_by=None, task_type: str, context_data: dict | 
         existing = BaseTask.objects.filter(brand=brand, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, task), False
+    # The receivers run in the creating transaction. One is opened only where a receiver may write (app
+    # fields given, or a resumable type): a plain create stays the one autocommitted statement it is.
+    joined = extra or get_task_type(task_type).resumable
     try:
-        with transaction.atomic():
+        with transaction.atomic() if joined else nullcontext():
             state_machine.create(task, actor=created_by, detail=f"created ({task.origin})")
             signals.tasks_created.send(sender=BaseTask, tasks=[task], created_by=created_by, extra=extra or {})
     except IntegrityError:

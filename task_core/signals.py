@@ -6,9 +6,11 @@
 - task_finished(task, status, worker)   worker side, after completed / failed / cancelled / retrying
 - task_checkpoint(task, step, state, progress, run_id)   a task author called ctx.checkpoint()
 - task_resume_state(task, run_id) -> state   receivers may return the state a resumed run continues from
-- tasks_created(tasks, created_by, extra)    one or many tasks were inserted, inside the creating
-  transaction; `extra` holds the app-contributed create fields (register_task_create_field). A receiver
-  that raises refuses the creation (it is rolled back).
+- tasks_created(tasks, created_by, extra)    one or many tasks were inserted; `extra` holds the
+  app-contributed create fields (register_task_create_field). Sent inside the creating transaction when
+  there is one: always for bulk creation, and for a single task when `extra` is given or its type is
+  resumable (a plain create is one autocommitted statement). A receiver that raises there refuses the
+  creation (it is rolled back).
 - task_interrupted(task, worker) -> bool    core found a run lost (worker killed or restarted) and marked
   the task interrupted; a receiver returning True has taken charge of it (held it for an operator or
   failed it), so core neither runs nor re-sends it now.

@@ -128,7 +128,8 @@ def _breaching(rule, alert, scope, value, now, changed) -> None:
     else:
         Alert.objects.filter(pk=alert.pk).update(value=value, message=describe(rule, value))
         alert.value = value
-    if alert.state == AlertState.PENDING and (now - alert.started_at).total_seconds() >= rule.for_seconds:
+    held = max(0.0, (now - alert.started_at).total_seconds())  # a new alert starts (just) after `now`
+    if alert.state == AlertState.PENDING and held >= rule.for_seconds:
         if alert_states.transition(alert, AlertState.FIRING, last_notified_at=now):
             changed["fired"] += 1
             notifications.notify(alert, "firing")

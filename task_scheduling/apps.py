@@ -9,9 +9,12 @@ class TaskSchedulingConfig(AppConfig):
         from django.db.models.signals import post_delete, pre_delete
 
         from task_core import signals as core_signals
+        from task_core.dashboard import register_dashboard_section
 
         from . import beat_sync, demo, filters, signals, tasks  # noqa: F401 - tasks: registers the Celery tasks
+        from .api.serializers import ScheduleCountsSerializer
         from .models import Schedule, ScheduleTemplate
+        from .selectors.summary import schedule_counts
 
         core_signals.task_finished.connect(signals.on_task_finished, dispatch_uid="task_scheduling.finished")
         core_signals.demo_seeded.connect(demo.on_demo_seeded, dispatch_uid="task_scheduling.demo_seeded")
@@ -20,3 +23,4 @@ class TaskSchedulingConfig(AppConfig):
         pre_delete.connect(signals.on_template_deleting, sender=ScheduleTemplate,
                            dispatch_uid="task_scheduling.template_deleting")
         filters.register_task_filters()
+        register_dashboard_section("schedules", schedule_counts, serializer=ScheduleCountsSerializer())

@@ -66,7 +66,8 @@ def reap_stuck(now=None) -> dict:
     """Nothing stays running or queued forever.
 
     A run past its hard limit plus a grace was lost with its worker: it is sent again (failed after
-    MAX_INTERRUPTIONS). A task queued for longer than QUEUED_STALE_SECONDS while its queue holds no
+    MAX_INTERRUPTIONS; a resumable type's runs are judged by its own resume limit, through the
+    task_interrupted receivers). A task queued for longer than QUEUED_STALE_SECONDS while its queue holds no
     message lost its message (a broker restarted without persistence): it is sent again.
     """
     now = now or timezone.now()
@@ -81,13 +82,20 @@ def reap_stuck(now=None) -> dict:
         if deadline > now:
             continue
         interruptions = task.events.filter(to_status=TaskStatus.INTERRUPTED).count()
-        if interruptions >= MAX_INTERRUPTIONS:
+        if interruptions >= MAX_INTERRUPTIONS and not _resumable(task):  # a resumable job has its own limit
             if transition(task, TaskStatus.FAILED, detail=f"lost {interruptions} times; giving up",
                           error_message=f"Worker lost {interruptions} times"):
                 reaped["failed"] += 1
         elif recover_interrupted(task, f"no result {hard}s after start on {task.worker or '?'}; worker lost"):
             reaped["requeued"] += 1
     return reaped
+
+
+def _resumable(task: BaseTask) -> bool:
+    try:
+        return get_task_type(task.task_type).resumable
+    except UnknownTaskType:
+        return False
 
 
 def _retry_backoff(task: BaseTask) -> int:

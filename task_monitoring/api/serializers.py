@@ -1,6 +1,12 @@
+import copy
+
 from rest_framework import serializers
 
+from task_core.choices import TaskStatus
+from task_core.dashboard import dashboard_sections
+
 from ..models import Alert, AlertDelivery, AlertRule, TaskMetrics, Worker
+from ..selectors import PERIODS
 
 
 class TaskMetricsSummarySerializer(serializers.ModelSerializer):
@@ -109,3 +115,158 @@ class AlertDeliverySerializer(serializers.ModelSerializer):
 class CleanupRequestSerializer(serializers.Serializer):
     older_than_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
     dry_run = serializers.BooleanField(required=False, default=False)
+
+
+# --- responses of the dashboards (they shape and document what the selectors return) ----------------
+
+def _usd(**kwargs):
+    return serializers.DecimalField(max_digits=18, decimal_places=6, coerce_to_string=False, **kwargs)
+
+
+def _ms(help_text: str):
+    return serializers.FloatField(allow_null=True, help_text=help_text)
+
+
+class DurationStatsSerializer(serializers.Serializer):
+    avg = _ms("Mean (ms); null without runs.")
+    p50 = _ms("Median (ms), interpolated in the histogram bucket holding it.")
+    p95 = _ms("95th percentile (ms).")
+    p99 = _ms("99th percentile (ms).")
+
+
+class ExecutionTimeStatsSerializer(DurationStatsSerializer):
+    max = _ms("Longest run (ms).")
+
+
+class OutcomeCountsSerializer(serializers.Serializer):
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    retried = serializers.IntegerField(help_text="Runs that failed and were retried.")
+
+
+# One count per unfinished status (zeros included).
+ActiveCountsSerializer = type("ActiveCountsSerializer", (serializers.Serializer,), {
+    status: serializers.IntegerField(help_text=f"Tasks now {status}.") for status in TaskStatus.unfinished()})
+
+
+class ThroughputPointSerializer(serializers.Serializer):
+    bucket = serializers.DateTimeField(help_text="Start of the bucket (minute, hour or day by period).")
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    cost_usd = _usd()
+
+
+class TaskTypeStatsSerializer(OutcomeCountsSerializer):
+    task_type = serializers.CharField()
+    success_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed).")
+    execution_time_ms = ExecutionTimeStatsSerializer()
+    queue_wait_ms = DurationStatsSerializer()
+    cpu_time_ms = serializers.IntegerField(help_text="CPU time of the runs, summed.")
+    memory_mb_avg = serializers.FloatField(allow_null=True)
+    memory_mb_max = serializers.FloatField(allow_null=True)
+    cost_usd = _usd()
+
+
+class DayCostSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    cost_usd = _usd()
+
+
+class TopFailureSerializer(serializers.Serializer):
+    task_type = serializers.CharField()
+    failed = serializers.IntegerField()
+    failure_rate = serializers.FloatField()
+    last_error = serializers.CharField(allow_blank=True, help_text="Message of its latest failure (500 chars).")
+    last_failed_at = serializers.DateTimeField(allow_null=True)
+
+
+def _queue_lengths(**kwargs):
+    return serializers.DictField(child=serializers.IntegerField(), allow_null=True, **kwargs)
+
+
+class MetricsDashboardSerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=list(PERIODS))
+    since = serializers.DateTimeField(help_text="Start of the period (the series starts at its bucket).")
+    until = serializers.DateTimeField()
+    bucket = serializers.ChoiceField(choices=["minute", "hour", "day"], help_text="Width of a throughput point.")
+    task_type = serializers.CharField(allow_null=True)
+    counts_by_status = OutcomeCountsSerializer(help_text="Runs that ended in the period.")
+    active_by_status = ActiveCountsSerializer(help_text="Unfinished tasks now.")
+    success_rate = serializers.FloatField(allow_null=True)
+    execution_time_ms = ExecutionTimeStatsSerializer()
+    queue_wait_ms = DurationStatsSerializer()
+    cost_usd = _usd()
+    throughput = ThroughputPointSerializer(many=True)
+    by_task_type = TaskTypeStatsSerializer(many=True)
+    cost_by_day = DayCostSerializer(many=True)
+    top_failures = TopFailureSerializer(many=True)
+    queues = _queue_lengths(help_text="Messages waiting per queue now; null when the broker is unreachable.")
+
+
+class QueueStateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    length = serializers.IntegerField(allow_null=True, help_text="Messages waiting; null: broker unreachable.")
+    consumers = serializers.ListField(child=serializers.CharField(), help_text="Online workers consuming it.")
+
+
+class WorkersOverviewSerializer(serializers.Serializer):
+    online = serializers.IntegerField()
+    offline = serializers.IntegerField()
+    total_slots = serializers.IntegerField(help_text="Pool slots of the online workers.")
+    busy_slots = serializers.IntegerField(help_text="Tasks running on them at their last heartbeat.")
+    queues = QueueStateSerializer(many=True)
+    broker = serializers.ChoiceField(choices=["up", "down"])
+
+
+SystemTaskCountsSerializer = type("SystemTaskCountsSerializer", (ActiveCountsSerializer,), {
+    f"{status}_24h": serializers.IntegerField(help_text=f"Runs {status} in the last 24 h.")
+    for status in ("completed", "failed", "cancelled")})
+
+
+class SystemDashboardSerializer(serializers.Serializer):
+    """The front page; apps add sections with task_core.dashboard.register_dashboard_section."""
+
+    tasks_by_status = SystemTaskCountsSerializer()
+    success_rate_24h = serializers.FloatField(allow_null=True)
+    throughput_24h = serializers.IntegerField(help_text="Runs completed or failed in the last 24 h.")
+    cost_usd_24h = _usd()
+    workers_online = serializers.IntegerField()
+    workers_offline = serializers.IntegerField()
+    busy_slots = serializers.IntegerField()
+    total_slots = serializers.IntegerField()
+    alerts_firing = serializers.IntegerField()
+    alerts_acknowledged = serializers.IntegerField()
+    queues = QueueStateSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for section in dashboard_sections():
+            fields[section.name] = (copy.deepcopy(section.serializer) if section.serializer is not None
+                                    else serializers.JSONField())
+        return fields
+
+
+class RuleResultSerializer(serializers.Serializer):
+    scope = serializers.CharField(allow_blank=True)
+    value = serializers.FloatField(allow_null=True)
+    samples = serializers.IntegerField()
+    breaching = serializers.BooleanField()
+
+
+class RuleTestSerializer(serializers.Serializer):
+    rule = serializers.IntegerField()
+    metric = serializers.CharField(required=False)
+    comparator = serializers.CharField(required=False)
+    threshold = serializers.FloatField(required=False)
+    error = serializers.CharField(required=False, help_text="Set when the metric could not be read (broker down).")
+    results = RuleResultSerializer(many=True)
+
+
+class CleanupResultSerializer(serializers.Serializer):
+    older_than_days = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+    tasks = serializers.IntegerField()
+    events = serializers.IntegerField()
+    metrics = serializers.IntegerField()

@@ -1,4 +1,3 @@
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,8 +14,13 @@ from .serializers import (
     AlertRuleSerializer,
     AlertSerializer,
     CleanupRequestSerializer,
+    CleanupResultSerializer,
+    MetricsDashboardSerializer,
+    RuleTestSerializer,
+    SystemDashboardSerializer,
     TaskMetricsSerializer,
     WorkerSerializer,
+    WorkersOverviewSerializer,
 )
 
 
@@ -40,14 +44,15 @@ class MetricsViewSet(BrandScopedMixin, mixins.ListModelMixin, viewsets.GenericVi
         return TaskMetrics.objects.for_brand(self.request.brand).select_related("task").order_by(
             "-finished_at", "-task_id")
 
-    @extend_schema(parameters=[DashboardQuerySerializer], responses={200: OpenApiTypes.OBJECT}, filters=False)
+    @extend_schema(parameters=[DashboardQuerySerializer], responses={200: MetricsDashboardSerializer}, filters=False)
     @action(detail=False, methods=["get"], filter_backends=[])
     def dashboard(self, request):
         """Counts, success rate, throughput, p50/p95/p99 by type, cost by type and day, top failures, queue
         lengths over `period` (1h, 24h, 7d, 30d), from the rollups."""
         query = DashboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(selectors.dashboard(brand=request.brand, **query.validated_data))
+        return Response(MetricsDashboardSerializer(selectors.dashboard(brand=request.brand,
+                                                                       **query.validated_data)).data)
 
 
 class WorkerViewSet(BrandScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -63,11 +68,11 @@ class WorkerViewSet(BrandScopedMixin, mixins.ListModelMixin, viewsets.GenericVie
         workers = selectors.with_liveness(self.filter_queryset(self.get_queryset()))
         return Response(WorkerSerializer(workers, many=True).data)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: WorkersOverviewSerializer})
     @action(detail=False, methods=["get"])
     def overview(self, request):
         """Online/offline counts, total and busy slots, queue lengths and their consumers."""
-        return Response(selectors.workers_overview())
+        return Response(WorkersOverviewSerializer(selectors.workers_overview()).data)
 
 
 class AlertRuleViewSet(BrandScopedMixin, viewsets.ModelViewSet):
@@ -88,14 +93,14 @@ class AlertRuleViewSet(BrandScopedMixin, viewsets.ModelViewSet):
     def perform_update(self, serializer):
         serializer.instance = services.alert_rule_update(rule=serializer.instance, data=serializer.validated_data)
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: RuleTestSerializer})
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         """Evaluate the rule now, without notifying or changing any alert."""
         from ..evaluation import evaluate_rule_value
 
         rule = self.get_object()
-        return Response(evaluate_rule_value(rule))
+        return Response(RuleTestSerializer(evaluate_rule_value(rule)).data)
 
 
 class AlertViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -138,13 +143,14 @@ class MonitoringSystemViewSet(BrandScopedMixin, viewsets.ViewSet):
 
     action_roles = {"cleanup_executions": "admin"}
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: SystemDashboardSerializer})
     @action(detail=False, methods=["get"])
     def dashboard(self, request):
-        """Tasks by status now, 24 h success rate and throughput, workers, alerts firing, queue lengths."""
-        return Response(selectors.system_dashboard(brand=request.brand))
+        """Tasks by status now, 24 h success rate and throughput, workers, alerts firing, queue lengths, and
+        the sections other apps add (schedules by status)."""
+        return Response(SystemDashboardSerializer(selectors.system_dashboard(brand=request.brand)).data)
 
-    @extend_schema(request=CleanupRequestSerializer, responses={200: OpenApiTypes.OBJECT},
+    @extend_schema(request=CleanupRequestSerializer, responses={200: CleanupResultSerializer},
                    parameters=[OpenApiParameter("older_than_days", int, required=False)])
     @action(detail=False, methods=["post"], url_path="cleanup/executions")
     def cleanup_executions(self, request):
@@ -153,4 +159,4 @@ class MonitoringSystemViewSet(BrandScopedMixin, viewsets.ViewSet):
         body = CleanupRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         result = services.executions_cleanup(brand=request.brand, **body.validated_data)
-        return Response(result, status=status.HTTP_200_OK)
+        return Response(CleanupResultSerializer(result).data, status=status.HTTP_200_OK)

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from task_core.choices import TaskPriority, TaskStatus
 
-from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind
+from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
 from ..models import Schedule, ScheduledRun, ScheduleEvent, ScheduleTemplate, TaskCalendar
 from ..selectors.schedules import schedule_events
 from ..selectors.templates import next_run_of_template
@@ -235,6 +235,13 @@ class SummarySerializer(serializers.Serializer):
     next_fire = serializers.DictField(allow_null=True)
     runs_24h = Runs24hSerializer()
     timestamp = serializers.DateTimeField()
+
+
+# The brand's schedules by status, the section task_scheduling adds to /tasks/system/dashboard/.
+ScheduleCountsSerializer = type("ScheduleCountsSerializer", (serializers.Serializer,), {
+    **{status: serializers.IntegerField(help_text=f"Schedules now {status}.") for status in ScheduleStatus.values},
+    "total": serializers.IntegerField(help_text="Every schedule of the brand."),
+})
 
 
 class CalendarPreviewSerializer(serializers.Serializer):

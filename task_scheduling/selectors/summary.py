@@ -11,11 +11,23 @@ from ..choices import RunOutcome, ScheduleStatus
 from ..models import Schedule, ScheduledRun, ScheduleTemplate
 
 
+def schedules_by_status(*, brand) -> dict[str, int]:
+    """The brand's schedules counted by status (every status, zeros included)."""
+    by_status = dict.fromkeys(ScheduleStatus.values, 0)
+    for row in Schedule.objects.for_brand(brand).values("status").annotate(n=Count("pk")).order_by():
+        by_status[row["status"]] = row["n"]
+    return by_status
+
+
+def schedule_counts(*, brand) -> dict[str, int]:
+    """The section task_scheduling adds to the system dashboard: schedules by status and their total."""
+    by_status = schedules_by_status(brand=brand)
+    return {**by_status, "total": sum(by_status.values())}
+
+
 def summary(*, brand) -> dict:
     now = timezone.now()
-    by_status = dict.fromkeys(ScheduleStatus.values, 0)
-    for row in Schedule.objects.for_brand(brand).values("status").annotate(n=Count("pk")):
-        by_status[row["status"]] = row["n"]
+    by_status = schedules_by_status(brand=brand)
     nxt = (Schedule.objects.for_brand(brand).active().filter(next_run_at__isnull=False)
            .select_related("periodic_task").order_by("next_run_at").first())
     templates = ScheduleTemplate.objects.for_brand(brand).aggregate(

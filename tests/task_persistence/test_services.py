@@ -84,3 +84,25 @@ def test_the_first_and_the_newest_n_checkpoints_are_kept(brand, operator, settin
             ctx.checkpoint(step, {"cursor": step})
     assert len(queries) == 8  # one statement per checkpoint: fenced update, insert and pruning
     assert sorted(Checkpoint.objects.values_list("sequence", flat=True)) == [1, 6, 7, 8]
+
+
+def test_the_reaper_leaves_a_resumable_job_to_its_own_resume_limit(brand, operator, settings):
+    """Core gives up on a plain task lost 3 times; a resumable job is resumed until its max_resumes."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from task_core.pipeline import recovery
+    from task_core.state_machine import transition
+
+    settings.STUCK_TASK_GRACE_SECONDS = 0
+    task = make_task(brand, operator)
+    long_ago = timezone.now() - timedelta(days=1)
+    for lost in range(1, recovery.MAX_INTERRUPTIONS + 3):
+        task.refresh_from_db()
+        assert transition(task, "running", worker=f"gone-{lost}@host")
+        BaseTask.objects.filter(pk=task.pk).update(started_at=long_ago)
+        recovery.reap_stuck()
+        task.refresh_from_db()
+        assert task.status in ("queued", "pending"), f"given up after {lost} losses: {task.error_message}"
+    assert PersistentJob.objects.get(task=task).resume_count == recovery.MAX_INTERRUPTIONS + 2
