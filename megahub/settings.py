@@ -132,10 +132,19 @@ def _next_redis_db(url: str) -> str:
 # The cache (login throttling, short-lived API caches): CACHE_URL, else Redis next to the broker, else
 # memory of each process.
 CACHE_URL = os.environ.get("CACHE_URL") or (_next_redis_db(REDIS_URL) if REDIS_URL else "")
+# A cache that does not answer within CACHE_TIMEOUT_SECONDS counts as down: cached reads are then computed.
+CACHE_TIMEOUT_SECONDS = float(os.environ.get("CACHE_TIMEOUT_SECONDS", "0.5"))
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "OPTIONS": {"socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
+                                      "socket_timeout": CACHE_TIMEOUT_SECONDS}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# How long a cached read (system status, task-info, enums, periodic-task list and summary) is kept; each
+# write renews its brand's generation, so this bounds only what no write announces (workers going on or
+# offline, the 24 h window of the summary moving on). 0 turns cached reads off: the default without a
+# shared cache, because a per-process memory cannot hear the worker's and Beat's writes.
+READ_CACHE_SECONDS = env_int("READ_CACHE_SECONDS", 30 if CACHE_URL else 0)
 
 # --- Tasks ---------------------------------------------------------------------------------------
 # The longest timeout a task type or a task may ask for. The broker's visibility timeout must stay

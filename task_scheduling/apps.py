@@ -11,7 +11,7 @@ class TaskSchedulingConfig(AppConfig):
         from task_core import signals as core_signals
         from task_core.dashboard import register_dashboard_section
 
-        from . import beat_sync, demo, filters, signals, tasks  # noqa: F401 - tasks: registers the Celery tasks
+        from . import beat_sync, demo, enums, filters, signals, tasks  # noqa: F401 - tasks: registers the Celery tasks
         from .api.serializers import ScheduleCountsSerializer
         from .models import Schedule, ScheduleTemplate
         from .selectors.summary import schedule_counts
@@ -23,4 +23,5 @@ class TaskSchedulingConfig(AppConfig):
         pre_delete.connect(signals.on_template_deleting, sender=ScheduleTemplate,
                            dispatch_uid="task_scheduling.template_deleting")
         filters.register_task_filters()
+        enums.register()
         register_dashboard_section("schedules", schedule_counts, serializer=ScheduleCountsSerializer())

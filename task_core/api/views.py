@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from megahub.api.exceptions import error_body, validation_error
 from megahub.api.filters import refuse_unknown_query_params
 from megahub.api.scoping import BrandScopedMixin
+from megahub.read_cache import cached_read
 
 from .. import selectors, services
 from ..choices import BrandRole
@@ -118,7 +119,11 @@ class SystemViewSet(BrandScopedMixin, viewsets.ViewSet):
     @extend_schema(responses={200: SystemStatusSerializer})
     @action(detail=False, methods=["get"])
     def status(self, request):
-        return Response(SystemStatusSerializer(selectors.system_status(brand=request.brand)).data)
+        """Versions, workers, this brand's tasks by status (a cached read: megahub/read_cache.py)."""
+        def compute():
+            return SystemStatusSerializer(selectors.system_status(brand=request.brand)).data
+
+        return Response(cached_read("system-status", brand_id=request.brand.pk, compute=compute))
 
     @extend_schema(responses={200: HealthSerializer, 503: HealthUnavailableSerializer})
     @action(detail=False, methods=["get"])
@@ -134,10 +139,15 @@ class SystemViewSet(BrandScopedMixin, viewsets.ViewSet):
     @extend_schema(responses={200: EnumsSerializer})
     @action(detail=False, methods=["get"])
     def enums(self, request):
-        return Response(EnumsSerializer(selectors.enums()).data)
+        """The enumerations of every app (a cached read)."""
+        return Response(cached_read("system-enums", brand_id=request.brand.pk,
+                                    compute=lambda: EnumsSerializer(selectors.enums()).data))
 
     @extend_schema(responses={200: TaskTypeInfoSerializer(many=True)})
     @action(detail=False, methods=["get"], url_path="task-info")
     def task_info(self, request):
-        """Every registered task type with its JSON Schema, defaults and UI hints."""
-        return Response(TaskTypeInfoSerializer([t.describe() for t in all_task_types()], many=True).data)
+        """Every registered task type with its JSON Schema, defaults and UI hints (a cached read)."""
+        def compute():
+            return TaskTypeInfoSerializer([t.describe() for t in all_task_types()], many=True).data
+
+        return Response(cached_read("system-task-info", brand_id=request.brand.pk, compute=compute))
