@@ -80,7 +80,7 @@ class ScheduleTemplateAdmin(ServiceSavedAdmin):
                              "timezone", "calendar", "next_run_local", "last_run_local"]}),
         ("How", {"fields": ["priority", ("max_retries", "timeout_seconds"), "queue"]}),
         ("Policies", {"fields": ["overlap_policy", "missed_run_policy", "auto_pause_after", "is_active"]}),
-        ("Record", {"classes": ["collapse"], "fields": ["created_by", "created_at", "updated_at"]}),
+        ("Record", {"classes": ["collapse"], "fields": ["connection_id", "created_by", "created_at", "updated_at"]}),
     ]
     actions = ["pause", "resume", "run_now"]
 
@@ -121,7 +121,7 @@ class ScheduleTemplateAdmin(ServiceSavedAdmin):
             templates.template_update(template=ScheduleTemplate.objects.get(pk=obj.pk), actor=request.user,
                                       **fields)
         else:
-            data = {f: form.cleaned_data[f] for f in templates.TEMPLATE_FIELDS}
+            data = {f: form.cleaned_data[f] for f in templates.TEMPLATE_FIELDS if f in form.cleaned_data}
             obj.pk = templates.template_create(brand=form.cleaned_data["brand"], created_by=request.user,
                                                **data).pk
 
