@@ -157,6 +157,15 @@ STUCK_TASK_GRACE_SECONDS = env_int("STUCK_TASK_GRACE_SECONDS", 120)
 # Seconds a task may stay `queued` while its queue is empty before the reaper re-sends its lost message.
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 300)
 TASK_CONTEXT_MAX_BYTES = 64 * 1024
+# --- Reads at scale (docs/architecture.md) -----------------------------------------------------------
+# Seconds the list of workers answering a ping is kept in the cache (a ping waits its whole timeout).
+WORKERS_ONLINE_CACHE_SECONDS = env_int("WORKERS_ONLINE_CACHE_SECONDS", 10)
+# A list's `count` is exact up to this many rows, then a planner estimate (`count_is_exact: false`).
+API_COUNT_EXACT_LIMIT = env_int("API_COUNT_EXACT_LIMIT", 1000)
+# Page numbers reach this many rows deep at most (OFFSET reads every row it skips); `cursor=` goes on.
+API_PAGE_MAX_ROWS = env_int("API_PAGE_MAX_ROWS", 10000)
+# The shortest `search` of /tasks/: the trigram index needs three characters.
+TASK_SEARCH_MIN_LENGTH = 3
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 CELERY_TIMEZONE = "UTC"
@@ -191,6 +200,9 @@ CELERY_BEAT_SCHEDULE = {
                                  "options": {"expire_seconds": 9, "priority": 0}},
     "megahub.reap_stuck_tasks": {"task": "megahub.reap_stuck_tasks", "schedule": 60.0,
                                  "options": {"expire_seconds": 55, "priority": 0}},
+    # Folds the status count deltas (task_core.status_counts): reads sum what is not folded yet.
+    "megahub.compact_status_counts": {"task": "megahub.compact_status_counts", "schedule": 10.0,
+                                      "options": {"expire_seconds": 9, "priority": 0}},
     "megahub.flush_expired_tokens": {"task": "megahub.flush_expired_tokens", "schedule": 86400.0,
                                      "options": {"expire_seconds": 3600, "priority": 0}},
 }

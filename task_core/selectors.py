@@ -8,6 +8,7 @@ from django.db.models import Count, IntegerField, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
+from . import status_counts
 from .broker import broker_check, queue_lengths, workers_online
 from .choices import BrandRole, TaskOrigin, TaskPriority, TaskStatus
 from .enums import choices, registered_enums
@@ -58,10 +59,8 @@ def task_events(*, task) -> list[TaskEvent]:
 
 
 def task_status_counts(*, brand) -> dict[str, int]:
-    counts = dict.fromkeys(TaskStatus.values, 0)
-    rows = BaseTask.objects.for_brand(brand).values("status").annotate(n=Count("id"))
-    counts.update({row["status"]: row["n"] for row in rows})
-    return counts
+    """From the counters the transitions maintain (task_core.status_counts), not a scan of the tasks."""
+    return status_counts.status_counts(brand=brand)
 
 
 def broker_queue_lengths() -> dict[str, int]:
@@ -95,14 +94,15 @@ def system_health() -> dict:
 
 
 def system_status(*, brand) -> dict:
+    counts = task_status_counts(brand=brand)
     return {
         "version": "1.0.0",
         "database": settings.DB_VENDOR,
         "broker": settings.BROKER_KIND,
         "task_types": len(all_task_types()),
         "workers_online": workers_online(),
-        "counts_by_status": task_status_counts(brand=brand),
-        "outbox_pending": BaseTask.objects.for_brand(brand).filter(status=TaskStatus.PENDING).count(),
+        "counts_by_status": counts,
+        "outbox_pending": counts[TaskStatus.PENDING],
     }
 
 

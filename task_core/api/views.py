@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from megahub.api.exceptions import error_body, validation_error
 from megahub.api.filters import refuse_unknown_query_params
+from megahub.api.pagination import CursorListPagination
 from megahub.api.scoping import BrandScopedMixin
 from megahub.read_cache import cached_read
 
@@ -49,6 +50,7 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
 
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
+    pagination_class = CursorListPagination
     lookup_value_regex = "[0-9]+|[0-9a-fA-F-]{36}"
     not_found_code = "TASK_NOT_FOUND"
     not_found_detail = "Task not found or access denied"

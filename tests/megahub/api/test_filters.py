@@ -32,7 +32,7 @@ def test_each_unknown_parameter_is_named(operator_api):
 
 
 def test_every_known_parameter_of_the_task_list_is_accepted(operator_api):
-    params = {"status": "active", "priority": "high", "task_type": "demo.echo", "search": "x",
+    params = {"status": "active", "priority": "high", "task_type": "demo.echo", "search": "xyz",
               "created_at__gte": "2026-01-01T00:00:00Z", "created_at__lte": "2026-01-02T00:00:00Z",
               "ordering": "-created_at", "is_periodic": "false", "has_metrics": "true", "is_resumable": "false",
               "page": "1", "page_size": "10", "format": "json"}
