@@ -1,7 +1,8 @@
 """Cached reads of the API (the Chinese reference's cache strategy): an answer is kept in Django's cache
 under a key that carries its brand's *generation*, and every write that changes such an answer gives the
 brand a new generation (`invalidate`), whoever writes: the web, a worker, Beat. The old entries are then
-never read again and expire by themselves (`READ_CACHE_SECONDS`).
+never read again and expire by themselves (`READ_CACHE_SECONDS`). What each task transition changes (its
+brand's counts by status) is never cached: it is read live from counters, so transitions pay no renewal.
 
 - A new generation is written when the write happens and again when its transaction commits, so a read
   that follows the write (its HTTP answer, or a worker's finished task) computes the new answer, and an

@@ -93,17 +93,24 @@ def system_health() -> dict:
     return {"status": status, "components": components}
 
 
-def system_status(*, brand) -> dict:
-    counts = task_status_counts(brand=brand)
+def system_info() -> dict:
+    """What system/status says besides the brand's counts: versions, task types, live workers."""
     return {
         "version": "1.0.0",
         "database": settings.DB_VENDOR,
         "broker": settings.BROKER_KIND,
         "task_types": len(all_task_types()),
         "workers_online": workers_online(),
-        "counts_by_status": counts,
-        "outbox_pending": counts[TaskStatus.PENDING],
     }
+
+
+def system_status(*, brand, info: dict | None = None) -> dict:
+    """`info` (system_info(), possibly cached) and the brand's tasks by status, read now from the
+    counters: never cached, so a read right after a transition sees it without the transitions paying
+    for cache renewals."""
+    counts = task_status_counts(brand=brand)
+    return {**(info if info is not None else system_info()), "counts_by_status": counts,
+            "outbox_pending": counts[TaskStatus.PENDING]}
 
 
 def enums() -> dict:

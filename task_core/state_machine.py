@@ -15,7 +15,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from megahub.iterables import chunked
-from megahub.read_cache import invalidate
 
 from . import orm_writes, pg_writes, signals
 from .choices import TaskStatus as S
@@ -71,7 +70,6 @@ def transition(task: BaseTask, to_status: str, *, actor=None, detail: str = "", 
                 setattr(task, name, value)
             if to_status in FINISHING:
                 send_finished(task)
-            invalidate([task.brand_id])  # after the receivers' writes: the cached reads count statuses
             return True
         # Someone else moved it: look again once, at the whole row, so that `task` stays one consistent
         # snapshot (a status re-read alone would pair "running" with this object's stale worker and times).
@@ -114,7 +112,6 @@ def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
             task.pk = pg_writes.insert_task(task, event)
         task._state.adding, task._state.db = False, connection.alias
-    invalidate([task.brand_id])
     return task
 
 
@@ -130,7 +127,6 @@ def create_many(tasks: list[BaseTask], *, actor=None, detail: str = "") -> list[
         raise ValueError("create_many writes tasks of one initial status")
     with transaction.atomic(savepoint=False):
         _writes().insert_many(tasks, event)
-        invalidate({t.brand_id for t in tasks})
     return tasks
 
 
@@ -182,8 +178,7 @@ def start_run(task_uuid, *, worker: str, queued_detail: str = "sent to queue") -
                                running=S.RUNNING, worker=worker, pid=os.getpid(), queued_detail=queued_detail,
                                durable=connection.in_atomic_block)
     if task is not None:
-        invalidate([task.brand_id])
-    return task
+        return task
 
 
 assert all(can_transition(s, S.RUNNING) for s in START_FROM) and can_transition(S.PENDING, S.QUEUED)
@@ -196,10 +191,8 @@ def record_note(task: BaseTask, detail: str, *, actor=None) -> TaskEvent:
 
 
 def transition_many(pks: list[int], from_status: str, to_status: str, *, detail: str = "",
-                    chunk: int = 1000, brand_ids=None, **fields) -> list[int]:
-    """The bulk form of `transition` for tasks known to be in `from_status`; returns the pks moved.
-    `brand_ids`: the brands of those tasks, when the caller knows them (else every brand's cached reads
-    are renewed)."""
+                    chunk: int = 1000, **fields) -> list[int]:
+    """The bulk form of `transition` for tasks known to be in `from_status`; returns the pks moved."""
     if not can_transition(from_status, to_status):
         return []
     stamp = _STAMPS.get(to_status)
@@ -209,6 +202,4 @@ def transition_many(pks: list[int], from_status: str, to_status: str, *, detail:
     for batch in chunked(pks, chunk):  # on PostgreSQL one statement per chunk: lock, update, events
         moved += writes.update_many(batch, from_status, {"status": to_status, **fields}, detail=detail[:5000],
                                     durable=durable)
-    if moved:
-        invalidate(brand_ids)
     return moved

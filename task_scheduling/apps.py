@@ -24,4 +24,5 @@ class TaskSchedulingConfig(AppConfig):
                            dispatch_uid="task_scheduling.template_deleting")
         filters.register_task_filters()
         enums.register()
-        register_dashboard_section("schedules", schedule_counts, serializer=ScheduleCountsSerializer())
+        register_dashboard_section("schedules", schedule_counts, serializer=ScheduleCountsSerializer(),
+                                   gauge_help="Schedules by status.")

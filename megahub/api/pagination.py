@@ -45,6 +45,8 @@ def bounded_count(queryset, limit: int | None = None) -> tuple[int, bool]:
     """(count, exact): exact when the queryset has at most `limit` rows (API_COUNT_EXACT_LIMIT), which
     reads at most limit + 1 rows; otherwise the planner's estimate, never below limit + 1."""
     limit = settings.API_COUNT_EXACT_LIMIT if limit is None else limit
+    if queryset.query.is_sliced:  # already bounded by the list's own `limit`: its exact count is cheap
+        return queryset.count(), True
     counted = queryset.order_by()[: limit + 1].count()
     if counted <= limit:
         return counted, True

@@ -121,11 +121,10 @@ class SystemViewSet(BrandScopedMixin, viewsets.ViewSet):
     @extend_schema(responses={200: SystemStatusSerializer})
     @action(detail=False, methods=["get"])
     def status(self, request):
-        """Versions, workers, this brand's tasks by status (a cached read: megahub/read_cache.py)."""
-        def compute():
-            return SystemStatusSerializer(selectors.system_status(brand=request.brand)).data
-
-        return Response(cached_read("system-status", brand_id=request.brand.pk, compute=compute))
+        """Versions, workers (a cached read: megahub/read_cache.py) and this brand's tasks by status (live,
+        from the counters the transitions keep)."""
+        info = cached_read("system-info", brand_id=request.brand.pk, compute=selectors.system_info)
+        return Response(SystemStatusSerializer(selectors.system_status(brand=request.brand, info=info)).data)
 
     @extend_schema(responses={200: HealthSerializer, 503: HealthUnavailableSerializer})
     @action(detail=False, methods=["get"])

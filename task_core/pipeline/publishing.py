@@ -75,8 +75,7 @@ def dispatch_many(tasks: list[BaseTask]) -> int:
                 sent.extend(task.pk for task in batch)
     except Exception as exc:  # broker down part-way: the rest stay pending for the outbox sweep
         logger.warning("Broker unavailable after %s of %s tasks: %s", len(sent), len(tasks), exc)
-    transition_many(sent, TaskStatus.PENDING, TaskStatus.QUEUED, detail="sent to the broker",
-                    brand_ids={task.brand_id for task in tasks})
+    transition_many(sent, TaskStatus.PENDING, TaskStatus.QUEUED, detail="sent to the broker")
     return len(sent)
 
 

@@ -12,7 +12,7 @@ from ...filters import ExecutionFilter, TemplateDetailOptions, TemplateFilter
 from ...selectors.cron import cron_validate
 from ...selectors.executions import executions_queryset, executions_stats
 from ...selectors.schedules import ready_for_execution, schedule_queryset
-from ...selectors.summary import summary
+from ...selectors.summary import summary, summary_schedules
 from ...selectors.templates import template_queryset
 from ...services import schedules, templates
 from ..serializers import (
@@ -169,6 +169,8 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
     @extend_schema(responses={200: SummarySerializer})
     @action(detail=False, methods=["get"])
     def summary(self, request):
-        """Schedules by status, the next fire, templates and the last 24 h of runs (a cached read)."""
-        return Response(cached_read("scheduling-summary", brand_id=request.brand.pk,
-                                    compute=lambda: SummarySerializer(summary(brand=request.brand)).data))
+        """Schedules by status, the next fire and templates (a cached read), and the last 24 h of runs (live:
+        their tasks' statuses change with every transition)."""
+        schedules = cached_read("scheduling-summary", brand_id=request.brand.pk,
+                                compute=lambda: summary_schedules(brand=request.brand))
+        return Response(SummarySerializer(summary(brand=request.brand, schedules=schedules)).data)
