@@ -9,9 +9,11 @@ the SQL query count (one in-process request with CaptureQueriesContext) and, for
 the EXPLAIN ANALYZE plan of their slowest statement.
 
 Env: BENCH_READS_ROWS (tasks per brand, default 1,000,000), BENCH_READS_REQUESTS (default 20),
-BENCH_READS_EXPLAIN (how many of the slowest endpoints get a plan, default 3).
+BENCH_READS_EXPLAIN (how many of the slowest endpoints get a plan, default 3), BENCH_READS_DATABASE (the
+database's name, default megahub_bench_reads).
 """
 
+import base64
 import http.client
 import json
 import logging
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -38,13 +41,24 @@ ENDPOINTS = [
     ("tasks: type + priority", "/tasks/?task_type=demo.echo&priority=high"),
     ("tasks: search (rare word)", "/tasks/?search=needle"),
     ("tasks: search (task type)", "/tasks/?search=seo_keyword"),
+    ("tasks: search (task id prefix)", "/tasks/?search={task_prefix}"),
     ("tasks: ordering=-completed_at", "/tasks/?ordering=-completed_at"),
+    ("tasks: ordering=created_at", "/tasks/?ordering=created_at"),
+    ("tasks: is_periodic=true", "/tasks/?is_periodic=true"),
+    ("tasks: is_periodic=false, failed", "/tasks/?is_periodic=false&status=failed"),
+    ("tasks: failed, by completion", "/tasks/?status=failed&ordering=-completed_at"),
+    ("tasks: type, by completion", "/tasks/?task_type=demo.fail&ordering=-completed_at"),
+    ("tasks: status=interrupted (1%)", "/tasks/?status=interrupted"),
+    ("tasks: type + status + priority", "/tasks/?task_type=demo.sleep&status=failed&priority=critical"),
     ("tasks: ordering=-started_at", "/tasks/?ordering=-started_at"),
     ("tasks: ordering=priority", "/tasks/?ordering=-priority"),
     ("tasks: ordering=status", "/tasks/?ordering=status"),
     ("tasks: ordering=task_type", "/tasks/?ordering=task_type"),
     ("tasks: ordering=progress", "/tasks/?ordering=-progress_percentage"),
     ("tasks: page=2000", "/tasks/?page=2000"),
+    ("tasks: page=200 (10,000 rows deep)", "/tasks/?page=200"),
+    ("tasks: cursor 100,000 rows deep", "/tasks/?cursor={deep_cursor}"),
+    ("tasks: page=2 by page number", "/tasks/?page=2"),
     ("tasks: last 7 days, finished", "/tasks/?created_at__gte={since}&status=completed,failed"),
     ("tasks: status=active", "/tasks/?status=active"),
     ("tasks: page_size=500", "/tasks/?page_size=500"),
@@ -69,7 +83,8 @@ def reads_database_url() -> str:
     if not cfg["ENGINE"].endswith("postgresql"):
         raise SystemExit("bench_reads needs PostgreSQL (DATABASE_URL)")
     auth = cfg["USER"] + (f":{cfg['PASSWORD']}" if cfg.get("PASSWORD") else "")
-    return f"postgres://{auth}@{cfg.get('HOST') or '127.0.0.1'}:{cfg.get('PORT') or 5432}/megahub_bench_reads"
+    name = os.environ.get("BENCH_READS_DATABASE", "megahub_bench_reads")
+    return f"postgres://{auth}@{cfg.get('HOST') or '127.0.0.1'}:{cfg.get('PORT') or 5432}/{name}"
 
 
 GENERATE_SQL = """
@@ -116,6 +131,7 @@ def prepare(url: str):
     from django.contrib.auth import get_user_model
     from django.db import connection
 
+    from task_core import status_counts
     from task_core.models import BaseTask, Brand, BrandMembership
 
     user, _ = get_user_model().objects.get_or_create(username="bench-reads")
@@ -138,6 +154,7 @@ def prepare(url: str):
             cur.execute("DELETE FROM task_core_basetask WHERE brand_id = %s", [brand.pk])
             cur.execute(GENERATE_SQL, {"brand": brand.slug, "brand_id": brand.pk, "rows": ROWS})
         print(f"generated {ROWS:,} tasks for {brand.slug} in {time.monotonic() - start:.1f} s", flush=True)
+    status_counts.rebuild()  # the rows were written in SQL, not through the state machine
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
     return user, brands[0]
@@ -206,8 +223,14 @@ def main():
     token = str(RefreshToken.for_user(user).access_token)
     headers = {"Authorization": f"Bearer {token}", "X-Brand-ID": str(brand.pk)}
     since = (timezone.now() - timezone.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    task = BaseTask.objects.filter(brand=brand, status="completed").order_by("-id").values_list("id", flat=True)[0]
-    paths = [(label, path.format(since=since, task=task)) for label, path in ENDPOINTS]
+    task, task_uuid = BaseTask.objects.filter(brand=brand, status="completed").order_by("-id").values_list(
+        "id", "task_id")[0]
+    # A cursor as DRF encodes it (position: the created_at of the row 100,000 deep, newest first).
+    deep = BaseTask.objects.filter(brand=brand).order_by("-created_at").values_list("created_at", flat=True)[100_000]
+    deep_cursor = base64.b64encode(urlencode({"p": str(deep)}).encode()).decode()
+    paths = [(label, path.format(since=since, task=task, task_prefix=str(task_uuid)[:8],
+                                 deep_cursor=quote(deep_cursor)))
+             for label, path in ENDPOINTS]
 
     from tests.live import free_port
 

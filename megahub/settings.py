@@ -77,7 +77,7 @@ WSGI_APPLICATION = "megahub.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "megahub" / "templates"],  # the landing page
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -132,10 +132,19 @@ def _next_redis_db(url: str) -> str:
 # The cache (login throttling, short-lived API caches): CACHE_URL, else Redis next to the broker, else
 # memory of each process.
 CACHE_URL = os.environ.get("CACHE_URL") or (_next_redis_db(REDIS_URL) if REDIS_URL else "")
+# A cache that does not answer within CACHE_TIMEOUT_SECONDS counts as down: cached reads are then computed.
+CACHE_TIMEOUT_SECONDS = float(os.environ.get("CACHE_TIMEOUT_SECONDS", "0.5"))
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "OPTIONS": {"socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
+                                      "socket_timeout": CACHE_TIMEOUT_SECONDS}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# How long a cached read (system status, task-info, enums, periodic-task list and summary) is kept; each
+# write renews its brand's generation, so this bounds only what no write announces (workers going on or
+# offline, the 24 h window of the summary moving on). 0 turns cached reads off: the default without a
+# shared cache, because a per-process memory cannot hear the worker's and Beat's writes.
+READ_CACHE_SECONDS = env_int("READ_CACHE_SECONDS", 30 if CACHE_URL else 0)
 
 # --- Tasks ---------------------------------------------------------------------------------------
 # The longest timeout a task type or a task may ask for. The broker's visibility timeout must stay
@@ -148,6 +157,15 @@ STUCK_TASK_GRACE_SECONDS = env_int("STUCK_TASK_GRACE_SECONDS", 120)
 # Seconds a task may stay `queued` while its queue is empty before the reaper re-sends its lost message.
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 300)
 TASK_CONTEXT_MAX_BYTES = 64 * 1024
+# --- Reads at scale (docs/architecture.md) -----------------------------------------------------------
+# Seconds the list of workers answering a ping is kept in the cache (a ping waits its whole timeout).
+WORKERS_ONLINE_CACHE_SECONDS = env_int("WORKERS_ONLINE_CACHE_SECONDS", 10)
+# A list's `count` is exact up to this many rows, then a planner estimate (`count_is_exact: false`).
+API_COUNT_EXACT_LIMIT = env_int("API_COUNT_EXACT_LIMIT", 1000)
+# Page numbers reach this many rows deep at most (OFFSET reads every row it skips); `cursor=` goes on.
+API_PAGE_MAX_ROWS = env_int("API_PAGE_MAX_ROWS", 10000)
+# The shortest `search` of /tasks/: the trigram index needs three characters.
+TASK_SEARCH_MIN_LENGTH = 3
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 CELERY_TIMEZONE = "UTC"
@@ -182,6 +200,9 @@ CELERY_BEAT_SCHEDULE = {
                                  "options": {"expire_seconds": 9, "priority": 0}},
     "megahub.reap_stuck_tasks": {"task": "megahub.reap_stuck_tasks", "schedule": 60.0,
                                  "options": {"expire_seconds": 55, "priority": 0}},
+    # Folds the status count deltas (task_core.status_counts): reads sum what is not folded yet.
+    "megahub.compact_status_counts": {"task": "megahub.compact_status_counts", "schedule": 10.0,
+                                      "options": {"expire_seconds": 9, "priority": 0}},
     "megahub.flush_expired_tokens": {"task": "megahub.flush_expired_tokens", "schedule": 86400.0,
                                      "options": {"expire_seconds": 3600, "priority": 0}},
 }
@@ -277,9 +298,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"quiet_forbidden": {"()": "megahub.logging_filters.QuietForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                # an ordinary 403 is one line, not a traceback
+                "django.request": {"filters": ["quiet_forbidden"]}},
 }
 
 

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from megahub.api.views import moved_to
 from task_core.api.auth import LoginView, MeView, RefreshView
 from task_monitoring.prometheus import metrics_view
 
@@ -13,6 +15,7 @@ def healthz(request):
 
 
 urlpatterns = [
+    path("", TemplateView.as_view(template_name="megahub/home.html"), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("metrics", metrics_view, name="prometheus-metrics"),
@@ -29,6 +32,9 @@ urlpatterns = [
     path("tasks/scheduled/", include("task_scheduling.api.urls")),
     path("tasks/persistent-jobs/", include("task_persistence.api.urls")),
     path("tasks/", include("task_core.api.urls")),
+    # The Russian reference's scheduler API, for its existing clients; its legacy prefix moved for good.
+    path("api/v1/scheduler/", include("task_scheduling.api.scheduler_v1.urls")),
+    re_path(r"^api/scheduler(?:/(?P<rest>.*))?$", moved_to("/api/v1/scheduler/")),
 ]
 
 handler400 = "megahub.api.views.bad_request"

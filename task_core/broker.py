@@ -1,7 +1,10 @@
 """What the API reads from the broker: reachability, queue lengths, live workers."""
 
+from contextlib import suppress
+
 from celery import current_app
 from django.conf import settings
+from django.core.cache import cache
 
 from megahub.api.exceptions import BrokerUnavailable
 
@@ -31,10 +34,27 @@ def queue_lengths(queues: list[str]) -> dict[str, int]:
         raise BrokerUnavailable(f"The message broker cannot be reached: {str(exc)[:200]}") from exc
 
 
+WORKERS_ONLINE_CACHE_KEY = "megahub:workers_online"
+
+
 def workers_online(timeout: float = 1.0) -> list[str]:
-    """Hostnames of workers answering a ping; [] when none answer or the broker is down."""
+    """Hostnames of workers answering a ping; [] when none answer or the broker is down.
+
+    A ping waits its whole timeout for replies, so the answer is kept WORKERS_ONLINE_CACHE_SECONDS in the
+    cache: status pages do not each wait for it. A cache that cannot be reached means a ping every time.
+    """
+    try:
+        cached = cache.get(WORKERS_ONLINE_CACHE_KEY)
+    except Exception:  # noqa: BLE001 - the cache is an optimisation
+        cached = None
+    if cached is not None:
+        return cached
     try:
         replies = current_app.control.ping(timeout=timeout) or []
     except Exception:  # noqa: BLE001
         return []
-    return sorted(name for reply in replies for name in reply)
+    online = sorted(name for reply in replies for name in reply)
+    if settings.WORKERS_ONLINE_CACHE_SECONDS:
+        with suppress(Exception):
+            cache.set(WORKERS_ONLINE_CACHE_KEY, online, settings.WORKERS_ONLINE_CACHE_SECONDS)
+    return online

@@ -1,16 +1,19 @@
 """The /tasks/ FilterSet. Other apps add their cross-app filters with `register_task_filter` from their
 AppConfig.ready(), so core never imports them."""
 
+import uuid
 from datetime import UTC
 
 import django_filters
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Q
 
 from megahub.api.exceptions import validation_error
 
 from .choices import TaskPriority, TaskStatus
 from .models import BaseTask
+from .registry import all_task_types
 
 STATUS_ALIASES = {"active": TaskStatus.unfinished(), "finished": TaskStatus.finished()}
 
@@ -33,32 +36,46 @@ class InRangeIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = InRangeIsoDateTimeField
 
 
+class TaskOrderingFilter(django_filters.OrderingFilter):
+    """One ordering field; ordering by `completed_at` lists finished tasks only (the others have no
+    completion time, and an index of finished tasks serves it)."""
+
+    def filter(self, qs, value):
+        if value and len(value) > 1:
+            raise validation_error("Order by one field.", self.field_name)
+        if value and value[0].lstrip("-") == "completed_at":
+            qs = qs.filter(completed_at__isnull=False)
+        return super().filter(qs, value)
+
+
 class TaskFilter(django_filters.FilterSet):
+    """Every filter and ordering here is served by an index of BaseTask in the list's order (newest
+    first, or by completion), so a page reads about a page of rows at any size of the brand's list. What
+    no index worth its cost to every status change would serve is not offered (ordering by priority,
+    status, type, progress or start time; search shorter than 3 characters): docs/architecture.md."""
+
     status = django_filters.CharFilter(
         method="filter_status",
         help_text="One or more statuses, comma-separated; `active` = unfinished, `finished` = done.",
     )
-    priority = django_filters.MultipleChoiceFilter(choices=TaskPriority.choices)
+    # distinct=False: django-filter's default DISTINCT (for joins) would sort the whole list.
+    priority = django_filters.MultipleChoiceFilter(choices=TaskPriority.choices, distinct=False)
     task_type = django_filters.CharFilter(field_name="task_type")
-    search = django_filters.CharFilter(method="filter_search",
-                                       help_text="Text in the task type, description or task id.")
+    search = django_filters.CharFilter(
+        method="filter_search",
+        help_text=f"At least {settings.TASK_SEARCH_MIN_LENGTH} characters: text in the description, part of a "
+                  "registered task type's name, or the start of a task id (at least 4 hexadecimal digits).")
     created_at__gte = InRangeIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_at__lte = InRangeIsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
-    ordering = django_filters.OrderingFilter(
-        fields=("created_at", "completed_at", "started_at", ("priority_rank", "priority"), "status", "task_type",
-                "progress_percentage", "id"),
-        help_text="Comma-separated fields, `-` for descending; `priority` sorts low < normal < high < critical.",
+    ordering = TaskOrderingFilter(
+        fields=("created_at", "completed_at"),
+        help_text="One field, `-` for descending (default `-created_at`); `completed_at` lists finished tasks "
+                  "only. Ordering by other fields is not offered: no index would serve it at scale.",
     )
 
     class Meta:
         model = BaseTask
         fields = []
-
-    def filter_queryset(self, queryset):
-        # Priorities sort by rank, not alphabetically (critical, high, low, normal).
-        rank = Case(*(When(priority=p, then=Value(i)) for i, p in enumerate(TaskPriority.values)),
-                    output_field=IntegerField())
-        return super().filter_queryset(queryset.annotate(priority_rank=rank))
 
     def filter_status(self, queryset, name, value):
         wanted: set[str] = set()
@@ -76,9 +93,23 @@ class TaskFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(task_type__icontains=value) | Q(description__icontains=value) | Q(task_id__icontains=value)
-        )
+        if len(value) < settings.TASK_SEARCH_MIN_LENGTH:
+            raise validation_error(f"Search for at least {settings.TASK_SEARCH_MIN_LENGTH} characters.", "search")
+        return queryset.filter(search_condition(value))
+
+
+def search_condition(value: str) -> Q:
+    """What `search` matches, each part served by an index: the description (trigram index, PostgreSQL),
+    the registered task types whose name contains it ((brand, task_type)), a task id starting with it
+    (the unique index of task_id, as a range)."""
+    condition = ~Q(description="") & Q(description__icontains=value)
+    types = [t.name for t in all_task_types() if value.lower() in t.name.lower()]
+    if types:
+        condition |= Q(task_type__in=types)
+    digits = value.replace("-", "").lower()
+    if len(digits) >= 4 and len(digits) <= 32 and all(c in "0123456789abcdef" for c in digits):
+        condition |= Q(task_id__gte=uuid.UUID(digits.ljust(32, "0")), task_id__lte=uuid.UUID(digits.ljust(32, "f")))
+    return condition
 
 
 def register_task_filter(name: str, filter_instance: django_filters.Filter) -> None:

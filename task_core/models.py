@@ -109,7 +109,7 @@ class BaseTask(models.Model):
         "idempotency key", max_length=255, null=True, blank=True,
         help_text="From the Idempotency-Key header: a replay returns the task the first call created.",
     )
-    created_at = models.DateTimeField("created at", auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField("created at", auto_now_add=True)
     queued_at = models.DateTimeField("queued at", null=True, blank=True)
     started_at = models.DateTimeField("started at", null=True, blank=True)
     completed_at = models.DateTimeField("completed at", null=True, blank=True)
@@ -117,12 +117,20 @@ class BaseTask(models.Model):
     objects = BaseTaskQuerySet.as_manager()
 
     class Meta:
+        verbose_name = "task"
+        verbose_name_plural = "tasks"
         ordering = ["-created_at", "-id"]
         indexes = [
             # Every index costs each status change (a status update is never HOT): keep only those
             # the API, the outbox sweep and the reaper need.
-            models.Index(fields=["brand", "status"], name="task_brand_status"),
+            # Each list of the API is served by one of these in its order (newest first), so a page reads
+            # a page of rows (docs/architecture.md, "Reads at scale").
+            models.Index(fields=["brand", "status", "-created_at"], name="task_brand_status_created"),
             models.Index(fields=["brand", "-created_at"], name="task_brand_created"),
+            models.Index(fields=["brand", "task_type", "-created_at"], name="task_brand_type_created"),
+            # Only finished tasks have a completion time: one entry per task, written when it finishes.
+            models.Index(fields=["brand", "-completed_at"], name="task_brand_completed",
+                         condition=models.Q(completed_at__isnull=False)),
             models.Index(fields=["status", "created_at"], name="task_unfinished",
                          condition=models.Q(status__in=TaskStatus.unfinished())),
             models.Index(fields=["retry_of"], name="task_retry_of", condition=models.Q(retry_of__isnull=False)),
@@ -170,3 +178,38 @@ class TaskEvent(models.Model):
 
     def __str__(self):
         return f"{self.task_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class TaskStatusCount(models.Model):
+    """A brand's tasks in one status, as of the last compaction of the TaskStatusDelta rows
+    (task_core.status_counts). Read together with the deltas not compacted yet."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="+", verbose_name="brand",
+                              db_index=False, help_text="The brand counted.")  # served by the unique constraint
+    status = models.CharField("status", max_length=16, choices=TaskStatus.choices)
+    count = models.BigIntegerField("count", default=0, help_text="Tasks of the brand in this status.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["brand", "status"], name="unique_status_count")]
+
+    def __str__(self):
+        return f"{self.brand_id} {self.status}: {self.count}"
+
+
+class TaskStatusDelta(models.Model):
+    """Append-only: `n` tasks of a brand moved from one status to another, written by each transition in
+    its own statement (task_core.pg_writes / orm_writes) and folded into TaskStatusCount periodically.
+    Appending never waits on another transition, where one counter row per brand and status would
+    serialize them all."""
+
+    id = models.BigAutoField(primary_key=True)
+    # No foreign key constraint: its check would cost every transition a lookup of the brand.
+    brand = models.ForeignKey(Brand, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+                              related_name="+", verbose_name="brand", help_text="The brand of the tasks.")
+    from_status = models.CharField("from", max_length=16, blank=True, default="",
+                                   help_text="Empty for a creation.")
+    to_status = models.CharField("to", max_length=16)
+    n = models.IntegerField("tasks", default=1)
+
+    def __str__(self):
+        return f"{self.brand_id}: {self.n} {self.from_status or '-'} -> {self.to_status}"

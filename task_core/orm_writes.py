@@ -6,9 +6,11 @@ Only `task_core.state_machine` calls these. `durable` is accepted for the same s
 here waits for the disk as the database is configured to.
 """
 
+from collections import Counter
+
 from django.db import transaction
 
-from .models import BaseTask, TaskEvent
+from .models import BaseTask, TaskEvent, TaskStatusDelta
 
 
 def insert_task(task: BaseTask, event: dict) -> int:
@@ -16,12 +18,15 @@ def insert_task(task: BaseTask, event: dict) -> int:
     with transaction.atomic():
         task.save(force_insert=True)
         TaskEvent.objects.create(task=task, **event)
+        TaskStatusDelta.objects.create(brand_id=task.brand_id, to_status=task.status)
     return task.pk
 
 
 def insert_many(tasks: list[BaseTask], event: dict) -> None:
     """Insert new tasks and one first event each (`event` without its task); sets each pk."""
     BaseTask.objects.bulk_create(tasks, batch_size=1000)
+    TaskStatusDelta.objects.bulk_create([TaskStatusDelta(brand_id=brand_id, to_status=event["to_status"], n=n)
+                                         for brand_id, n in Counter(t.brand_id for t in tasks).items()])
     if not all(t.pk for t in tasks):  # backends without RETURNING on bulk insert
         by_id = dict(BaseTask.objects.filter(task_id__in=[t.task_id for t in tasks]).values_list("task_id", "pk"))
         for t in tasks:
@@ -35,6 +40,9 @@ def update_task(pk: int, current: str, values: dict, event: dict | None, *, dura
         updated = BaseTask.objects.filter(pk=pk, status=current).update(**values)
         if updated and event is not None:
             TaskEvent.objects.create(task_id=pk, **event)
+        if updated:
+            TaskStatusDelta.objects.create(brand_id=BaseTask.objects.values_list("brand_id", flat=True).get(pk=pk),
+                                           from_status=current, to_status=values["status"])
     return bool(updated)
 
 
@@ -42,11 +50,15 @@ def update_many(pks: list[int], current: str, values: dict, *, detail: str, dura
     """The bulk guarded UPDATE: the tasks of `pks` still in `current` are locked in id order, updated and
     given one event each; returns their ids. `values` must include `status`."""
     with transaction.atomic():
-        moved = list(BaseTask.objects.select_for_update().filter(pk__in=pks, status=current)
-                     .order_by("pk").values_list("pk", flat=True))
-        if not moved:
+        rows = list(BaseTask.objects.select_for_update().filter(pk__in=pks, status=current)
+                    .order_by("pk").values_list("pk", "brand_id"))
+        if not rows:
             return []
+        moved = [pk for pk, _brand in rows]
         BaseTask.objects.filter(pk__in=moved).update(**values)
+        TaskStatusDelta.objects.bulk_create([
+            TaskStatusDelta(brand_id=brand_id, from_status=current, to_status=values["status"], n=n)
+            for brand_id, n in Counter(brand for _pk, brand in rows).items()])
         TaskEvent.objects.bulk_create([TaskEvent(task_id=pk, from_status=current, to_status=values["status"],
                                                  detail=detail) for pk in moved])
     return moved

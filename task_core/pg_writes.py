@@ -9,16 +9,19 @@ Only `task_core.state_machine` calls these, and only on PostgreSQL; elsewhere it
 import hashlib
 import re
 import weakref
+from collections import Counter
 from functools import cache
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
-from .models import BaseTask, TaskEvent
+from .models import BaseTask, TaskEvent, TaskStatusDelta
 
 _TASK = BaseTask._meta.db_table
 _EVENT = TaskEvent._meta.db_table
+# Every statement that changes a status appends its TaskStatusDelta row(s) too (task_core.status_counts).
+_DELTA = f"{TaskStatusDelta._meta.db_table} (brand_id, from_status, to_status, n)"
 _EVENT_FIELDS = ("from_status", "to_status", "actor", "worker", "detail", "created_at")
 
 
@@ -74,8 +77,9 @@ def _insert_sql() -> tuple[str, tuple]:
     fields = tuple(f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk)
     event_cols, event_values = _event_sql()
     sql = (f"WITH t AS (INSERT INTO {_TASK} ({', '.join(_q(f.column) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id) "
-           f"INSERT INTO {_EVENT} ({event_cols}) SELECT t.id, {event_values} FROM t RETURNING task_id")
+           f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id, brand_id, status), "
+           f"ev AS (INSERT INTO {_EVENT} ({event_cols}) SELECT t.id, {event_values} FROM t), "
+           f"d AS (INSERT INTO {_DELTA} SELECT brand_id, '', status, 1 FROM t) SELECT id FROM t")
     return sql, fields
 
 
@@ -118,7 +122,7 @@ def insert_many(tasks: list[BaseTask], event: dict) -> None:
     COPY returns nothing, so the ids are taken from the table's sequence first. It is faster than the
     ORM's bulk INSERTs of rows and events (docs/benchmarks.md), and a bulk submission's workers wait for
     its commit. Django's execute wrappers (query counts) see the
-    nextval SELECT but not the two COPYs.
+    nextval SELECT and the delta INSERT but not the two COPYs.
     """
     plan, copy_tasks, copy_events = _copy_plan()
     conn = connections[DEFAULT_DB_ALIAS]
@@ -144,6 +148,9 @@ def insert_many(tasks: list[BaseTask], event: dict) -> None:
         with conn.wrap_database_errors, cursor.cursor.copy(copy_events) as copy:
             for task in tasks:
                 copy.write_row([task.pk, *event_row])
+        per_brand = Counter(task.brand_id for task in tasks)
+        cursor.execute(f"INSERT INTO {_DELTA} VALUES {', '.join(['(%s, %s, %s, %s)'] * len(per_brand))}",
+                       [v for brand_id, n in per_brand.items() for v in (brand_id, "", event["to_status"], n)])
 
 
 # A CTE that makes the statement's own commit asynchronous (`synchronous_commit` is read at commit
@@ -156,13 +163,14 @@ _NO_WAIT = "nowait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off
 def _update_sql(names: tuple[str, ...], with_event: bool, durable: bool = True) -> tuple[str, tuple]:
     fields = tuple(BaseTask._meta.get_field(name) for name in names)
     sets = ", ".join(f"{_q(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {_TASK} SET {sets} {'' if durable else 'FROM nowait '}WHERE id = %s AND status = %s RETURNING id"
     ctes = [] if durable else [_NO_WAIT]
+    ctes.append(f"u AS (UPDATE {_TASK} SET {sets} {'' if durable else 'FROM nowait '}"
+                f"WHERE id = %s AND status = %s RETURNING id, brand_id)")
     if with_event:
         event_cols, event_values = _event_sql()
-        ctes.append(f"u AS ({sql})")
-        sql = f"INSERT INTO {_EVENT} ({event_cols}) SELECT u.id, {event_values} FROM u"
-    return (f"WITH {', '.join(ctes)} {sql}" if ctes else sql), fields
+        ctes.append(f"ev AS (INSERT INTO {_EVENT} ({event_cols}) SELECT u.id, {event_values} FROM u)")
+    ctes.append(f"d AS (INSERT INTO {_DELTA} SELECT brand_id, %s, %s, 1 FROM u)")
+    return f"WITH {', '.join(ctes)} SELECT id FROM u", fields
 
 
 def update_task(pk: int, current: str, values: dict, event: dict | None, *, durable: bool = True) -> bool:
@@ -174,6 +182,7 @@ def update_task(pk: int, current: str, values: dict, event: dict | None, *, dura
     params += [pk, current]
     if event is not None:
         params += _event_params(event)
+    params += [current, values["status"]]
     with conn.cursor() as cursor:
         _run(cursor, sql, params)
         return cursor.rowcount > 0
@@ -188,10 +197,13 @@ def _update_many_sql(names: tuple[str, ...], durable: bool) -> tuple[str, tuple]
         WITH {"" if durable else _NO_WAIT + ","} cur AS (
             SELECT id FROM {_TASK} WHERE id = ANY(%s) AND status = %s ORDER BY id FOR UPDATE
         ), u AS (
-            UPDATE {_TASK} t SET {sets} FROM cur{"" if durable else ", nowait"} WHERE t.id = cur.id RETURNING t.id
+            UPDATE {_TASK} t SET {sets} FROM cur{"" if durable else ", nowait"} WHERE t.id = cur.id
+            RETURNING t.id, t.brand_id
         ), ev AS (
             INSERT INTO {_EVENT} (task_id, {event_cols})
             SELECT u.id, %s, %s, NULL, '', %s, %s FROM u ORDER BY u.id
+        ), d AS (
+            INSERT INTO {_DELTA} SELECT brand_id, %s, %s, COUNT(*) FROM u GROUP BY brand_id
         )
         SELECT id FROM u ORDER BY id"""
     return sql, fields
@@ -204,7 +216,7 @@ def update_many(pks: list[int], current: str, values: dict, *, detail: str, dura
     conn = connections[DEFAULT_DB_ALIAS]
     params = [list(pks), current]
     params += [f.get_db_prep_save(v, conn) for f, v in zip(fields, values.values(), strict=True)]
-    params += [current, values["status"], detail, timezone.now()]
+    params += [current, values["status"], detail, timezone.now(), current, values["status"]]
     with conn.cursor() as cursor:
         _run(cursor, sql, params)
         return [row[0] for row in cursor.fetchall()]
@@ -235,6 +247,8 @@ def _start_sql(n_from: int, durable: bool) -> str:
             ) AS x(n, from_status, to_status, detail)
             WHERE x.n = 2 OR u.previous_status = %s
             ORDER BY x.n
+        ), d AS (
+            INSERT INTO {_DELTA} SELECT u.brand_id, u.previous_status, %s, 1 FROM u
         )
         SELECT * FROM u"""
 
@@ -249,7 +263,7 @@ def start_run(task_uuid, *, from_statuses: tuple[str, ...], pending: str, queued
     """
     now = timezone.now()
     params = [str(task_uuid), *from_statuses, running, worker, pid, now, now, worker, now,
-              pending, queued, queued_detail, pending, queued, running, pending]
+              pending, queued, queued_detail, pending, queued, running, pending, running]
     with connection.cursor() as cursor:
         _run(cursor, _start_sql(len(from_statuses), durable), params)
         row = cursor.fetchone()

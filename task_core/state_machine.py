@@ -108,10 +108,10 @@ def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
     event = {"from_status": "", "to_status": task.status, "actor": actor, "worker": "", "detail": detail}
     if connection.vendor != "postgresql":
         orm_writes.insert_task(task, event)
-        return task
-    with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        task.pk = pg_writes.insert_task(task, event)
-    task._state.adding, task._state.db = False, connection.alias
+    else:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            task.pk = pg_writes.insert_task(task, event)
+        task._state.adding, task._state.db = False, connection.alias
     return task
 
 
@@ -174,9 +174,11 @@ def start_run(task_uuid, *, worker: str, queued_detail: str = "sent to queue") -
     """
     if connection.vendor != "postgresql":
         return None
-    return pg_writes.start_run(task_uuid, from_statuses=START_FROM, pending=S.PENDING, queued=S.QUEUED,
+    task = pg_writes.start_run(task_uuid, from_statuses=START_FROM, pending=S.PENDING, queued=S.QUEUED,
                                running=S.RUNNING, worker=worker, pid=os.getpid(), queued_detail=queued_detail,
                                durable=connection.in_atomic_block)
+    if task is not None:
+        return task
 
 
 assert all(can_transition(s, S.RUNNING) for s in START_FROM) and can_transition(S.PENDING, S.QUEUED)

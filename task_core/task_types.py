@@ -1,10 +1,14 @@
-"""Task types shipped with task_core: the SEO analysis of the reference workflow and demo types."""
+"""Task types shipped with task_core: the SEO analysis of the reference workflow, its daily report, and
+demo types."""
 
 import time
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.utils import timezone
 
 from .registry import task_type
+from .selectors import seo_analysis_report
 
 
 @task_type(
@@ -38,6 +42,29 @@ def seo_keyword_analysis(ctx, keyword_ids, analysis_depth="quick"):
         if index % step == 0 or index == total:
             ctx.progress(100 * index / total, f"{index}/{total} keywords")
     return {"keywords_processed": total, "insights_generated": insights, "analysis_depth": analysis_depth}
+
+
+@task_type(
+    "daily_seo_report",
+    label="Daily SEO report",
+    description="Sums up the brand's recent SEO keyword analyses: how many ran and how they ended, keywords "
+                "processed, insights generated.",
+    schema={
+        "type": "object",
+        "properties": {
+            "period_hours": {"type": "integer", "minimum": 1, "maximum": 24 * 31, "default": 24,
+                             "title": "Period (hours)", "description": "Analyses created in the last N hours."},
+        },
+        "additionalProperties": False,
+    },
+    ui={"period_hours": {"widget": "number", "suffix": "h"}},
+    max_retries=2, retry_backoff=5, timeout_seconds=300,
+)
+def daily_seo_report(ctx, period_hours=24):
+    until = timezone.now()
+    report = seo_analysis_report(brand=ctx.brand, since=until - timedelta(hours=period_hours), until=until)
+    ctx.progress(100, f"{report['analyses']['total']} analyses summed up")
+    return report
 
 
 @task_type(

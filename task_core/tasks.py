@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.core.management import call_command
 
+from . import status_counts
 from .pipeline.publishing import dispatch_pending as outbox_sweep
 from .pipeline.recovery import reap_stuck
 
@@ -21,3 +22,8 @@ def reap_stuck_tasks():
 def flush_expired_tokens():
     """Delete expired refresh tokens and their blacklist entries (simplejwt's flushexpiredtokens)."""
     call_command("flushexpiredtokens", verbosity=0)
+
+
+@shared_task(name="megahub.compact_status_counts", ignore_result=True)
+def compact_status_counts():
+    return status_counts.compact()

@@ -13,6 +13,7 @@ from task_core.choices import TaskStatus
 from task_core.dashboard import read_dashboard_sections
 from task_core.models import BaseTask
 from task_core.registry import all_task_types
+from task_core.status_counts import status_counts
 
 from .filters import TaskMetricsFilter
 from .histograms import percentile
@@ -114,11 +115,12 @@ def dashboard(*, brand, period: str, task_type: str = "") -> dict:
 
 
 def active_counts(*, brand, task_type: str = "") -> dict[str, int]:
-    """Tasks not finished, by status (a small set, counted on the (brand, status) index alone: COUNT(*),
-    not COUNT(id), so an index-only scan answers it)."""
-    qs = BaseTask.objects.for_brand(brand).filter(status__in=TaskStatus.unfinished())
-    if task_type:
-        qs = qs.filter(task_type=task_type)
+    """Tasks not finished, by status: the brand's from core's counters (no scan); one type's counted on
+    the (brand, task_type, created_at) index."""
+    if not task_type:
+        counts = status_counts(brand=brand)
+        return {status: counts[status] for status in TaskStatus.unfinished()}
+    qs = BaseTask.objects.for_brand(brand).filter(status__in=TaskStatus.unfinished(), task_type=task_type)
     counts = dict.fromkeys(TaskStatus.unfinished(), 0)
     counts.update({row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("*")).order_by()})
     return counts

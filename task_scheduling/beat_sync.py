@@ -16,6 +16,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
 from megahub.iterables import chunked
+from megahub.read_cache import invalidate
 
 from .beat_names import FIRE_TASK, beat_name
 from .choices import ScheduleKind, ScheduleStatus
@@ -166,6 +167,7 @@ def on_schedule_deleted(sender, instance: Schedule, **kwargs) -> None:
     """post_delete of Schedule: a schedule deleted by any other path takes its Beat row with it."""
     if getattr(_handled, "active", 0):
         return
+    invalidate([instance.brand_id])
     beat_entries_delete(names=[instance.beat_name or beat_name(instance.pk)])
 
 

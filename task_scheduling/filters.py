@@ -30,6 +30,9 @@ class TemplateIdFilter(django_filters.NumberFilter):
         return qs.filter(**{self.field_name: int(value)})
 
 
+TEMPLATE_ID_HELP = "Id of one of the brand's periodic tasks."
+
+
 class IntegerOption(django_filters.Filter):
     """An integer query option; it filters nothing, the view reads it."""
 
@@ -59,7 +62,12 @@ class TemplateFilter(django_filters.FilterSet):
     is_active = django_filters.ChoiceFilter(choices=[("true", "true"), ("false", "false")], method="filter_is_active")
     kind = django_filters.ChoiceFilter(choices=ScheduleKind.choices)
     task_type = django_filters.CharFilter()
+    connection_id = django_filters.NumberFilter(min_value=0, max_value=2147483647)
     search = django_filters.CharFilter(method="filter_search", help_text="Text in the name or description.")
+    ordering = django_filters.OrderingFilter(
+        fields=("name", "created_at", ("next_run", "next_run_at"), "id"),
+        help_text="name, created_at or next_run_at (the earliest next run of its active schedules), "
+                  "`-` for descending; default name.")
 
     class Meta:
         model = ScheduleTemplate
@@ -86,8 +94,7 @@ class ScheduleFilter(django_filters.FilterSet):
     """GET /tasks/scheduled/schedules/."""
 
     status = django_filters.ChoiceFilter(choices=ScheduleStatus.choices)
-    periodic_task = TemplateIdFilter(field_name="periodic_task_id",
-                                     help_text="Id of one of the brand's periodic tasks.")
+    periodic_task = TemplateIdFilter(field_name="periodic_task_id", help_text=TEMPLATE_ID_HELP)
 
     class Meta:
         model = Schedule
@@ -118,8 +125,65 @@ class ExecutionFilter(django_filters.FilterSet):
         wanted = [s.strip() for s in value.split(",") if s.strip()]
         unknown = [s for s in wanted if s not in TaskStatus.values and s not in RunOutcome.values]
         if unknown:
-            raise ValidationError({"status": [f"Unknown {unknown[0]!r}; use a task status or a run outcome."]})
+            raise ValidationError({name: [f"Unknown {unknown[0]!r}; use a task status or a run outcome."]})
         return queryset.filter(Q(task__status__in=wanted) | Q(outcome__in=wanted)) if wanted else queryset
+
+
+class BrandExecutionFilter(ExecutionFilter):
+    """GET /tasks/scheduled/executions/: every run of the brand."""
+
+    task_type = django_filters.CharFilter(method="filter_task_type", help_text="The task type of the run.")
+    periodic_task = TemplateIdFilter(field_name="periodic_task_id", help_text=TEMPLATE_ID_HELP)
+    since = InRangeIsoDateTimeFilter(field_name="due_at", lookup_expr="gte", help_text="Due at or after.")
+    until = InRangeIsoDateTimeFilter(field_name="due_at", lookup_expr="lte", help_text="Due at or before.")
+    limit = integer_option(minimum=1, maximum=1000, description="At most this many runs (the newest), 1-1000.")
+
+    def filter_task_type(self, queryset, name, value):
+        return queryset.filter(Q(task__task_type=value) | Q(task__isnull=True, periodic_task__task_type=value))
+
+
+class ExecutionStatsOptions(django_filters.FilterSet):
+    """GET /tasks/scheduled/executions/stats/: all the brand's runs, or one template's."""
+
+    periodic_task = TemplateIdFilter(field_name="periodic_task_id", help_text=TEMPLATE_ID_HELP)
+
+
+class RecentExecutionsOptions(django_filters.FilterSet):
+    """GET /tasks/scheduled/executions/recent/."""
+
+    hours = integer_option(minimum=1, maximum=24 * 90, description="Runs due in the last N hours (default 24).")
+
+
+class FailedExecutionsOptions(django_filters.FilterSet):
+    """GET /tasks/scheduled/executions/failed/."""
+
+    days = integer_option(minimum=1, maximum=366, description="Failed runs due in the last N days (default 7).")
+
+
+class SchedulerTaskFilter(django_filters.FilterSet):
+    """GET /api/v1/scheduler/tasks (the Russian reference's names)."""
+
+    is_active = django_filters.BooleanFilter(help_text="true|false.")
+    connection_id = django_filters.NumberFilter(min_value=0, max_value=2147483647)
+
+    class Meta:
+        model = ScheduleTemplate
+        fields = []
+
+
+class SchedulerExecutionFilter(django_filters.FilterSet):
+    """GET /api/v1/scheduler/executions (the Russian reference's names; `limit` defaults to 100)."""
+
+    connection_id = django_filters.NumberFilter(field_name="periodic_task__connection_id", min_value=0,
+                                                max_value=2147483647)
+    task_type = django_filters.CharFilter(method="filter_task_type")
+    status_filter = django_filters.CharFilter(method="filter_status",
+                                              help_text="A task status or a run outcome, comma-separated.")
+    limit = integer_option(minimum=1, maximum=1000, description="At most this many executions, newest first "
+                           "(default 100).")
+
+    filter_task_type = BrandExecutionFilter.filter_task_type
+    filter_status = ExecutionFilter.filter_status
 
 
 class CalendarPreviewOptions(django_filters.FilterSet):

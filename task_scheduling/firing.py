@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from megahub.api.exceptions import ApplicationError
 from megahub.iterables import chunked
+from megahub.read_cache import invalidate
 from task_core.choices import TaskOrigin
 from task_core.services import task_create, task_create_many
 
@@ -97,6 +98,7 @@ def _fire_locked(wanted: dict, now: datetime) -> dict:
                  .filter(pk__in=ids, status=ScheduleStatus.ACTIVE)
                  .select_related("brand", "periodic_task", "periodic_task__calendar").order_by("pk")}
     live = list(schedules)
+    invalidate({s.brand_id for s in schedules.values()})
     # Read under the locks: a concurrent firing of the same schedule has committed (or not started).
     busy = set(ScheduledRun.objects.filter(schedule_id__in=live).blocking_overlap()
                .values_list("schedule_id", flat=True))

@@ -85,6 +85,9 @@ class ScheduleTemplate(models.Model):
     auto_pause_after = models.PositiveSmallIntegerField(
         "auto-pause after", default=0, help_text="Pause a schedule after this many consecutive failed runs; 0 = off.")
     is_active = models.BooleanField("active", default=True, help_text="Inactive templates fire nothing.")
+    connection_id = models.PositiveIntegerField(
+        "connection id", null=True, blank=True, db_index=True,
+        help_text="The client's own connection id (the scheduler API v1 keeps and filters by it); not ours to read.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+", verbose_name="created by", help_text="Who created it.")
     created_at = models.DateTimeField("created at", auto_now_add=True)

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.db.models import F
 
 from megahub.api.exceptions import ApplicationError
+from megahub.read_cache import invalidate
 from task_core.choices import TaskOrigin, TaskStatus
 from task_core.services import task_create
 
@@ -29,6 +30,7 @@ def schedule_record_outcome(*, task, status: str) -> None:
                     .filter(pk=run["schedule_id"]).first())
         if schedule is None:
             return
+        invalidate([schedule.brand_id])
         events = []
         if status == TaskStatus.COMPLETED:
             Schedule.objects.filter(pk=schedule.pk).update(success_count=F("success_count") + 1,

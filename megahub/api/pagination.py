@@ -1,7 +1,29 @@
-"""Page-number pagination that refuses what it cannot honour: a `page` or `page_size` that is not a whole number
-in range is a 400 naming it (DRF's own falls back to the defaults in silence), and the schema says the range."""
+"""Pagination that does not degrade with the size of a list or the depth of a page.
 
-from rest_framework.pagination import PageNumberPagination
+- `StandardPagination` (every list's default): page numbers (`page`, `page_size`; a value that is not a whole
+  number in range is a 400 naming it, never a silent default) with a bounded count.
+  `count` is exact up to API_COUNT_EXACT_LIMIT rows, above that the database planner's estimate, and
+  `count_is_exact` says which. Pages reach API_PAGE_MAX_ROWS rows deep at most (an OFFSET reads every
+  row it skips); a deeper page is a 400 on `page`.
+- `CursorListPagination` adds DRF's cursor pagination (`cursor`): pages of equal cost at any depth. The
+  first page (no `page`, no `cursor`) carries the bounded count and a `next` cursor link; following
+  `next` and `previous` links walks by cursor (no count: it would cost a count per page); `page=N`
+  keeps page numbers for existing clients.
+
+A list opts in to cursors with `pagination_class = CursorListPagination`, on two conditions: each
+ordering it offers starts with a field that is never null (filter the nulls out, as /tasks/ does for
+`completed_at`) and near-unique (ties are skipped by an offset within the tie), and an index serves
+each ordering with each filter in it.
+"""
+
+import json
+
+from django.conf import settings
+from django.db import connections
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import BasePagination, CursorPagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from .exceptions import validation_error
 
@@ -9,34 +31,148 @@ from .exceptions import validation_error
 def bounded_int(raw: str, name: str, minimum: int, maximum: int | None = None) -> int:
     """`raw` as an int within [minimum, maximum], or a 400 VALIDATION_ERROR naming the parameter."""
     upper = f" and at most {maximum}" if maximum is not None else ""
-    message = f"A whole number of at least {minimum}{upper}."
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise validation_error(f"Invalid {name}.", name) from None
-    if value < minimum or (maximum is not None and value > maximum):
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        message = f"A whole number of at least {minimum}{upper}."
         raise validation_error(f"Invalid {name}.", field_errors={name: [message]})
     return value
 
 
-class StandardPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-    last_page_strings = ()  # `page` is a number, as the schema says
+def estimated_count(queryset) -> int | None:
+    """The planner's estimate of the rows of `queryset` (PostgreSQL: EXPLAIN, nothing is run); None
+    elsewhere."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = queryset.order_by().query.get_compiler(using=queryset.db).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
 
-    def get_page_size(self, request):
+
+def bounded_count(queryset, limit: int | None = None) -> tuple[int, bool]:
+    """(count, exact): exact when the queryset has at most `limit` rows (API_COUNT_EXACT_LIMIT), which
+    reads at most limit + 1 rows; otherwise the planner's estimate, never below limit + 1."""
+    limit = settings.API_COUNT_EXACT_LIMIT if limit is None else limit
+    if queryset.query.is_sliced:  # already bounded by the list's own `limit`: its exact count is cheap
+        return queryset.count(), True
+    counted = queryset.order_by()[: limit + 1].count()
+    if counted <= limit:
+        return counted, True
+    return max(estimated_count(queryset) or 0, limit + 1), False
+
+
+class StandardPagination(BasePagination):
+    """Page numbers with a bounded count (see the module)."""
+
+    page_size = 50
+    max_page_size = 500
+    page_query_param = "page"
+    page_size_query_param = "page_size"
+    deep_page_hint = "narrow the filters"
+
+    def get_page_size(self, request) -> int:
+        """`page_size` as given (1..max_page_size), else a 400 naming it: never a silent default."""
         raw = request.query_params.get(self.page_size_query_param)
         return self.page_size if raw is None else bounded_int(raw, self.page_size_query_param, 1, self.max_page_size)
 
-    def get_page_number(self, request, paginator):
-        raw = request.query_params.get(self.page_query_param)
-        return 1 if raw is None else bounded_int(raw, self.page_query_param, 1)
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request, self.size = request, self.get_page_size(request)
+        self.number = bounded_int(request.query_params.get(self.page_query_param, "1"), self.page_query_param, 1)
+        offset = (self.number - 1) * self.size
+        if offset + self.size > settings.API_PAGE_MAX_ROWS:
+            raise validation_error(
+                f"Page numbers reach {settings.API_PAGE_MAX_ROWS} rows deep; {self.deep_page_hint}.",
+                self.page_query_param)
+        rows = list(queryset[offset: offset + self.size + 1])  # one more: is there a next page?
+        self.has_next, rows = len(rows) > self.size, rows[: self.size]
+        if self.number > 1 and not rows:
+            raise NotFound("Invalid page.")
+        self.count, self.count_is_exact = bounded_count(queryset)
+        return rows
+
+    def _page_link(self, number: int) -> str:
+        url = self.request.build_absolute_uri()
+        return remove_query_param(url, self.page_query_param) if number == 1 else replace_query_param(
+            url, self.page_query_param, number)
+
+    def get_next_link(self):
+        return self._page_link(self.number + 1) if self.has_next else None
+
+    def get_previous_link(self):
+        return self._page_link(self.number - 1) if self.number > 1 else None
+
+    def get_paginated_response(self, data):
+        return Response({"count": self.count, "count_is_exact": self.count_is_exact,
+                         "next": self.get_next_link(), "previous": self.get_previous_link(), "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["count", "count_is_exact", "next", "previous", "results"],
+            "properties": {
+                "count": {"type": "integer", "nullable": True, "description": (
+                    f"Rows of the list: exact up to {settings.API_COUNT_EXACT_LIMIT}, else an estimate; null on "
+                    "a page reached by cursor.")},
+                "count_is_exact": {"type": "boolean", "nullable": True,
+                                   "description": "false when `count` is the database's estimate."},
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
 
     def get_schema_operation_parameters(self, view):
-        params = super().get_schema_operation_parameters(view)
-        bounds = {self.page_query_param: {"minimum": 1},
-                  self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size, "default": self.page_size}}
-        for param in params:
-            param["schema"].update(bounds.get(param["name"], {}))
-        return params
+        return [
+            {"name": self.page_query_param, "required": False, "in": "query",
+             "schema": {"type": "integer", "minimum": 1},
+             "description": f"Page number; pages reach {settings.API_PAGE_MAX_ROWS} rows deep."},
+            {"name": self.page_size_query_param, "required": False, "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size},
+             "description": f"Rows per page (default {self.page_size}, at most {self.max_page_size})."},
+        ]
+
+
+class _Cursor(CursorPagination):
+    """DRF's cursor pagination, ordered as the list's FilterSet ordered the queryset."""
+
+    page_size_query_param = "page_size"
+
+    def get_ordering(self, request, queryset, view):
+        return tuple(queryset.query.order_by) or tuple(queryset.model._meta.ordering)
+
+
+class CursorListPagination(StandardPagination):
+    """Cursor pagination by default, page numbers on request (see the module)."""
+
+    cursor_query_param = "cursor"
+    deep_page_hint = "follow the `next` links (cursor) instead"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if self.page_query_param in request.query_params:
+            self.cursor = None
+            return super().paginate_queryset(queryset, request, view)
+        self.cursor = _Cursor()
+        self.cursor.page_size, self.cursor.max_page_size = self.get_page_size(request), self.max_page_size
+        self.cursor.page_size_query_param = None  # read above, strictly
+        rows = self.cursor.paginate_queryset(queryset, request, view)
+        self.count = self.count_is_exact = None
+        if self.cursor_query_param not in request.query_params:
+            self.count, self.count_is_exact = bounded_count(queryset)
+        return rows
+
+    def get_next_link(self):
+        return self.cursor.get_next_link() if self.cursor else super().get_next_link()
+
+    def get_previous_link(self):
+        return self.cursor.get_previous_link() if self.cursor else super().get_previous_link()
+
+    def get_schema_operation_parameters(self, view):
+        return [*super().get_schema_operation_parameters(view), {
+            "name": self.cursor_query_param, "required": False, "in": "query", "schema": {"type": "string"},
+            "description": "Opaque position from a `next` or `previous` link; the back office's way to page."}]

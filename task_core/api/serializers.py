@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from ..choices import TaskPriority
+from ..enums import registered_enums
 from ..models import BaseTask, TaskEvent
 from ..querysets import TASK_RELATIONS
 
@@ -125,8 +126,17 @@ class TaskTypeInfoSerializer(serializers.Serializer):
 
 
 class EnumsSerializer(serializers.Serializer):
+    """Core's enumerations, then one object per app group registered with task_core.enums.register_enums."""
+
     statuses = serializers.ListField(child=serializers.DictField())
     priorities = serializers.ListField(child=serializers.DictField())
     origins = serializers.ListField(child=serializers.DictField())
     roles = serializers.ListField(child=serializers.DictField())
     transitions = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for group in registered_enums():
+            fields[group] = serializers.DictField(child=serializers.JSONField(), help_text=(
+                f"The {group} app's enumerations: lists of {{value, label}}, or a transition table."))
+        return fields

@@ -6,7 +6,9 @@ from rest_framework.response import Response
 
 from megahub.api.exceptions import error_body, validation_error
 from megahub.api.filters import refuse_unknown_query_params
+from megahub.api.pagination import CursorListPagination
 from megahub.api.scoping import BrandScopedMixin
+from megahub.read_cache import cached_read
 
 from .. import selectors, services
 from ..choices import BrandRole
@@ -48,6 +50,7 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
 
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
+    pagination_class = CursorListPagination
     lookup_value_regex = "[0-9]+|[0-9a-fA-F-]{36}"
     not_found_code = "TASK_NOT_FOUND"
     not_found_detail = "Task not found or access denied"
@@ -118,8 +121,10 @@ class SystemViewSet(BrandScopedMixin, viewsets.ViewSet):
     @extend_schema(responses={200: SystemStatusSerializer})
     @action(detail=False, methods=["get"])
     def status(self, request):
-        """Version, database and broker, task types, workers online and the brand's tasks by status."""
-        return Response(SystemStatusSerializer(selectors.system_status(brand=request.brand)).data)
+        """Versions, workers (a cached read: megahub/read_cache.py) and this brand's tasks by status (live,
+        from the counters the transitions keep)."""
+        info = cached_read("system-info", brand_id=request.brand.pk, compute=selectors.system_info)
+        return Response(SystemStatusSerializer(selectors.system_status(brand=request.brand, info=info)).data)
 
     @extend_schema(responses={200: HealthSerializer, 503: HealthUnavailableSerializer})
     @action(detail=False, methods=["get"])
@@ -135,11 +140,15 @@ class SystemViewSet(BrandScopedMixin, viewsets.ViewSet):
     @extend_schema(responses={200: EnumsSerializer})
     @action(detail=False, methods=["get"])
     def enums(self, request):
-        """Every enumeration of the API (statuses, priorities, origins, transitions) with its labels."""
-        return Response(EnumsSerializer(selectors.enums()).data)
+        """The enumerations of every app (a cached read)."""
+        return Response(cached_read("system-enums", brand_id=request.brand.pk,
+                                    compute=lambda: EnumsSerializer(selectors.enums()).data))
 
     @extend_schema(responses={200: TaskTypeInfoSerializer(many=True)})
     @action(detail=False, methods=["get"], url_path="task-info")
     def task_info(self, request):
-        """Every registered task type with its JSON Schema, defaults and UI hints."""
-        return Response(TaskTypeInfoSerializer([t.describe() for t in all_task_types()], many=True).data)
+        """Every registered task type with its JSON Schema, defaults and UI hints (a cached read)."""
+        def compute():
+            return TaskTypeInfoSerializer([t.describe() for t in all_task_types()], many=True).data
+
+        return Response(cached_read("system-task-info", brand_id=request.brand.pk, compute=compute))

@@ -31,8 +31,8 @@ class PeriodicTaskSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "task_type", "parameters", "kind", "cron_expression",
                   "cron_description", "interval_seconds", "run_at", "timezone", "calendar", "priority",
                   "max_retries", "timeout_seconds", "queue", "overlap_policy", "missed_run_policy",
-                  "auto_pause_after", "is_active", "schedules_total", "schedules_active", "next_run_at",
-                  "created_at", "updated_at"]
+                  "auto_pause_after", "is_active", "connection_id", "schedules_total", "schedules_active",
+                  "next_run_at", "created_at", "updated_at"]
         read_only_fields = fields
 
     def get_cron_description(self, obj) -> str:
@@ -122,12 +122,14 @@ class ExecutionSerializer(serializers.ModelSerializer):
                                                    "null while running or when no task was created.")
     result_data = serializers.JSONField(source="task.result_data", default=None, read_only=True)
     error_message = serializers.SerializerMethodField()
+    error_traceback = serializers.CharField(source="task.error_traceback", default="", read_only=True,
+                                            help_text="The failed task's traceback.")
 
     class Meta:
         model = ScheduledRun
         fields = ["id", "schedule", "periodic_task", "due_at", "outcome", "detail", "status", "task_type",
                   "task_id", "started_at", "completed_at", "duration_seconds", "is_success", "result_data",
-                  "error_message", "task", "created_at"]
+                  "error_message", "error_traceback", "task", "created_at"]
 
     def get_status(self, obj) -> str:
         return obj.task.status if obj.task_id and obj.task else obj.outcome
@@ -157,14 +159,20 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
 class ExecutionStatsSerializer(serializers.Serializer):
     total_runs = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField(), help_text=(
+        "Runs per task status (every status, zeros included), and per outcome for runs that created no task."))
     finished_runs = serializers.IntegerField()
     successful_runs = serializers.IntegerField()
     failed_runs = serializers.IntegerField()
     success_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed), 0..1.")
     average_duration_ms = serializers.IntegerField(allow_null=True)
     average_duration_seconds = serializers.FloatField(allow_null=True)
+    p95_duration_ms = serializers.IntegerField(allow_null=True, help_text="95th percentile (nearest rank) of "
+                                               "the completed runs' durations.")
+    p95_duration_seconds = serializers.FloatField(allow_null=True)
     last_run_at = serializers.DateTimeField(allow_null=True)
-    next_run_at = serializers.DateTimeField(allow_null=True)
+    next_run_at = serializers.DateTimeField(allow_null=True, help_text="The template's next run (stats of one "
+                                            "template only).")
 
 
 class ExecutionPageSerializer(serializers.Serializer):
@@ -262,10 +270,28 @@ class OrphansCleanupSerializer(OrphansSerializer):
     schedules_removed = serializers.IntegerField()
 
 
+class LegacyBeatEntrySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    task = serializers.CharField()
+    enabled = serializers.BooleanField()
+    reason = serializers.CharField()
+
+
+class LegacyCleanupSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(help_text="true: nothing was removed, this is what would be.")
+    beat_entries = LegacyBeatEntrySerializer(many=True)
+    celery_results_expired = serializers.IntegerField(help_text="Celery result rows past their expiry.")
+    celery_results_expire_after_seconds = serializers.IntegerField()
+    beat_entries_removed = serializers.IntegerField()
+    celery_results_removed = serializers.IntegerField()
+
+
 # --- input -----------------------------------------------------------------------------------------
 
 class PeriodicTaskInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, required=False, help_text=(
+        "Unique in the brand. On create, when left out: the task type's label and the cron expression, "
+        "numbered when taken. Required by PUT."))
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     task_type = serializers.CharField(max_length=120)
     parameters = serializers.JSONField(required=False, help_text="Validated against the task type's schema.")
@@ -273,7 +299,7 @@ class PeriodicTaskInputSerializer(serializers.Serializer):
     cron_expression = serializers.CharField(max_length=120, required=False, allow_blank=True)
     interval_seconds = serializers.IntegerField(min_value=1, max_value=366 * 86400, required=False, allow_null=True)
     run_at = serializers.DateTimeField(required=False, allow_null=True)
-    timezone = serializers.CharField(max_length=64, required=False)
+    timezone = serializers.CharField(max_length=64, required=False, help_text="IANA timezone; default: the brand's.")
     calendar = serializers.IntegerField(required=False, allow_null=True, help_text="Id of a calendar of the brand.")
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
     max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False, allow_null=True)
@@ -283,6 +309,8 @@ class PeriodicTaskInputSerializer(serializers.Serializer):
     missed_run_policy = serializers.ChoiceField(choices=MissedRunPolicy.choices, required=False)
     auto_pause_after = serializers.IntegerField(min_value=0, max_value=1000, required=False)
     is_active = serializers.BooleanField(required=False)
+    connection_id = serializers.IntegerField(min_value=0, max_value=2147483647, required=False, allow_null=True,
+                                             help_text="A client's own connection id, kept and filterable.")
     register = serializers.BooleanField(required=False, default=True, write_only=True,
                                         help_text="Create: also register its first schedule in Beat (default).")
 
@@ -313,7 +341,10 @@ class ScheduleCreateSerializer(serializers.Serializer):
 
 
 class ValidateCronInputSerializer(serializers.Serializer):
-    expression = serializers.CharField(max_length=120, allow_blank=True)
+    cron_expression = serializers.CharField(max_length=120, allow_blank=True, required=False,
+                                            help_text="The expression, named as in the create body.")
+    expression = serializers.CharField(max_length=120, allow_blank=True, required=False,
+                                       help_text="Alias of cron_expression.")
     timezone = serializers.CharField(max_length=64, required=False, default="UTC")
     count = serializers.IntegerField(min_value=1, max_value=100, required=False, default=5)
     calendar = serializers.IntegerField(required=False, allow_null=True, help_text="Apply this calendar (id).")
@@ -323,6 +354,17 @@ class ValidateCronInputSerializer(serializers.Serializer):
         if not 1970 <= value.year <= 2999:
             raise serializers.ValidationError("Must be between the years 1970 and 2999.")
         return value
+
+    def validate(self, attrs):
+        if "cron_expression" in attrs:
+            attrs["expression"] = attrs.pop("cron_expression")
+        elif "expression" not in attrs:
+            raise serializers.ValidationError({"cron_expression": ["This field is required."]})
+        return attrs
+
+
+class LegacyCleanupInputSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(required=False, default=True, help_text="Only report (default true).")
 
 
 class CalendarInputSerializer(serializers.Serializer):

@@ -1,11 +1,15 @@
-"""Reads of executions (the runs of a template) and their statistics."""
+"""Reads of executions (the runs of templates: ScheduledRun and the task each created) and their
+statistics."""
 
+import math
 from datetime import timedelta
 
-from django.db.models import Avg, Count, F, Q
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
+from django.utils import timezone
 
 from task_core.choices import TaskStatus
 
+from ..choices import RunOutcome
 from ..models import ScheduledRun
 from .templates import next_run_of_template
 
@@ -14,24 +18,73 @@ def executions_queryset(*, template):
     return ScheduledRun.objects.filter(periodic_task=template).select_related("task", "periodic_task")
 
 
-def executions_stats(*, template, runs) -> dict:
-    """Success rate and average duration over the (filtered) runs, plus last and next run."""
+def brand_executions(*, brand):
+    """Every run of the brand's schedules (run-now included), newest due time first."""
+    return ScheduledRun.objects.for_brand(brand).select_related("task", "periodic_task").order_by("-due_at", "-id")
+
+
+def execution_get(*, brand, execution_id: int) -> ScheduledRun | None:
+    return brand_executions(brand=brand).filter(pk=execution_id).first()
+
+
+def recent_executions(*, brand, hours: int):
+    return brand_executions(brand=brand).filter(due_at__gte=timezone.now() - timedelta(hours=hours))
+
+
+def failed_executions(*, brand, days: int):
+    """Runs of the last `days` whose task failed, or that could not create their task (outcome error)."""
+    return brand_executions(brand=brand).filter(
+        Q(task__status=TaskStatus.FAILED) | Q(outcome=RunOutcome.ERROR),
+        due_at__gte=timezone.now() - timedelta(days=days))
+
+
+def _as_timedelta(value) -> timedelta | None:
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(microseconds=float(value))  # SQLite returns microseconds
+
+
+def _ms(value: timedelta | None) -> int | None:
+    return int(value.total_seconds() * 1000) if value is not None else None
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return round(value.total_seconds(), 3) if value is not None else None
+
+
+def executions_stats(*, runs, template=None) -> dict:
+    """Over the (filtered) runs: total, runs by status (the task's status, or the outcome when no task was
+    created), success rate, average and p95 (nearest rank) duration of the completed ones; last run, and
+    the template's next run when one is given."""
     finished = runs.filter(task__status__in=[TaskStatus.COMPLETED, TaskStatus.FAILED])
     agg = finished.aggregate(total=Count("pk"), ok=Count("pk", filter=Q(task__status=TaskStatus.COMPLETED)),
                              avg=Avg(F("task__completed_at") - F("task__started_at"),
                                      filter=Q(task__status=TaskStatus.COMPLETED)))
-    avg = agg["avg"]
-    if avg is not None and not isinstance(avg, timedelta):  # SQLite returns microseconds
-        avg = timedelta(microseconds=float(avg))
+    avg = _as_timedelta(agg["avg"])
+    p95 = None
+    durations = (runs.filter(task__status=TaskStatus.COMPLETED, task__started_at__isnull=False,
+                             task__completed_at__isnull=False)
+                 .annotate(duration=ExpressionWrapper(F("task__completed_at") - F("task__started_at"),
+                                                      output_field=DurationField())))
+    completed = durations.count() if agg["ok"] else 0
+    if completed:
+        rank = math.ceil(0.95 * completed) - 1
+        p95 = _as_timedelta(durations.order_by("duration").values_list("duration", flat=True)[rank])
+    by_status = dict.fromkeys(TaskStatus.values, 0)
+    by_status.update(runs.filter(task__isnull=False).values_list("task__status").annotate(n=Count("pk")).order_by())
+    by_status.update(runs.filter(task__isnull=True).values_list("outcome").annotate(n=Count("pk")).order_by())
     last = runs.filter(task__isnull=False).order_by("-due_at").values_list("due_at", flat=True).first()
     return {
-        "total_runs": runs.count(),
+        "total_runs": sum(by_status.values()),
+        "by_status": by_status,
         "finished_runs": agg["total"],
         "successful_runs": agg["ok"],
         "failed_runs": agg["total"] - agg["ok"],
         "success_rate": round(agg["ok"] / agg["total"], 4) if agg["total"] else None,
-        "average_duration_ms": int(avg.total_seconds() * 1000) if avg is not None else None,
-        "average_duration_seconds": round(avg.total_seconds(), 3) if avg is not None else None,
+        "average_duration_ms": _ms(avg),
+        "average_duration_seconds": _seconds(avg),
+        "p95_duration_ms": _ms(p95),
+        "p95_duration_seconds": _seconds(p95),
         "last_run_at": last,
-        "next_run_at": next_run_of_template(template=template),
+        "next_run_at": next_run_of_template(template=template) if template is not None else None,
     }

@@ -2,6 +2,8 @@
 
 from django.db import transaction
 
+from megahub.read_cache import invalidate
+
 from ..models import TaskCalendar
 from ..validators import calendar_validate
 
@@ -29,3 +31,4 @@ def calendar_update(*, calendar: TaskCalendar, **fields) -> TaskCalendar:
 def calendar_delete(*, calendar: TaskCalendar) -> None:
     """Templates that used it keep running without exclusions (calendar set null)."""
     calendar.delete()
+    invalidate([calendar.brand_id])

@@ -6,6 +6,7 @@ from django.db import connection
 from django.db.models import OuterRef, Subquery
 
 from megahub.iterables import chunked
+from megahub.read_cache import invalidate
 
 from ..models import ScheduleEvent
 
@@ -22,6 +23,7 @@ def events_add(events: list[ScheduleEvent]) -> None:
     if not events:
         return
     ScheduleEvent.objects.bulk_create(events, batch_size=1000)
+    invalidate({e.schedule.brand_id for e in events})  # every scheduling change writes an event
     events_trim(schedule_ids={e.schedule_id for e in events})
 
 

@@ -4,6 +4,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from megahub.iterables import chunked
+from megahub.read_cache import invalidate
 
 from ..models import Schedule, ScheduleTemplate
 
@@ -21,6 +22,7 @@ def next_run(template: ScheduleTemplate, schedule: Schedule, after: datetime, ca
 def next_runs_save(schedules: list[Schedule]) -> None:
     """Write next_run_at: one UPDATE per distinct value (the schedules of a cron template share it), or a
     bulk update when they are many (interval schedules, each with its own anchor)."""
+    invalidate({s.brand_id for s in schedules})
     by_value: dict = defaultdict(list)
     for s in schedules:
         by_value[s.next_run_at].append(s.pk)

@@ -2,6 +2,8 @@
 
 from django.db import transaction
 
+from megahub.read_cache import invalidate
+
 from .. import beat_sync
 from ..selectors.orphans import orphans_find
 from .schedules import schedules_delete
@@ -11,6 +13,7 @@ from .schedules import schedules_delete
 def orphans_cleanup(*, brand) -> dict:
     """Remove what `orphans_find` lists for the brand and report it."""
     found = orphans_find(brand=brand)
+    invalidate([brand.pk])
     schedule_ids = [s["id"] for s in found["schedules"]]
     removed_entries = beat_sync.beat_entries_delete(names=[e["name"] for e in found["beat_entries"]])
     removed_entries += schedules_delete(schedule_ids=schedule_ids, why="its periodic task is gone")

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from megahub.api.exceptions import InvalidTransition, validation_error
 from megahub.iterables import chunked
+from megahub.read_cache import invalidate
 
 from .. import beat_sync
 from ..choices import EventType, RunOutcome, ScheduleKind, ScheduleStatus
@@ -146,10 +147,12 @@ def schedules_delete(*, schedule_ids: list[int], why: str) -> int:
 def schedule_delete(*, schedule: Schedule) -> None:
     """Unregister from Beat and delete; its runs keep their tasks, their schedule link set null."""
     schedules_delete(schedule_ids=[schedule.pk], why="its schedule was deleted")
+    invalidate([schedule.brand_id])
 
 
 def schedules_delete_of_template(*, template: ScheduleTemplate) -> dict:
     """Unregister and delete the schedules of a template that is being deleted."""
     schedule_ids = list(template.schedules.values_list("pk", flat=True))
+    invalidate([template.brand_id])
     removed = schedules_delete(schedule_ids=schedule_ids, why="its periodic task was deleted") if schedule_ids else 0
     return {"schedules_removed": len(schedule_ids), "beat_entries_removed": removed}

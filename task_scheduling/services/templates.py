@@ -6,7 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from megahub.api.exceptions import ApplicationError, InvalidTransition, validation_error
+from megahub.read_cache import invalidate
 from task_core.choices import TaskOrigin
+from task_core.registry import UnknownTaskType, get_task_type
 from task_core.services import task_create
 
 from .. import beat_sync
@@ -23,7 +25,7 @@ from .schedules import schedule_create, schedules_delete_of_template
 TEMPLATE_FIELDS = {
     "name", "description", "task_type", "parameters", "kind", "cron_expression", "interval_seconds", "run_at",
     "timezone", "calendar", "priority", "max_retries", "timeout_seconds", "queue", "overlap_policy",
-    "missed_run_policy", "auto_pause_after", "is_active",
+    "missed_run_policy", "auto_pause_after", "is_active", "connection_id",
 }
 TIMING_FIELDS = {"kind", "cron_expression", "interval_seconds", "run_at", "timezone"}
 
@@ -34,14 +36,34 @@ def _refuse_unknown(fields: dict) -> None:
         raise ValueError(f"Unknown template fields: {sorted(unknown)}")
 
 
+def default_name(*, brand, task_type: str, kind: str, cron_expression: str = "") -> str:
+    """A readable name for a template created without one, unique in the brand: the task type's label and
+    the cron expression ("Daily SEO report (0 9 * * 1-5)"), numbered from 2 when taken."""
+    try:
+        label = get_task_type(task_type).label
+    except UnknownTaskType:
+        label = task_type
+    base = f"{label} ({cron_expression})" if kind == ScheduleKind.CRON and cron_expression else label
+    base = base[:190]
+    taken = set(ScheduleTemplate.objects.filter(brand=brand, name__startswith=base).values_list("name", flat=True))
+    return next(name for name in (base, *(f"{base} #{n}" for n in range(2, len(taken) + 3))) if name not in taken)
+
+
 @transaction.atomic
 def template_create(*, brand, created_by=None, register: bool = True, **fields) -> ScheduleTemplate:
     """Create a template; unless register=False, an active cron/interval/date template also gets its first
-    schedule registered in Beat right away."""
+    schedule registered in Beat right away. Without a name it gets `default_name`; without a timezone,
+    the brand's."""
     _refuse_unknown(fields)
+    fields.setdefault("timezone", brand.timezone)
+    if not fields.get("name"):
+        fields["name"] = default_name(brand=brand, task_type=fields.get("task_type", ""),
+                                      kind=fields.get("kind", ScheduleKind.CRON),
+                                      cron_expression=fields.get("cron_expression", ""))
     template = ScheduleTemplate(brand=brand, created_by=created_by, **fields)
     template_validate(template=template)
     template.save()
+    invalidate([brand.pk])
     if register and template.is_active and template.kind != ScheduleKind.MANUAL:
         schedule_create(template=template, actor=created_by)
     return template
@@ -65,6 +87,7 @@ def template_update(*, template: ScheduleTemplate, actor=None, **fields) -> Sche
     if template.kind == ScheduleKind.MANUAL and live:
         raise validation_error("Delete this template's schedules before making it manual-only.", "kind")
     template.save()
+    invalidate([template.brand_id])
     for s in live:
         s.periodic_task = template
     now = timezone.now()
@@ -105,6 +128,7 @@ def template_delete(*, template: ScheduleTemplate) -> dict:
     """Unregister all of its schedules and delete it; its runs stay, their links set null."""
     removed = schedules_delete_of_template(template=template)
     template.delete()
+    invalidate([template.brand_id])
     return removed
 
 
@@ -133,6 +157,7 @@ def template_run_now(*, template: ScheduleTemplate, actor=None) -> ScheduledRun:
                               **task_spec(template, {}))
     except ApplicationError as exc:
         raise renamed(exc, "parameters") from None
+    invalidate([template.brand_id])
     return ScheduledRun.objects.create(brand=template.brand, periodic_task=template, task=task,
                                        due_at=timezone.now(), outcome=RunOutcome.MANUAL,
                                        detail=f"run now by {getattr(actor, 'username', None) or 'system'}")

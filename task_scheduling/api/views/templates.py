@@ -5,11 +5,14 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from megahub.api.exceptions import validation_error
+from megahub.read_cache import cached_read
+
 from ...filters import ExecutionFilter, TemplateDetailOptions, TemplateFilter
 from ...selectors.cron import cron_validate
 from ...selectors.executions import executions_queryset, executions_stats
 from ...selectors.schedules import ready_for_execution, schedule_queryset
-from ...selectors.summary import summary
+from ...selectors.summary import summary, summary_schedules
 from ...selectors.templates import template_queryset
 from ...services import schedules, templates
 from ..serializers import (
@@ -42,6 +45,14 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
     def get_queryset(self):
         return template_queryset(brand=self.request.brand)
 
+    def list(self, request):
+        """The brand's periodic tasks (a cached read, one per query: megahub/read_cache.py)."""
+        def compute():
+            return super(PeriodicTaskViewSet, self).list(request).data
+
+        return Response(cached_read("periodic-tasks", brand_id=request.brand.pk, compute=compute,
+                                    variant=request.build_absolute_uri()))
+
     def _shown(self, template) -> dict:
         return PeriodicTaskSerializer(self.get_queryset().get(pk=template.pk)).data
 
@@ -52,7 +63,7 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
         data = PeriodicTaskDetailSerializer(template).data
         if options.get("include") == "stats":
             data["stats"] = ExecutionStatsSerializer(executions_stats(
-                template=template, runs=executions_queryset(template=template))).data
+                runs=executions_queryset(template=template), template=template)).data
         return Response(data)
 
     @extend_schema(request=PeriodicTaskInputSerializer, responses={201: PeriodicTaskSerializer})
@@ -70,6 +81,8 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
         template = self.get_object()
         data = PeriodicTaskInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
+        if not partial and "name" not in data.validated_data:
+            raise validation_error("PUT replaces the definition: name is required.", "name")
         fields = with_calendar(request, dict(data.validated_data))
         fields.pop("register", None)
         templates.template_update(template=template, actor=request.user, **fields)
@@ -156,5 +169,8 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
     @extend_schema(responses={200: SummarySerializer})
     @action(detail=False, methods=["get"])
     def summary(self, request):
-        """Schedules by status, the next fire, templates and the last 24 h of runs."""
-        return Response(SummarySerializer(summary(brand=request.brand)).data)
+        """Schedules by status, the next fire and templates (a cached read), and the last 24 h of runs (live:
+        their tasks' statuses change with every transition)."""
+        schedules = cached_read("scheduling-summary", brand_id=request.brand.pk,
+                                compute=lambda: summary_schedules(brand=request.brand))
+        return Response(SummarySerializer(summary(brand=request.brand, schedules=schedules)).data)

@@ -113,15 +113,33 @@ def test_default_order_is_newest_first_and_ordering_is_honoured(operator_api, br
     first, second, third = (make_task(brand, user=operator, priority=p) for p in ("low", "critical", "normal"))
     assert ids(operator_api.get("/tasks/")) == [third.pk, second.pk, first.pk]
     assert ids(operator_api.get("/tasks/", {"ordering": "created_at"})) == [first.pk, second.pk, third.pk]
-    assert ids(operator_api.get("/tasks/", {"ordering": "-id"})) == [third.pk, second.pk, first.pk]
     assert_field_error(operator_api.get("/tasks/", {"ordering": "error_traceback"}), "ordering")
 
 
-def test_ordering_by_priority_follows_its_rank_not_the_alphabet(operator_api, brand, operator):
-    made = {p: make_task(brand, user=operator, priority=p) for p in ("high", "low", "critical", "normal")}
-    rank = ["critical", "high", "normal", "low"]
-    assert ids(operator_api.get("/tasks/", {"ordering": "-priority"})) == [made[p].pk for p in rank]
-    assert ids(operator_api.get("/tasks/", {"ordering": "priority"})) == [made[p].pk for p in reversed(rank)]
+@pytest.mark.parametrize("ordering", ["-priority", "status", "task_type", "-progress_percentage", "started_at",
+                                      "-id", "created_at,completed_at"])
+def test_orderings_no_index_serves_are_refused(operator_api, ordering):
+    assert_field_error(operator_api.get("/tasks/", {"ordering": ordering}), "ordering")
+
+
+def test_ordering_by_completion_lists_finished_tasks_most_recent_first(operator_api, tasks):
+    now = timezone.now()
+    for status, minutes in (("completed", 1), ("failed", 3), ("cancelled", 2)):
+        BaseTask.objects.filter(pk=tasks[status].pk).update(completed_at=now - timedelta(minutes=minutes))
+    expected = [tasks[s].pk for s in ("completed", "cancelled", "failed")]
+    assert ids(operator_api.get("/tasks/", {"ordering": "-completed_at"})) == expected
+    assert ids(operator_api.get("/tasks/", {"ordering": "completed_at"})) == expected[::-1]
+
+
+def test_search_needs_three_characters(operator_api, tasks):
+    assert_field_error(operator_api.get("/tasks/", {"search": "ab"}), "search")
+
+
+def test_search_matches_the_start_of_a_task_id(operator_api, tasks):
+    task = tasks["failed"]
+    prefix = str(task.task_id)[:8]
+    assert task.pk in ids(operator_api.get("/tasks/", {"search": prefix}))
+    assert ids(operator_api.get("/tasks/", {"search": str(task.task_id).upper()})) == [task.pk]
 
 
 def test_filters_combine(operator_api, brand, operator):
@@ -133,14 +151,69 @@ def test_filters_combine(operator_api, brand, operator):
 
 def test_pagination_with_page_size(operator_api, brand, operator):
     made = [make_task(brand, user=operator).pk for _ in range(5)]
-    page1 = operator_api.get("/tasks/", {"page_size": 2}).json()
-    assert page1["count"] == 5 and len(page1["results"]) == 2
+    page1 = operator_api.get("/tasks/", {"page_size": 2, "page": 1}).json()
+    assert page1["count"] == 5 and page1["count_is_exact"] is True and len(page1["results"]) == 2
     assert page1["previous"] is None and "page=2" in page1["next"]
     page3 = operator_api.get("/tasks/", {"page_size": 2, "page": 3}).json()
     assert len(page3["results"]) == 1 and page3["next"] is None
     pages = [operator_api.get("/tasks/", {"page_size": 2, "page": p}).json()["results"] for p in (1, 2, 3)]
     seen = [t["id"] for page in pages for t in page]
     assert sorted(seen) == sorted(made)
+    assert operator_api.get("/tasks/", {"page_size": 2, "page": 4}).status_code == 404
+
+
+def _walk(client, params):
+    """Every page of a cursor walk from the first page: (ids, the first page's body)."""
+    first = client.get("/tasks/", params).json()
+    seen, body = [t["id"] for t in first["results"]], first
+    while body["next"]:
+        assert "cursor=" in body["next"] and "page=" not in body["next"]
+        body = client.get(body["next"]).json()
+        assert body["count"] is None  # a page reached by cursor is not counted
+        seen += [t["id"] for t in body["results"]]
+    return seen, first
+
+
+def test_cursor_pagination_is_the_default_and_walks_every_task_once(operator_api, brand, operator):
+    made = [make_task(brand, user=operator).pk for _ in range(5)]
+    seen, first = _walk(operator_api, {"page_size": 2})
+    assert first["count"] == 5 and first["count_is_exact"] is True and first["previous"] is None
+    assert seen == made[::-1]
+    assert _walk(operator_api, {"page_size": 2, "ordering": "created_at"})[0] == made
+    second = operator_api.get(first["next"]).json()
+    assert [t["id"] for t in operator_api.get(second["previous"]).json()["results"]] == made[::-1][:2]
+
+
+def test_cursor_walk_by_completion_with_ties(operator_api, brand, operator):
+    done = [make_task(brand, "completed", user=operator).pk for _ in range(5)]
+    at = timezone.now()
+    BaseTask.objects.filter(pk__in=done).update(completed_at=at)  # all tied
+    make_task(brand, user=operator)  # unfinished: not listed by completion
+    seen, first = _walk(operator_api, {"page_size": 2, "ordering": "-completed_at", "status": "finished"})
+    assert sorted(seen) == sorted(done) and len(seen) == 5 and first["count"] == 5
+
+
+def test_a_bad_cursor_is_404(operator_api, tasks):
+    resp = operator_api.get("/tasks/", {"cursor": "not-a-cursor"})
+    assert resp.status_code == 404 and resp.json()["error_code"]
+
+
+def test_count_is_exact_up_to_the_limit_then_an_estimate(operator_api, brand, operator, settings):
+    settings.API_COUNT_EXACT_LIMIT = 3
+    for _ in range(3):
+        make_task(brand, user=operator)
+    body = operator_api.get("/tasks/").json()
+    assert body["count"] == 3 and body["count_is_exact"] is True
+    make_task(brand, user=operator)
+    body = operator_api.get("/tasks/", {"page": 1}).json()
+    assert body["count_is_exact"] is False and body["count"] >= 4
+
+
+def test_page_numbers_are_bounded_in_depth(operator_api, tasks, settings):
+    settings.API_PAGE_MAX_ROWS = 100
+    assert operator_api.get("/tasks/", {"page": 2, "page_size": 50}).status_code == 404  # past the end: 6 tasks
+    body = assert_field_error(operator_api.get("/tasks/", {"page": 3, "page_size": 50}), "page")
+    assert "cursor" in body["detail"]
 
 
 def test_page_size_is_capped(operator_api, brand, operator):
@@ -171,6 +244,15 @@ def test_list_query_count_does_not_grow_with_the_number_of_tasks(
     assert many == few, f"{few} queries for 1 task, {many} for 16: an N+1 in the task representation"
     with django_assert_max_num_queries(6):
         assert len(client.get("/tasks/", {"status": "finished"}).json()["results"]) == 16
+
+
+@pytest.mark.parametrize("params", [{}, {"page": 2}, {"ordering": "-completed_at"}, {"search": "task"}])
+def test_list_query_count_does_not_grow_with_the_page_size(api, brand, operator, viewer, params):
+    client = api(viewer, brand)
+    for i in range(12):
+        make_task(brand, "completed", user=operator if i % 2 else viewer, description=f"task {i}")
+    counts = {size: _count_queries(client, "/tasks/", page_size=size, **params) for size in (2, 5)}
+    assert counts[2] == counts[5], counts
 
 
 def test_detail_and_events_query_budget(operator_api, brand, operator, django_assert_max_num_queries):

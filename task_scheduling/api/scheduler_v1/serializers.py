@@ -1,0 +1,94 @@
+"""The scheduler API v1's shapes: a scheduled task is a periodic task of kind cron (`cron_schedule` is its
+`cron_expression`, `task_params` its `parameters`); an execution is one of its runs."""
+
+from rest_framework import serializers
+
+from ...models import ScheduledRun, ScheduleTemplate
+from ..serializers import ExecutionSerializer
+
+
+class ScheduledTaskSerializer(serializers.ModelSerializer):
+    cron_schedule = serializers.CharField(source="cron_expression")
+    task_params = serializers.JSONField(source="parameters")
+
+    class Meta:
+        model = ScheduleTemplate
+        fields = ["id", "name", "task_type", "connection_id", "cron_schedule", "description", "task_params",
+                  "is_active", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class ScheduledTaskUpdateSerializer(serializers.Serializer):
+    """PUT: every field optional (the reference's update body)."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    cron_schedule = serializers.CharField(max_length=120, required=False, help_text="5-field cron expression.")
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    task_params = serializers.JSONField(required=False, help_text="Validated against the task type's schema.")
+    is_active = serializers.BooleanField(required=False)
+
+    def validate_task_params(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+    def to_template_fields(self) -> dict:
+        names = {"cron_schedule": "cron_expression", "task_params": "parameters"}
+        return {names.get(k, k): v for k, v in self.validated_data.items()}
+
+
+class ScheduledTaskCreateSerializer(ScheduledTaskUpdateSerializer):
+    name = serializers.CharField(max_length=200)
+    task_type = serializers.CharField(max_length=120, help_text="A type listed by /tasks/system/task-info/.")
+    connection_id = serializers.IntegerField(min_value=0, max_value=2147483647, required=False, allow_null=True)
+    cron_schedule = serializers.CharField(max_length=120, help_text="5-field cron expression.")
+
+
+class RunSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    execution_id = serializers.IntegerField(help_text="Id of the execution (GET executions/{id}).")
+
+
+class QueuedSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    task_id = serializers.IntegerField(help_text="The scheduled task's id.")
+
+
+class ExecutionV1Serializer(serializers.ModelSerializer):
+    scheduled_task_id = serializers.IntegerField(source="periodic_task_id", allow_null=True)
+    connection_id = serializers.IntegerField(source="periodic_task.connection_id", default=None, allow_null=True)
+    task_type = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField(help_text="The task's status, or the outcome when none was created.")
+    started_at = serializers.DateTimeField(source="task.started_at", default=None, allow_null=True)
+    completed_at = serializers.DateTimeField(source="task.completed_at", default=None, allow_null=True)
+    result = serializers.JSONField(source="task.result_data", default=None, allow_null=True)
+    error_message = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ScheduledRun
+        fields = ["id", "scheduled_task_id", "connection_id", "task_type", "status", "started_at", "completed_at",
+                  "result", "error_message"]
+
+    # The same readings as the periodic-task executions (task or outcome).
+    get_task_type = ExecutionSerializer.get_task_type
+    get_status = ExecutionSerializer.get_status
+
+    def get_error_message(self, obj) -> str | None:
+        return ExecutionSerializer.get_error_message(self, obj) or None
+
+
+class QueueStatusSerializer(serializers.Serializer):
+    queue_length = serializers.IntegerField(help_text="Messages waiting in the broker, all queues.")
+    timestamp = serializers.DateTimeField()
+
+
+StatsTasksSerializer = type("StatsTasksSerializer", (serializers.Serializer,), {
+    name: serializers.IntegerField() for name in ("total_tasks", "active_tasks", "inactive_tasks")})
+StatsExecutionsSerializer = type("StatsExecutionsSerializer", (serializers.Serializer,), {
+    name: serializers.IntegerField() for name in ("total_executions", "completed", "failed", "running")})
+
+
+class StatsSerializer(serializers.Serializer):
+    tasks = StatsTasksSerializer()
+    executions_24h = StatsExecutionsSerializer()
+    timestamp = serializers.DateTimeField()

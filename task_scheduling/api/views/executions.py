@@ -1,0 +1,65 @@
+"""/tasks/scheduled/executions/: every scheduled run of the brand, one run, recent and failed runs, and
+their statistics."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from ...filters import (
+    BrandExecutionFilter,
+    ExecutionStatsOptions,
+    FailedExecutionsOptions,
+    RecentExecutionsOptions,
+)
+from ...selectors.executions import brand_executions, executions_stats, failed_executions, recent_executions
+from ...selectors.templates import template_queryset
+from ..serializers import ExecutionSerializer, ExecutionStatsSerializer
+from .base import ScopedViewSet
+
+
+class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """Runs of the brand's periodic tasks (fired by a schedule or run now), newest first. The id is the
+    `execution_id` run-now answers with."""
+
+    serializer_class = ExecutionSerializer
+    not_found_code = "EXECUTION_NOT_FOUND"
+    not_found_detail = "Execution not found or access denied"
+    lookup_value_regex = "[0-9]+"
+    filtersets = {"list": BrandExecutionFilter, "recent": RecentExecutionsOptions,
+                  "failed": FailedExecutionsOptions, "stats": ExecutionStatsOptions}
+
+    def get_queryset(self):
+        return brand_executions(brand=self.request.brand)
+
+    def filter_queryset(self, queryset):
+        """The list's filters, then `limit` (the newest N)."""
+        queryset = super().filter_queryset(queryset)
+        limit = self.request.query_params.get("limit") if self.action == "list" else None
+        return queryset[: int(limit)] if limit else queryset
+
+    def _page(self, runs):
+        return self.get_paginated_response(ExecutionSerializer(self.paginate_queryset(runs), many=True).data)
+
+    @extend_schema(filters=True, responses={200: ExecutionSerializer(many=True)})
+    @action(detail=False, methods=["get"])
+    def recent(self, request):
+        """Runs due in the last `hours` (default 24)."""
+        options = self.query_options(self.get_queryset())
+        return self._page(recent_executions(brand=request.brand, hours=options.get("hours") or 24))
+
+    @extend_schema(filters=True, responses={200: ExecutionSerializer(many=True)})
+    @action(detail=False, methods=["get"])
+    def failed(self, request):
+        """Runs of the last `days` (default 7) whose task failed or that could not create their task."""
+        options = self.query_options(self.get_queryset())
+        return self._page(failed_executions(brand=request.brand, days=options.get("days") or 7))
+
+    @extend_schema(filters=True, responses={200: ExecutionStatsSerializer})
+    @action(detail=False, methods=["get"])
+    def stats(self, request):
+        """Statistics of all the brand's runs, or of one periodic task's (`?periodic_task=`)."""
+        runs = self.filter_queryset(self.get_queryset())  # a periodic_task of another brand is a 400
+        template_id = request.query_params.get("periodic_task")
+        template = template_queryset(brand=request.brand).filter(pk=int(template_id)).first() if template_id else None
+        return Response(ExecutionStatsSerializer(executions_stats(runs=runs, template=template)).data)
