@@ -234,7 +234,9 @@ AUTH_PASSWORD_VALIDATORS = [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["megahub.api.renderers.JSONRenderer"],
+    # One timestamp format across the API: UTC, microseconds, `Z` (megahub/timestamps.py; TIME_ZONE is UTC).
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "DEFAULT_PARSER_CLASSES": ["megahub.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "megahub.api.pagination.StandardPagination",
     # django-filter's backend, refusing query parameters a list does not know (400 naming them).

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from megahub.api.fields import LocalDateTimeField
 from task_core.choices import TaskPriority, TaskStatus
 
 from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
@@ -201,8 +202,8 @@ class RunNowSerializer(serializers.Serializer):
 
 
 class RunTimeSerializer(serializers.Serializer):
-    at = serializers.DateTimeField(help_text="Local time in the requested timezone.")
-    at_utc = serializers.DateTimeField()
+    at = LocalDateTimeField(help_text="Local time in the requested timezone, with its offset.")
+    at_utc = serializers.DateTimeField(help_text="The same instant in UTC.")
 
 
 class CronRunSerializer(RunTimeSerializer):
