@@ -113,3 +113,35 @@ def test_docs_pages_use_local_assets_that_are_served(url, external_allowed):
         assert served.status_code == 200, asset
         body = b"".join(served.streaming_content) if served.streaming else served.content
         assert len(body) > 1000, asset
+
+
+def test_operations_are_grouped_by_app_each_with_a_one_line_summary(schema):
+    expected = {"/auth/": "auth", "/tasks/system/": "system", "/tasks/monitoring/": "monitoring",
+                "/tasks/persistent-jobs/": "persistence", "/tasks/scheduled/": "scheduling"}
+    for path, method, op in operations(schema):
+        tag = next((t for prefix, t in expected.items() if path.startswith(prefix)), None)
+        if tag is None and path.startswith("/tasks/"):
+            tag = "tasks"
+        if tag is not None:
+            assert op["tags"] == [tag], f"{method.upper()} {path}"
+        summary = op.get("summary", "")
+        assert summary and "\n" not in summary and len(summary) <= 160, f"{method.upper()} {path}: {summary!r}"
+    assert {"auth", "tasks", "system", "monitoring", "persistence", "scheduling"} <= {t["name"] for t in schema["tags"]}
+    assert schema["paths"]["/tasks/"]["get"]["summary"] == "List tasks"
+    assert schema["paths"]["/tasks/monitoring/alert-rules/"]["post"]["summary"] == "Create an alert rule"
+
+
+def test_the_task_create_example_is_the_french_reference_seo_analysis(schema):
+    examples = schema["paths"]["/tasks/"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    first = next(iter(examples.values()))["value"]
+    assert first == {"task_type": "seo_keyword_analysis", "priority": "normal", "description": "Analyser 500 mots-clés",
+                     "context_data": {"keyword_ids": [1, 2, 3, 4, 5], "analysis_depth": "full"}}
+    # The others come from the registry's schemas, never "string".
+    assert all(e["value"]["task_type"] != "string" and isinstance(e["value"]["context_data"], dict)
+               for e in examples.values())
+    assert len(examples) > 1
+
+
+def test_swagger_ui_remembers_what_authorize_was_given():
+    html = Client().get("/api/docs/").content.decode()
+    assert "persistAuthorization" in html

@@ -32,7 +32,7 @@ TAGS_BY_PREFIX = [
     ("/tasks/monitoring/", "monitoring"),
     ("/tasks/persistent-jobs/", "persistence"),
     ("/tasks/scheduled/", "scheduling"),
-    ("/api/v1/scheduler/", "scheduler (Russian API)"),
+    ("/api/v1/scheduler/", "scheduler v1"),
     ("/tasks/", "tasks"),
 ]
 TAG_DESCRIPTIONS = {
@@ -42,7 +42,7 @@ TAG_DESCRIPTIONS = {
     "monitoring": "Task metrics, dashboards, workers, alert rules and alerts.",
     "persistence": "Resumable jobs, their checkpoints and resumes.",
     "scheduling": "Periodic task templates, schedules, cron validation and calendars.",
-    "scheduler (Russian API)": "The Russian reference's scheduler API, for its existing clients.",
+    "scheduler v1": "The Russian reference's scheduler API (its own field names and status codes).",
 }
 
 # Summaries of the standard actions; other actions use the first line of their docstring.
@@ -82,6 +82,12 @@ class MegahubAutoSchema(AutoSchema):
             if not component["required"]:
                 del component["required"]
         return component
+
+    def get_examples(self):
+        """A view's `schema_examples` (action name -> callable): examples built when the schema is, from data
+        only known then (the task registry)."""
+        build = getattr(self.view, "schema_examples", {}).get(getattr(self.view, "action", None))
+        return [*super().get_examples(), *(build() if build else [])]
 
     def get_tags(self):
         return [tag_for_path(self.path)]
@@ -126,14 +132,22 @@ class MegahubAutoSchema(AutoSchema):
         return responses
 
 
-def first_sentence(doc: str | None) -> str | None:
-    """The first sentence of a docstring's first paragraph, without its full stop."""
-    paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
-    return paragraph.split(". ")[0].rstrip(".") or None
+def first_sentence(doc: str | None, longest: int = 100) -> str | None:
+    """The first sentence of a docstring's first paragraph, without its full stop; a long one up to its first
+    clause break (";", " (", ": ", ", ")."""
+    sentence = " ".join((doc or "").strip().split("\n\n")[0].split()).split(". ")[0].rstrip(".")
+    for mark in ("; ", " (", ": ", ", "):
+        if len(sentence) <= longest:
+            break
+        head = sentence.split(mark)[0]
+        if 20 <= len(head) < len(sentence):
+            sentence = head
+    return sentence or None
 
 
 def postprocess(result, generator, request, public):
     """The tags in the order of TAGS_BY_PREFIX, with their descriptions."""
     used = {tag for item in result["paths"].values() for op in item.values() for tag in op.get("tags", ())}
-    result["tags"] = [{"name": tag, "description": TAG_DESCRIPTIONS[tag]} for _, tag in TAGS_BY_PREFIX if tag in used]
+    ordered = [tag for _, tag in TAGS_BY_PREFIX if tag in used] + sorted(used - set(TAG_DESCRIPTIONS))
+    result["tags"] = [{"name": tag, "description": TAG_DESCRIPTIONS.get(tag, "")} for tag in ordered]
     return result
