@@ -1,5 +1,6 @@
 """Serializer fields the apps share."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -9,3 +10,13 @@ class LocalDateTimeField(serializers.DateTimeField):
 
     def to_representation(self, value):
         return None if value is None else value.isoformat()
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (parameters of a task type): anything else, null included, is a 400."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return super().to_internal_value(data)

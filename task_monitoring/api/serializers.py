@@ -67,13 +67,16 @@ class WorkerSerializer(serializers.ModelSerializer):
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
+    webhook_urls = serializers.ListField(child=serializers.CharField(max_length=500), required=False,
+                                         help_text="HTTPS/HTTP URLs; each gets a signed JSON POST.")
+    emails = serializers.ListField(child=serializers.EmailField(), required=False)
+
     class Meta:
         model = AlertRule
         fields = ["id", "name", "metric", "task_type", "queue", "comparator", "threshold", "window_seconds",
                   "for_seconds", "min_samples", "severity", "cooldown_seconds", "webhook_urls", "emails", "secret",
                   "enabled", "created_at", "updated_at", "last_evaluated_at", "last_value"]
         read_only_fields = ["id", "secret", "created_at", "updated_at", "last_evaluated_at", "last_value"]
-        extra_kwargs = {"webhook_urls": {"help_text": "HTTPS/HTTP URLs; each gets a signed JSON POST."}}
 
     def validate_webhook_urls(self, value):
         if not isinstance(value, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://"))

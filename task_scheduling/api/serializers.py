@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from megahub.api.fields import LocalDateTimeField
+from megahub.api.fields import JSONObjectField, LocalDateTimeField
 from task_core.choices import TaskPriority, TaskStatus
 
 from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
@@ -295,7 +295,7 @@ class PeriodicTaskInputSerializer(serializers.Serializer):
         "numbered when taken. Required by PUT."))
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     task_type = serializers.CharField(max_length=120)
-    parameters = serializers.JSONField(required=False, help_text="Validated against the task type's schema.")
+    parameters = JSONObjectField(required=False, help_text="Validated against the task type's schema.")
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
     cron_expression = serializers.CharField(max_length=120, required=False, allow_blank=True)
     interval_seconds = serializers.IntegerField(min_value=1, max_value=366 * 86400, required=False, allow_null=True)
@@ -325,7 +325,7 @@ class CronJobInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     task_type = serializers.CharField(max_length=120)
-    parameters = serializers.JSONField(required=False)
+    parameters = JSONObjectField(required=False)
     run_at = serializers.DateTimeField(help_text="When it runs, with a UTC offset.")
     timezone = serializers.CharField(max_length=64, required=False)
     calendar = serializers.IntegerField(required=False, allow_null=True)
@@ -336,7 +336,7 @@ class CronJobInputSerializer(serializers.Serializer):
 
 
 class ScheduleCreateSerializer(serializers.Serializer):
-    parameter_overrides = serializers.JSONField(required=False, default=dict,
+    parameter_overrides = JSONObjectField(required=False, default=dict,
                                                 help_text="Merged over the template's parameters at each run.")
     label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
