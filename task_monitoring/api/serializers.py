@@ -67,7 +67,7 @@ class WorkerSerializer(serializers.ModelSerializer):
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
-    webhook_urls = serializers.ListField(child=serializers.CharField(max_length=500), required=False,
+    webhook_urls = serializers.ListField(child=serializers.RegexField(r"^https?://", max_length=500), required=False,
                                          help_text="HTTPS/HTTP URLs; each gets a signed JSON POST.")
     emails = serializers.ListField(child=serializers.EmailField(), required=False)
 
