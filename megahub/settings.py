@@ -336,6 +336,8 @@ MONITORING_HEARTBEAT_SECONDS = float(os.environ.get("MONITORING_HEARTBEAT_SECOND
 MONITORING_WORKER_OFFLINE_SECONDS = env_int("MONITORING_WORKER_OFFLINE_SECONDS", 60)
 # Alert rules are evaluated by a Beat entry this often.
 MONITORING_EVALUATE_SECONDS = env_int("MONITORING_EVALUATE_SECONDS", 30)
+# The queue alert notifications are delivered from (a worker must consume it).
+MONITORING_NOTIFY_QUEUE = os.environ.get("MONITORING_NOTIFY_QUEUE", "default")
 # Finished tasks (with their events and metrics) older than this are deleted daily; rollups stay.
 MONITORING_RETENTION_DAYS = env_int("MONITORING_RETENTION_DAYS", 90)
 # Minute and hour rollups are kept this long (day rollups are kept for ever: Prometheus counters).

@@ -4,14 +4,12 @@ import django_filters
 from django.db.models import Q
 
 from task_core.choices import TaskStatus
-from task_core.filters import InRangeIsoDateTimeFilter
+from task_core.filters import InRangeIsoDateTimeFilter, register_task_filter
 
 from .models import Alert, AlertState, TaskMetrics
 
 
 def register_task_filters() -> None:
-    from task_core.filters import register_task_filter
-
     register_task_filter("has_metrics", django_filters.BooleanFilter(
         field_name="metrics", lookup_expr="isnull", exclude=True,
         help_text="true: only tasks that ran and were measured."))

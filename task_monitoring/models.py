@@ -8,6 +8,7 @@ from django.db import models
 from task_core.choices import TaskStatus
 from task_core.models import BaseTask, Brand
 
+from .choices import AlertState
 from .querysets import AlertQuerySet, TaskMetricsQuerySet, WorkerQuerySet
 
 # Upper bounds (ms) of the fixed histogram buckets of execution time and queue wait; the last one is +Inf.
@@ -233,15 +234,6 @@ class AlertRule(models.Model):
         return self.name
 
 
-class AlertState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    FIRING = "firing", "Firing"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    RESOLVED = "resolved", "Resolved"
-
-    @classmethod
-    def open(cls):
-        return [cls.PENDING, cls.FIRING, cls.ACKNOWLEDGED]
 
 
 class Alert(models.Model):

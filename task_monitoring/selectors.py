@@ -18,6 +18,7 @@ from task_core.status_counts import status_counts
 from .filters import TaskMetricsFilter
 from .histograms import percentile
 from .models import HISTOGRAM_BUCKETS, Alert, AlertState, Granularity, MetricsRollup, TaskMetrics, Worker
+from .recording import bucket_starts
 
 # period -> (its length, the bucket width its time series uses)
 PERIODS = {"1h": (timedelta(hours=1), Granularity.MINUTE), "24h": (timedelta(hours=24), Granularity.HOUR),
@@ -38,8 +39,6 @@ def metrics_list(*, brand, filters, request=None):
 
 def rollups(*, brand, granularity: str, since, task_type: str = "", queue: str = ""):
     """Rollup rows of a brand from the bucket holding `since` on (aligned to the bucket width)."""
-    from .recording import bucket_starts
-
     qs = MetricsRollup.objects.filter(brand=brand, granularity=granularity,
                                       bucket__gte=bucket_starts(since)[granularity])
     if task_type:

@@ -1,7 +1,9 @@
 import copy
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from task_core.api.serializers import register_task_field
 from task_core.choices import TaskStatus
 from task_core.dashboard import dashboard_sections
 
@@ -33,10 +35,6 @@ class MetricsField(serializers.Field):
 
 
 def register_task_fields() -> None:
-    from drf_spectacular.utils import extend_schema_field
-
-    from task_core.api.serializers import register_task_field
-
     field_class = extend_schema_field(TaskMetricsSummarySerializer(allow_null=True))(MetricsField)
     register_task_field("metrics", field_class(help_text="Measured by the worker; null before the task ran."),
                         select_related=("metrics",))

@@ -6,8 +6,9 @@ from rest_framework.response import Response
 from megahub.api.scoping import BrandScopedMixin
 
 from .. import selectors, services
+from ..evaluation import evaluate_rule_value
 from ..filters import AlertFilter, TaskMetricsFilter
-from ..models import Alert, AlertRule
+from ..models import Alert, AlertRule, TaskMetrics
 from .serializers import (
     AcknowledgeSerializer,
     AlertDeliverySerializer,
@@ -37,8 +38,6 @@ class MetricsViewSet(BrandScopedMixin, mixins.ListModelMixin, viewsets.GenericVi
     filterset_class = TaskMetricsFilter
 
     def get_queryset(self):
-        from ..models import TaskMetrics
-
         if self.request.brand is None:  # schema generation
             return TaskMetrics.objects.none()
         return TaskMetrics.objects.for_brand(self.request.brand).select_related("task").order_by(
@@ -97,8 +96,6 @@ class AlertRuleViewSet(BrandScopedMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         """Evaluate the rule now, without notifying or changing any alert."""
-        from ..evaluation import evaluate_rule_value
-
         rule = self.get_object()
         return Response(RuleTestSerializer(evaluate_rule_value(rule)).data)
 
