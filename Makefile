@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# `make run PORT=8080` serves the web process on another port (HOST=127.0.0.1 to listen locally only).
+PORT ?= 8000
+HOST ?= 0.0.0.0
 
 .PHONY: install run test bench lint migrate demo
 
@@ -24,7 +27,7 @@ demo: migrate
 	$(PY) manage.py seed_demo
 
 run: demo
-	$(PY) manage.py runstack
+	$(PY) manage.py runstack --addr $(HOST):$(PORT)
 
 test: install
 	@$(PY) -c "from django.conf import settings; import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','megahub.settings'); django.setup(); print('Test run on', settings.DB_VENDOR, '+', settings.BROKER_KIND, 'broker')"

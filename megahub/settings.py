@@ -77,7 +77,7 @@ WSGI_APPLICATION = "megahub.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "megahub" / "templates"],  # the landing page
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -234,7 +234,9 @@ AUTH_PASSWORD_VALIDATORS = [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["megahub.api.renderers.JSONRenderer"],
+    # One timestamp format across the API: UTC, microseconds, `Z` (megahub/timestamps.py; TIME_ZONE is UTC).
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "DEFAULT_PARSER_CLASSES": ["megahub.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "megahub.api.pagination.StandardPagination",
     # django-filter's backend, refusing query parameters a list does not know (400 naming them).
@@ -271,6 +273,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Tag descriptions and the links from created objects to their operations (megahub/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "megahub.api.schema.postprocess"],
+    # Swagger UI keeps what "Authorize" was given (the JWT and X-Brand-ID) across page reloads.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False, "filter": True},
     # Several models have a "status" field with different choices: name each enum explicitly.
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "task_core.choices.TaskStatus",
@@ -294,9 +300,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"quiet_forbidden": {"()": "megahub.logging_filters.QuietForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                # an ordinary 403 is one line, not a traceback
+                "django.request": {"filters": ["quiet_forbidden"]}},
 }
 
 
@@ -327,6 +336,8 @@ MONITORING_HEARTBEAT_SECONDS = float(os.environ.get("MONITORING_HEARTBEAT_SECOND
 MONITORING_WORKER_OFFLINE_SECONDS = env_int("MONITORING_WORKER_OFFLINE_SECONDS", 60)
 # Alert rules are evaluated by a Beat entry this often.
 MONITORING_EVALUATE_SECONDS = env_int("MONITORING_EVALUATE_SECONDS", 30)
+# The queue alert notifications are delivered from (a worker must consume it).
+MONITORING_NOTIFY_QUEUE = os.environ.get("MONITORING_NOTIFY_QUEUE", "default")
 # Finished tasks (with their events and metrics) older than this are deleted daily; rollups stay.
 MONITORING_RETENTION_DAYS = env_int("MONITORING_RETENTION_DAYS", 90)
 # Minute and hour rollups are kept this long (day rollups are kept for ever: Prometheus counters).

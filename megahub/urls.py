@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from megahub.api.views import moved_to
@@ -14,6 +15,7 @@ def healthz(request):
 
 
 urlpatterns = [
+    path("", TemplateView.as_view(template_name="megahub/home.html"), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("metrics", metrics_view, name="prometheus-metrics"),

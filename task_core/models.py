@@ -117,6 +117,8 @@ class BaseTask(models.Model):
     objects = BaseTaskQuerySet.as_manager()
 
     class Meta:
+        verbose_name = "task"
+        verbose_name_plural = "tasks"
         ordering = ["-created_at", "-id"]
         indexes = [
             # Every index costs each status change (a status update is never HOT): keep only those

@@ -8,6 +8,8 @@ from django.db.models import Count, IntegerField, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
+from megahub.timestamps import utc_iso
+
 from . import status_counts
 from .broker import broker_check, queue_lengths, workers_online
 from .choices import BrandRole, TaskOrigin, TaskPriority, TaskStatus
@@ -138,7 +140,7 @@ def seo_analysis_report(*, brand, since, until) -> dict:
     sums = tasks.aggregate(keywords=result_sum("keywords_processed"), insights=result_sum("insights_generated"))
     completed = counts[TaskStatus.COMPLETED]
     return {
-        "period": {"since": since.isoformat(), "until": until.isoformat()},
+        "period": {"since": utc_iso(since), "until": utc_iso(until)},
         "analyses": {"total": sum(counts.values()), **counts},
         "keywords_processed": sums["keywords"],
         "insights_generated": sums["insights"],

@@ -14,6 +14,8 @@
 - task_interrupted(task, worker) -> bool    core found a run lost (worker killed or restarted) and marked
   the task interrupted; a receiver returning True has taken charge of it (held it for an operator or
   failed it), so core neither runs nor re-sends it now.
+- demo_seeded(brand, users) -> str     `manage.py seed_demo` made the demo brand and users; receivers add
+  their app's demo data (idempotently) and return a line to print.
 
 `run_id` names one execution of a task (a new one per delivery that runs it): apps use it to refuse the
 writes of a run that no longer holds the task (fencing).
@@ -27,3 +29,4 @@ task_checkpoint = Signal()
 task_resume_state = Signal()
 tasks_created = Signal()
 task_interrupted = Signal()
+demo_seeded = Signal()

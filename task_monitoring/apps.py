@@ -10,7 +10,7 @@ class TaskMonitoringConfig(AppConfig):
 
         from task_core import signals as core_signals
 
-        from . import filters, heartbeat, signals
+        from . import filters, heartbeat, signals, tasks  # noqa: F401 - tasks: registers the Celery tasks
         from .admin import attach_metrics_inline
         from .api.serializers import register_task_fields
 

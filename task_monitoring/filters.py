@@ -5,7 +5,13 @@ from django.conf import settings
 from django.db.models import Q
 
 from task_core.choices import TaskStatus
-from task_core.filters import InRangeIsoDateTimeFilter, description_contains, search_text, task_types_containing
+from task_core.filters import (
+    InRangeIsoDateTimeFilter,
+    description_contains,
+    register_task_filter,
+    search_text,
+    task_types_containing,
+)
 from task_core.models import BaseTask
 
 from .costs import FLAGS
@@ -16,8 +22,6 @@ DESCRIPTION_MATCHES = 1000
 
 
 def register_task_filters() -> None:
-    from task_core.filters import register_task_filter
-
     register_task_filter("has_metrics", django_filters.BooleanFilter(
         field_name="metrics", lookup_expr="isnull", exclude=True,
         help_text="true: only tasks that ran and were measured."))

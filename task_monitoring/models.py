@@ -9,6 +9,7 @@ from django.db.models import Q
 from task_core.choices import TaskStatus
 from task_core.models import BaseTask, Brand
 
+from .choices import AlertState
 from .querysets import AlertQuerySet, TaskMetricsQuerySet, WorkerQuerySet
 
 # Upper bounds (ms) of the fixed histogram buckets of execution time and queue wait; the last one is +Inf.
@@ -236,15 +237,6 @@ class AlertRule(models.Model):
         return self.name
 
 
-class AlertState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    FIRING = "firing", "Firing"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    RESOLVED = "resolved", "Resolved"
-
-    @classmethod
-    def open(cls):
-        return [cls.PENDING, cls.FIRING, cls.ACKNOWLEDGED]
 
 
 class Alert(models.Model):

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
@@ -22,6 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Alert, AlertDelivery
+
+DELIVER_TASK = "megahub.monitoring.deliver_notification"
 
 SIGNATURE_HEADER = "X-Megahub-Signature"
 
@@ -46,15 +49,15 @@ def payload(alert: Alert, event: str) -> dict:
 
 
 def notify(alert: Alert, event: str) -> list[AlertDelivery]:
-    """Log one delivery per channel target and send each from a Celery task once this commits."""
-    from .tasks import deliver_notification
-
+    """Log one delivery per channel target and send each from a Celery task (on MONITORING_NOTIFY_QUEUE)
+    once this commits. The task is found by name: tasks.py imports this module."""
+    deliver, queue = current_app.tasks[DELIVER_TASK], settings.MONITORING_NOTIFY_QUEUE
     rule = alert.rule
     deliveries = [AlertDelivery(alert=alert, channel="webhook", target=url, event=event) for url in rule.webhook_urls]
     deliveries += [AlertDelivery(alert=alert, channel="email", target=addr, event=event) for addr in rule.emails]
     AlertDelivery.objects.bulk_create(deliveries)
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: deliver_notification.delay(pk))
+        transaction.on_commit(lambda pk=delivery.pk: deliver.apply_async(args=[pk], queue=queue))
     return deliveries
 
 

@@ -15,7 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from task_core.choices import TaskStatus
-from task_core.models import BaseTask
+from task_core.dashboard import dashboard_sections
+from task_core.models import BaseTask, Brand
 
 from .models import HISTOGRAM_BOUNDS_MS, HISTOGRAM_BUCKETS, Alert, AlertState, Granularity, MetricsRollup, Worker
 from .selectors import queue_lengths_or_none
@@ -63,6 +64,22 @@ class MegahubCollector:
                                 value=Worker.objects.online().count())
         yield GaugeMetricFamily("megahub_alerts_firing", "Alerts firing.",
                                 value=Alert.objects.filter(state=AlertState.FIRING).count())
+        yield from self.sections(by_brand)
+
+    @staticmethod
+    def sections(by_brand: bool):
+        """The dashboard sections other apps registered as gauges (task_core.dashboard), e.g. schedules."""
+        brands = list(Brand.objects.order_by("pk")) if by_brand else [None]
+        for section in dashboard_sections():
+            if not section.gauge_help:
+                continue
+            gauge = GaugeMetricFamily(f"megahub_{section.name}", section.gauge_help,
+                                      labels=["status", *(["brand"] if by_brand else [])])
+            for brand in brands:
+                for label, count in section.read(brand=brand).items():
+                    if label != "total":
+                        gauge.add_metric([label, *([str(brand.pk)] if by_brand else [])], count)
+            yield gauge
 
 
 def metrics_view(request):

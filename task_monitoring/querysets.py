@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .choices import AlertState
+
 
 class TaskMetricsQuerySet(models.QuerySet):
     def for_brand(self, brand):
@@ -27,6 +29,4 @@ class AlertQuerySet(models.QuerySet):
         return self.filter(brand=brand)
 
     def open(self):
-        from .models import AlertState
-
         return self.filter(state__in=AlertState.open())

@@ -12,7 +12,7 @@ from task_core.choices import TaskStatus
 from task_core.models import BaseTask, Brand, TaskEvent
 
 from . import alert_states, notifications
-from .models import Alert, AlertRule, AlertState, TaskMetrics
+from .models import Alert, AlertRule, AlertState, Granularity, MetricsRollup, TaskMetrics
 
 
 def alert_rule_create(*, brand, user, data: dict) -> AlertRule:
@@ -61,8 +61,6 @@ def executions_cleanup(*, brand: Brand, older_than_days: int | None = None, dry_
 
 def executions_cleanup_all() -> dict:
     """The daily Beat entry: every brand, MONITORING_RETENTION_DAYS; old minute/hour rollups too."""
-    from .models import Granularity, MetricsRollup
-
     now = timezone.now()
     total = {"tasks": 0, "events": 0, "metrics": 0}
     for brand in Brand.objects.all():

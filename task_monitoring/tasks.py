@@ -21,7 +21,7 @@ def cleanup_executions():
     return services.executions_cleanup_all()
 
 
-@shared_task(name="megahub.monitoring.deliver_notification", bind=True, ignore_result=True, max_retries=None)
+@shared_task(name=notifications.DELIVER_TASK, bind=True, ignore_result=True, max_retries=None)
 def deliver_notification(self, delivery_pk: int):
     """Send one logged delivery; retried with exponential backoff up to ALERT_WEBHOOK_MAX_ATTEMPTS."""
     delivery = AlertDelivery.objects.select_related("alert__rule").filter(pk=delivery_pk).first()

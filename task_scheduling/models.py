@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from megahub.timestamps import utc_iso
 from task_core.choices import TaskPriority
 from task_core.models import BaseTask, Brand
 
@@ -117,7 +118,7 @@ class ScheduleTemplate(models.Model):
         return {
             "name": self.name, "task_type": self.task_type, "parameters": self.parameters, "kind": self.kind,
             "cron_expression": self.cron_expression, "interval_seconds": self.interval_seconds,
-            "run_at": self.run_at.isoformat() if self.run_at else None, "timezone": self.timezone,
+            "run_at": utc_iso(self.run_at), "timezone": self.timezone,
             "calendar_id": self.calendar_id, "priority": self.priority, "max_retries": self.max_retries,
             "timeout_seconds": self.timeout_seconds, "queue": self.queue, "overlap_policy": self.overlap_policy,
             "missed_run_policy": self.missed_run_policy, "auto_pause_after": self.auto_pause_after,

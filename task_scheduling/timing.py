@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterBadDateError, croniter
 
+from megahub.timestamps import utc_iso
+
 ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -337,4 +339,4 @@ def local_iso(value: datetime | None, tz_name: str) -> str | None:
     try:
         return value.astimezone(ZoneInfo(tz_name)).isoformat()
     except Exception:  # noqa: BLE001 - an unknown zone never breaks a listing
-        return value.isoformat()
+        return utc_iso(value)

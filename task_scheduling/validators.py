@@ -45,25 +45,55 @@ def timing_validate(*, kind: str, cron_expression: str = "", interval_seconds=No
 
 
 def template_validate(*, template: ScheduleTemplate, require_future: bool = True) -> None:
-    """All the checks a template must pass before it is saved. Normalizes `template.parameters` (schema
-    defaults applied)."""
-    if ScheduleTemplate.objects.filter(brand_id=template.brand_id, name=template.name).exclude(
-            pk=template.pk).exists():
-        raise validation_error("A periodic task with this name already exists in this brand.", "name")
-    try:
-        template.parameters = get_task_type(template.task_type).validate(template.parameters or {})
-    except ApplicationError as exc:
-        raise renamed(exc, "parameters") from None
-    if template.calendar_id and template.calendar.brand_id != template.brand_id:
-        raise validation_error("No calendar with this id in this brand.", "calendar")
-    timing_validate(kind=template.kind, cron_expression=template.cron_expression,
-                    interval_seconds=template.interval_seconds, run_at=template.run_at, tz=template.timezone,
-                    require_future=require_future)
-    # Build a task once to apply the core's checks (size, timeout range, priority) at definition time.
-    try:
-        task_build(brand=template.brand, **task_spec(template, {}))
-    except ApplicationError as exc:
-        raise renamed(exc, "parameters") from None
+    """All the checks a template must pass before it is saved, every error at once (the first one's
+    detail and code, the field errors of all). Normalizes `template.parameters` (schema defaults applied)."""
+    first: ApplicationError | None = None
+
+    def check(func) -> None:
+        nonlocal first
+        try:
+            func()
+        except ApplicationError as exc:
+            if first is None:
+                first, first.field_errors = exc, dict(exc.field_errors or {})
+            else:
+                for key, messages in (exc.field_errors or {}).items():
+                    first.field_errors.setdefault(key, []).extend(messages)
+
+    def unique_name():
+        if ScheduleTemplate.objects.filter(brand_id=template.brand_id, name=template.name).exclude(
+                pk=template.pk).exists():
+            raise validation_error("A periodic task with this name already exists in this brand.", "name")
+
+    def parameters():
+        try:
+            template.parameters = get_task_type(template.task_type).validate(template.parameters or {})
+        except ApplicationError as exc:
+            raise renamed(exc, "parameters") from None
+
+    def calendar():
+        if template.calendar_id and template.calendar.brand_id != template.brand_id:
+            raise validation_error("No calendar with this id in this brand.", "calendar")
+
+    def timing():
+        timing_validate(kind=template.kind, cron_expression=template.cron_expression,
+                        interval_seconds=template.interval_seconds, run_at=template.run_at, tz=template.timezone,
+                        require_future=require_future)
+
+    def core_checks():
+        # Build a task once to apply the core's checks (size, timeout range, priority) at definition time.
+        try:
+            task_build(brand=template.brand, **task_spec(template, {}))
+        except ApplicationError as exc:
+            raise renamed(exc, "parameters") from None
+
+    for func in (unique_name, parameters, calendar, timing):
+        check(func)
+    if not any(k == "parameters" or k.startswith(("parameters.", "task_type"))
+               for k in (first.field_errors if first else {})):
+        check(core_checks)  # they repeat the parameters' errors: only once those passed
+    if first is not None:
+        raise first
 
 
 def overrides_validate(*, template: ScheduleTemplate, overrides) -> dict:

@@ -61,18 +61,21 @@ def test_every_operation_documents_the_error_responses(schema):
     assert not missing, missing
 
 
-def test_brand_scoped_operations_document_x_brand_id_and_their_extra_errors(schema):
+def test_brand_scoped_operations_require_the_jwt_and_the_brand_header_and_document_their_extra_errors(schema):
+    """X-Brand-ID is a security scheme beside the JWT, so Swagger UI's "Authorize" takes it once for every call."""
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["brandId"] == {"type": "apiKey", "in": "header", "name": "X-Brand-ID",
+                                  "description": schemes["brandId"]["description"]}
     tasks_ops = [(p, m, op) for p, m, op in operations(schema) if p.startswith("/tasks/")]
     assert len(tasks_ops) >= 11
     for path, method, op in tasks_ops:
-        headers = {p["name"]: p for p in op.get("parameters", []) if p["in"] == "header"}
-        assert "X-Brand-ID" in headers, f"{method.upper()} {path}"
-        assert headers["X-Brand-ID"]["required"] is True
+        assert op["security"] == [{"jwtAuth": [], "brandId": []}], f"{method.upper()} {path}"
+        assert "X-Brand-ID" not in {p["name"] for p in op.get("parameters", [])}, f"{method.upper()} {path}"
         assert {"403", "503"} <= set(op["responses"]), f"{method.upper()} {path}"
     auth_ops = [op for p, m, op in operations(schema) if p.startswith("/auth/")]
     assert auth_ops
     for op in auth_ops:
-        assert "X-Brand-ID" not in {p["name"] for p in op.get("parameters", [])}
+        assert all("brandId" not in requirement for requirement in op.get("security", []))
 
 
 def test_task_list_documents_its_filters_and_create_its_idempotency_key(schema):
@@ -110,3 +113,35 @@ def test_docs_pages_use_local_assets_that_are_served(url, external_allowed):
         assert served.status_code == 200, asset
         body = b"".join(served.streaming_content) if served.streaming else served.content
         assert len(body) > 1000, asset
+
+
+def test_operations_are_grouped_by_app_each_with_a_one_line_summary(schema):
+    expected = {"/auth/": "auth", "/tasks/system/": "system", "/tasks/monitoring/": "monitoring",
+                "/tasks/persistent-jobs/": "persistence", "/tasks/scheduled/": "scheduling"}
+    for path, method, op in operations(schema):
+        tag = next((t for prefix, t in expected.items() if path.startswith(prefix)), None)
+        if tag is None and path.startswith("/tasks/"):
+            tag = "tasks"
+        if tag is not None:
+            assert op["tags"] == [tag], f"{method.upper()} {path}"
+        summary = op.get("summary", "")
+        assert summary and "\n" not in summary and len(summary) <= 160, f"{method.upper()} {path}: {summary!r}"
+    assert {"auth", "tasks", "system", "monitoring", "persistence", "scheduling"} <= {t["name"] for t in schema["tags"]}
+    assert schema["paths"]["/tasks/"]["get"]["summary"] == "List tasks"
+    assert schema["paths"]["/tasks/monitoring/alert-rules/"]["post"]["summary"] == "Create an alert rule"
+
+
+def test_the_task_create_example_is_the_french_reference_seo_analysis(schema):
+    examples = schema["paths"]["/tasks/"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    first = next(iter(examples.values()))["value"]
+    assert first == {"task_type": "seo_keyword_analysis", "priority": "normal", "description": "Analyser 500 mots-clés",
+                     "context_data": {"keyword_ids": [1, 2, 3, 4, 5], "analysis_depth": "full"}}
+    # The others come from the registry's schemas, never "string".
+    assert all(e["value"]["task_type"] != "string" and isinstance(e["value"]["context_data"], dict)
+               for e in examples.values())
+    assert len(examples) > 1
+
+
+def test_swagger_ui_remembers_what_authorize_was_given():
+    html = Client().get("/api/docs/").content.decode()
+    assert "persistAuthorization" in html

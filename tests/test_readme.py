@@ -10,6 +10,8 @@ from django.core.management import call_command
 
 from task_core.choices import TaskOrigin
 from task_core.models import BaseTask
+from task_scheduling.demo import DEMO_NAME
+from task_scheduling.models import ScheduleTemplate
 
 from .live import ROOT, LiveProcess, free_port, wait_for, web_answers
 
@@ -53,3 +55,14 @@ def test_readme_reference_workflow_works_as_written(live_worker):
     long = BaseTask.objects.get(task_type="demo.sleep")
     assert long.status == "cancelled"
     assert "running" in list(long.events.values_list("to_status", flat=True))  # cancelled while it ran
+
+    # Step 8: the template, its one run (now) completed, then paused; the demo schedule seed_demo made.
+    template = ScheduleTemplate.objects.get(name__startswith="weekday echo")
+    assert not template.is_active and template.schedules.get().status == "paused"
+    run_now = BaseTask.objects.get(task_type="demo.echo", origin=TaskOrigin.SCHEDULE)
+    assert run_now.status == "completed" and run_now.result_data == {"echo": {"message": "bonjour"}}
+    assert ScheduleTemplate.objects.filter(name=DEMO_NAME, is_active=True).exists()
+    # The expected outputs written beside the steps are what the steps printed.
+    printed = run.stdout.splitlines()
+    for expected in (r"task \d+: completed", "At 09:00, Monday through Friday", "active", "False", "409"):
+        assert any(re.fullmatch(expected, line) for line in printed), expected

@@ -11,7 +11,9 @@ view's business; a list served by such an action calls `refuse_unknown_query_par
 """
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
+from django_filters import utils
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.settings import api_settings
 
@@ -44,14 +46,38 @@ def known_query_parameters(view, filterset_class=None) -> set[str]:
     return known
 
 
+def _multi_valued(filterset_class) -> set[str]:
+    """The filters that take a parameter given several times (`?status=a&status=b`)."""
+    if filterset_class is None:
+        return set()
+    return {name for name, filter_ in filterset_class.base_filters.items()
+            if getattr(filter_.extra.get("widget") or filter_.field_class.widget, "allow_multiple_selected", False)}
+
+
 def refuse_unknown_query_params(request, view, filterset_class=None) -> None:
-    """Raise a 400 VALIDATION_ERROR naming each query parameter the list does not know."""
+    """Raise a 400 VALIDATION_ERROR naming each query parameter the list does not know, and each one given
+    several times that takes one value (which of them would count is nobody's guess)."""
     known = known_query_parameters(view, filterset_class)
     unknown = sorted(name for name in request.query_params if name not in known)
     if unknown:
         accepted = f"Unknown query parameter; this list accepts: {', '.join(sorted(known))}."
         raise validation_error(f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",
                                field_errors={name: [accepted] for name in unknown})
+    multi = _multi_valued(filterset_class)
+    repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1 and name not in multi)
+    if repeated:
+        raise validation_error(f"Given more than once: {', '.join(repeated)}.",
+                               field_errors={name: ["This parameter takes one value."] for name in repeated})
+
+
+def utc_datetimes(cleaned_data: dict) -> None:
+    """Date-times of the query in UTC: PostgreSQL refuses an offset beyond ±15:59 that ISO 8601 allows."""
+    for name, value in cleaned_data.items():
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            try:
+                cleaned_data[name] = value.astimezone(UTC)
+            except OverflowError:
+                raise validation_error("Date-time out of range.", name) from None
 
 
 class StrictFilterBackend(DjangoFilterBackend):
@@ -60,4 +86,10 @@ class StrictFilterBackend(DjangoFilterBackend):
     def filter_queryset(self, request, queryset, view):
         if not getattr(view, "detail", False):
             refuse_unknown_query_params(request, view, self.get_filterset_class(view, queryset))
-        return super().filter_queryset(request, queryset, view)
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid() and self.raise_exception:
+            raise utils.translate_validation(filterset.errors)
+        utc_datetimes(filterset.form.cleaned_data)
+        return filterset.qs

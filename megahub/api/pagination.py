@@ -1,6 +1,7 @@
 """Pagination that does not degrade with the size of a list or the depth of a page.
 
-- `StandardPagination` (every list's default): page numbers (`page`, `page_size`) with a bounded count.
+- `StandardPagination` (every list's default): page numbers (`page`, `page_size`; a value that is not a whole
+  number in range is a 400 naming it, never a silent default) with a bounded count.
   `count` is exact up to API_COUNT_EXACT_LIMIT rows, above that the database planner's estimate, and
   `count_is_exact` says which. Pages reach API_PAGE_MAX_ROWS rows deep at most (an OFFSET reads every
   row it skips); a deeper page is a 400 on `page`.
@@ -25,6 +26,19 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from .exceptions import validation_error
+
+
+def bounded_int(raw: str, name: str, minimum: int, maximum: int | None = None) -> int:
+    """`raw` as an int within [minimum, maximum], or a 400 VALIDATION_ERROR naming the parameter."""
+    upper = f" and at most {maximum}" if maximum is not None else ""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        message = f"A whole number of at least {minimum}{upper}."
+        raise validation_error(f"Invalid {name}.", field_errors={name: [message]})
+    return value
 
 
 def estimated_count(queryset) -> int | None:
@@ -63,21 +77,13 @@ class StandardPagination(BasePagination):
     deep_page_hint = "narrow the filters"
 
     def get_page_size(self, request) -> int:
-        try:
-            size = int(request.query_params.get(self.page_size_query_param, self.page_size))
-        except ValueError:
-            return self.page_size
-        return min(size, self.max_page_size) if size > 0 else self.page_size
+        """`page_size` as given (1..max_page_size), else a 400 naming it: never a silent default."""
+        raw = request.query_params.get(self.page_size_query_param)
+        return self.page_size if raw is None else bounded_int(raw, self.page_size_query_param, 1, self.max_page_size)
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request, self.size = request, self.get_page_size(request)
-        raw = request.query_params.get(self.page_query_param, "1")
-        try:
-            self.number = int(raw)
-        except ValueError:
-            self.number = 0
-        if self.number < 1:
-            raise NotFound("Invalid page.")
+        self.number = bounded_int(request.query_params.get(self.page_query_param, "1"), self.page_query_param, 1)
         offset = (self.number - 1) * self.size
         if offset + self.size > settings.API_PAGE_MAX_ROWS:
             raise validation_error(
@@ -123,9 +129,11 @@ class StandardPagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": self.page_query_param, "required": False, "in": "query", "schema": {"type": "integer"},
+            {"name": self.page_query_param, "required": False, "in": "query",
+             "schema": {"type": "integer", "minimum": 1},
              "description": f"Page number; pages reach {settings.API_PAGE_MAX_ROWS} rows deep."},
-            {"name": self.page_size_query_param, "required": False, "in": "query", "schema": {"type": "integer"},
+            {"name": self.page_size_query_param, "required": False, "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size},
              "description": f"Rows per page (default {self.page_size}, at most {self.max_page_size})."},
         ]
 
@@ -150,7 +158,8 @@ class CursorListPagination(StandardPagination):
             self.cursor = None
             return super().paginate_queryset(queryset, request, view)
         self.cursor = _Cursor()
-        self.cursor.page_size, self.cursor.max_page_size = self.page_size, self.max_page_size
+        self.cursor.page_size, self.cursor.max_page_size = self.get_page_size(request), self.max_page_size
+        self.cursor.page_size_query_param = None  # read above, strictly
         rows = self.cursor.paginate_queryset(queryset, request, view)
         self.count = self.count_is_exact = None
         if self.cursor_query_param not in request.query_params:

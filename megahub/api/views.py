@@ -1,7 +1,11 @@
-"""Django-level error views, so paths outside DRF answer in the same JSON error shape."""
+"""Django-level error views, so paths outside DRF answer in the same JSON error shape (inside the
+admin, a refusal is the admin's own HTML page)."""
 
+from django.contrib import admin
 from django.http import JsonResponse
 from django.http.response import HttpResponseRedirectBase
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from .exceptions import error_body
@@ -20,6 +24,8 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
+    if request.path.startswith(reverse("admin:index")):
+        return TemplateResponse(request, "admin/403.html", admin.site.each_context(request), status=403).render()
     return JsonResponse(error_body("Permission denied.", "PERMISSION_DENIED"), status=403)
 
 

@@ -39,6 +39,7 @@ class MeView(APIView):
 
     @extend_schema(responses={200: MeSerializer})
     def get(self, request):
+        """The current user and the brands they belong to, with their role in each."""
         user = request.user
         return Response(MeSerializer({
             "id": user.pk, "username": user.get_username(), "email": user.email,

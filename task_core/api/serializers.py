@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from megahub.api.fields import JSONObjectField
+
 from ..choices import TaskPriority
 from ..enums import registered_enums
 from ..models import BaseTask, TaskEvent
@@ -59,7 +61,7 @@ class TaskCreateSerializer(serializers.Serializer):
     task_type = serializers.CharField(max_length=120, help_text="A type listed by /tasks/system/task-info/.")
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    context_data = serializers.JSONField(required=False, default=dict,
+    context_data = JSONObjectField(required=False, default=dict,
                                          help_text="Parameters, validated against the type's schema (64 KiB max).")
     max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False)
     timeout_seconds = serializers.IntegerField(min_value=1, required=False)

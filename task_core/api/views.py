@@ -1,10 +1,10 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from megahub.api.exceptions import error_body, validation_error
+from megahub.api.exceptions import ApplicationError, error_body, validation_error
 from megahub.api.filters import refuse_unknown_query_params
 from megahub.api.pagination import CursorListPagination
 from megahub.api.scoping import BrandScopedMixin
@@ -45,6 +45,35 @@ def _idempotency_key(request) -> str | None:
     return key or None
 
 
+# The French reference's first step (`POST /tasks/`), as written there.
+SEO_EXAMPLE = {"task_type": "seo_keyword_analysis", "priority": "normal", "description": "Analyser 500 mots-clés",
+               "context_data": {"keyword_ids": [1, 2, 3, 4, 5], "analysis_depth": "full"}}
+
+
+def create_examples() -> list[OpenApiExample]:
+    """Request examples of `POST /tasks/`: the reference's SEO analysis, then one per registered type with the
+    parameters its schema gives defaults or examples for. Each is checked by its type's schema: the SEO
+    example failing it fails the schema's generation; another type's is left out."""
+    examples = []
+    for ttype in all_task_types():
+        if ttype.name == SEO_EXAMPLE["task_type"]:
+            body = SEO_EXAMPLE
+            ttype.validate(body["context_data"])
+        else:
+            props = ttype.schema.get("properties", {})
+            params = {name: prop.get("examples", [prop.get("default")])[0] for name, prop in props.items()
+                      if "default" in prop or "examples" in prop}
+            body = {"task_type": ttype.name, "context_data": params}
+            try:
+                ttype.validate(params)
+            except ApplicationError:
+                continue
+        examples.append(OpenApiExample(ttype.label or ttype.name, value=body, request_only=True,
+                                       summary=ttype.description or ttype.label))
+    examples.sort(key=lambda e: e.value["task_type"] != SEO_EXAMPLE["task_type"])
+    return examples
+
+
 class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Tasks of the request's brand: list, create, detail, retry, cancel, events, queue stats."""
 
@@ -55,6 +84,7 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     not_found_code = "TASK_NOT_FOUND"
     not_found_detail = "Task not found or access denied"
     action_roles = {"create": BrandRole.OPERATOR, "retry": BrandRole.OPERATOR, "cancel": BrandRole.OPERATOR}
+    schema_examples = {"create": create_examples}
 
     def get_queryset(self):
         return selectors.task_queryset(brand=self.request.brand)
@@ -72,6 +102,7 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     @extend_schema(request=TaskCreateSerializer, responses={201: TaskDetailSerializer, 200: TaskDetailSerializer},
                    parameters=[IDEMPOTENCY_HEADER])
     def create(self, request):
+        """Create a task of a registered type; it is queued once the request commits."""
         data = TaskCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -98,7 +129,7 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         task = services.task_cancel(task=self.get_object(), actor=request.user)
         return Response(TaskDetailSerializer(task).data)
 
-    @extend_schema(responses={200: TaskEventSerializer(many=True)})
+    @extend_schema(responses={200: TaskEventSerializer(many=True)}, filters=False)
     @action(detail=True, methods=["get"])
     def events(self, request, pk=None):
         """The task's history: every transition, who or which worker caused it, and when."""

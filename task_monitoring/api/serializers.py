@@ -1,7 +1,9 @@
 import copy
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from task_core.api.serializers import register_task_field
 from task_core.choices import TaskStatus
 from task_core.dashboard import dashboard_sections
 
@@ -33,10 +35,6 @@ class MetricsField(serializers.Field):
 
 
 def register_task_fields() -> None:
-    from drf_spectacular.utils import extend_schema_field
-
-    from task_core.api.serializers import register_task_field
-
     field_class = extend_schema_field(TaskMetricsSummarySerializer(allow_null=True))(MetricsField)
     register_task_field("metrics", field_class(help_text="Measured by the worker; null before the task ran."),
                         select_related=("metrics",))
@@ -67,13 +65,16 @@ class WorkerSerializer(serializers.ModelSerializer):
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
+    webhook_urls = serializers.ListField(child=serializers.RegexField(r"^https?://", max_length=500), required=False,
+                                         help_text="HTTPS/HTTP URLs; each gets a signed JSON POST.")
+    emails = serializers.ListField(child=serializers.EmailField(), required=False)
+
     class Meta:
         model = AlertRule
         fields = ["id", "name", "metric", "task_type", "queue", "comparator", "threshold", "window_seconds",
                   "for_seconds", "min_samples", "severity", "cooldown_seconds", "webhook_urls", "emails", "secret",
                   "enabled", "created_at", "updated_at", "last_evaluated_at", "last_value"]
         read_only_fields = ["id", "secret", "created_at", "updated_at", "last_evaluated_at", "last_value"]
-        extra_kwargs = {"webhook_urls": {"help_text": "HTTPS/HTTP URLs; each gets a signed JSON POST."}}
 
     def validate_webhook_urls(self, value):
         if not isinstance(value, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://"))

@@ -6,8 +6,9 @@ from rest_framework.response import Response
 from megahub.api.scoping import BrandScopedMixin
 
 from .. import selectors, services
+from ..evaluation import evaluate_rule_value
 from ..filters import AlertFilter, TaskMetricsFilter
-from ..models import Alert, AlertRule
+from ..models import Alert, AlertRule, TaskMetrics
 from .serializers import (
     AcknowledgeSerializer,
     AlertDeliverySerializer,
@@ -37,8 +38,6 @@ class MetricsViewSet(BrandScopedMixin, mixins.ListModelMixin, viewsets.GenericVi
     filterset_class = TaskMetricsFilter
 
     def get_queryset(self):
-        from ..models import TaskMetrics
-
         if self.request.brand is None:  # schema generation
             return TaskMetrics.objects.none()
         return TaskMetrics.objects.for_brand(self.request.brand).select_related("task").order_by(
@@ -97,8 +96,6 @@ class AlertRuleViewSet(BrandScopedMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         """Evaluate the rule now, without notifying or changing any alert."""
-        from ..evaluation import evaluate_rule_value
-
         rule = self.get_object()
         return Response(RuleTestSerializer(evaluate_rule_value(rule)).data)
 
@@ -127,11 +124,12 @@ class AlertViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModel
     @extend_schema(request=None, responses={200: AlertSerializer})
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
+        """Resolve an open alert by hand; it opens again if the condition holds at the next evaluation."""
         alert = services.alert_resolve(alert=self.get_object(), user=request.user)
         return Response(AlertSerializer(alert).data)
 
     @extend_schema(responses={200: AlertDeliverySerializer(many=True)}, filters=False)
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def deliveries(self, request, pk=None):
         """Every notification attempt of the alert."""
         alert = self.get_object()

@@ -15,11 +15,13 @@ from task_core.admin import BrandScopedAdmin
 
 
 def form_errors(form: forms.ModelForm, exc: ApplicationError) -> None:
-    """Put a service's field errors on the form fields they name (parameters.x -> parameters)."""
+    """Put every one of a service's field errors on the form field it names (parameters.x -> parameters),
+    except on fields that did not even parse (their own error says why)."""
+    unparsed = set(form.errors)
     for key, msgs in (exc.field_errors or {"": [str(exc.detail)]}).items():
         root = key.split(".", 1)[0]
         for msg in msgs:
-            if root in form.fields and root not in form.errors:
+            if root in form.fields and root not in unparsed:
                 form.add_error(root, f"{key}: {msg}" if key != root else msg)
             elif root not in form.fields:
                 form.add_error(None, f"{key}: {msg}" if key else msg)

@@ -1,13 +1,17 @@
 """django-celery-beat's own admin stays registered for the system entries, but the rows of our schedules
 (and the crontab/interval/clocked rows they use) are read-only there: editing them behind the services'
-back would make Beat fire something the schedules do not say."""
+back would make Beat fire something the schedules do not say. Its list says which rows are ours ("managed
+by MEGAHUB schedule #n", linked), so its "Periodic tasks" never pass for our schedule templates."""
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule
 from django_celery_beat.models import PeriodicTask as BeatEntry
 
-from ..beat_names import FIRE_TASK
+from ..beat_names import FIRE_TASK, schedule_id_of
 
 
 class _GuardOurRows:
@@ -37,11 +41,32 @@ class _GuardOurRows:
 
 
 class BeatEntryAdmin(_GuardOurRows, beat_admin.PeriodicTaskAdmin):
+    list_display = ("name", "managed_by", *beat_admin.PeriodicTaskAdmin.list_display[1:])
+    readonly_fields = (*beat_admin.PeriodicTaskAdmin.readonly_fields, "managed_by")
+
     def is_ours(self, obj):
         return obj.task == FIRE_TASK
 
     def ours_in(self, queryset):
         return queryset.filter(task=FIRE_TASK)
+
+    @admin.display(description="managed by")
+    def managed_by(self, obj):
+        schedule_id = schedule_id_of(obj.name) if self.is_ours(obj) else None
+        if schedule_id is not None:
+            return format_html('<a href="{}">managed by MEGAHUB schedule #{}</a> (read-only here)',
+                               reverse("admin:task_scheduling_schedule_change", args=[schedule_id]), schedule_id)
+        if obj.name in settings.CELERY_BEAT_SCHEDULE:
+            return "MEGAHUB system entry (CELERY_BEAT_SCHEDULE in settings)"
+        return "-"
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and self.is_ours(obj):
+            return [("MEGAHUB", {"fields": ["managed_by"],
+                                 "description": "Change it through its schedule under Task scheduling."}),
+                    *fieldsets]
+        return fieldsets
 
 
 def _sparing_ours(name: str):

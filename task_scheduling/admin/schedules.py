@@ -5,20 +5,35 @@ from django.contrib import admin, messages
 
 from megahub.api.exceptions import ApplicationError
 from task_core.admin import HistoryInline, operator_split, run_admin_action
+from task_core.display import task_link, when, when_relative
 
 from ..choices import ScheduleStatus
 from ..models import Schedule, ScheduleEvent
 from ..services import schedules, templates
-from ..timing import local_iso
 from ..validators import overrides_validate
 from .base import ServiceSavedAdmin, form_errors
 
 
 class ScheduleEventInline(HistoryInline):
     model = ScheduleEvent
-    fields = ["created_at", "event_type", "from_status", "to_status", "due_at", "task_id", "detail", "actor"]
+    fields = ["at", "event_type", "from_status", "to_status", "due", "task", "detail_links", "actor_name"]
     readonly_fields = fields
     ordering = ["-id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("schedule__periodic_task")
+
+    @admin.display(description="due at (template time zone)")
+    def due(self, obj):
+        return when(obj.due_at, _zone(obj.schedule))
+
+    @admin.display(description="task")
+    def task(self, obj):
+        return task_link(obj.task_id)
+
+
+def _zone(schedule) -> str:
+    return schedule.periodic_task.timezone if schedule.periodic_task else "UTC"
 
 
 class ScheduleForm(forms.ModelForm):
@@ -41,12 +56,12 @@ class ScheduleForm(forms.ModelForm):
 @admin.register(Schedule)
 class ScheduleAdmin(ServiceSavedAdmin):
     form = ScheduleForm
-    list_display = ["id", "periodic_task", "brand", "status", "next_run_local", "last_run_at", "run_count",
+    list_display = ["id", "periodic_task", "brand", "status", "next_run_local", "last_run_local", "run_count",
                     "failure_count", "skip_count"]
     list_filter = ["brand", "status"]
     list_select_related = ["periodic_task", "brand"]
     readonly_fields = ["periodic_task", "brand", "status", "snapshot", "beat_name", "anchor_at", "next_run_local",
-                       "last_run_at", "run_count", "success_count", "failure_count", "skip_count",
+                       "last_run_local", "run_count", "success_count", "failure_count", "skip_count",
                        "consecutive_failures", "error_message", "created_at"]
     inlines = [ScheduleEventInline]
     actions = ["pause", "resume", "run_now"]
@@ -54,10 +69,16 @@ class ScheduleAdmin(ServiceSavedAdmin):
     def has_add_permission(self, request):
         return False  # schedules are registered from a template (API or the template's admin)
 
-    @admin.display(description="next run (template timezone)")
+    class Media:
+        css = {"all": ["task_core/admin.css"]}
+
+    @admin.display(description="next run (template time zone)", ordering="next_run_at")
     def next_run_local(self, obj):
-        tz = obj.periodic_task.timezone if obj.periodic_task else "UTC"
-        return local_iso(obj.next_run_at, tz) or "-"
+        return when_relative(obj.next_run_at, _zone(obj))
+
+    @admin.display(description="last run (template time zone)", ordering="last_run_at")
+    def last_run_local(self, obj):
+        return when_relative(obj.last_run_at, _zone(obj))
 
     def save_with_service(self, request, obj, form, change):
         fields = {f: form.cleaned_data[f] for f in form.changed_data if f in ("label", "parameter_overrides")}

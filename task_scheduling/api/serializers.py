@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from megahub.api.fields import JSONObjectField, LocalDateTimeField
 from task_core.choices import TaskPriority, TaskStatus
 
 from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
@@ -115,8 +116,9 @@ class ExecutionSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField(help_text="The task's status, or the outcome when none was created.")
     task_type = serializers.SerializerMethodField()
     task_id = serializers.SerializerMethodField(help_text="The created task's public id (also its Celery id).")
-    started_at = serializers.DateTimeField(source="task.started_at", default=None, read_only=True)
-    completed_at = serializers.DateTimeField(source="task.completed_at", default=None, read_only=True)
+    started_at = serializers.DateTimeField(source="task.started_at", default=None, read_only=True, allow_null=True)
+    completed_at = serializers.DateTimeField(source="task.completed_at", default=None, read_only=True,
+                                             allow_null=True)
     duration_seconds = serializers.SerializerMethodField()
     is_success = serializers.SerializerMethodField(help_text="true completed, false failed or cancelled, "
                                                    "null while running or when no task was created.")
@@ -203,8 +205,8 @@ class RunNowSerializer(serializers.Serializer):
 
 
 class RunTimeSerializer(serializers.Serializer):
-    at = serializers.DateTimeField(help_text="Local time in the requested timezone.")
-    at_utc = serializers.DateTimeField()
+    at = LocalDateTimeField(help_text="Local time in the requested timezone, with its offset.")
+    at_utc = serializers.DateTimeField(help_text="The same instant in UTC.")
 
 
 class CronRunSerializer(RunTimeSerializer):
@@ -296,7 +298,7 @@ class PeriodicTaskInputSerializer(serializers.Serializer):
         "numbered when taken. Required by PUT."))
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     task_type = serializers.CharField(max_length=120)
-    parameters = serializers.JSONField(required=False, help_text="Validated against the task type's schema.")
+    parameters = JSONObjectField(required=False, help_text="Validated against the task type's schema.")
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
     cron_expression = serializers.CharField(max_length=120, required=False, allow_blank=True)
     interval_seconds = serializers.IntegerField(min_value=1, max_value=366 * 86400, required=False, allow_null=True)
@@ -326,7 +328,7 @@ class CronJobInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     task_type = serializers.CharField(max_length=120)
-    parameters = serializers.JSONField(required=False)
+    parameters = JSONObjectField(required=False)
     run_at = serializers.DateTimeField(help_text="When it runs, with a UTC offset.")
     timezone = serializers.CharField(max_length=64, required=False)
     calendar = serializers.IntegerField(required=False, allow_null=True)
@@ -337,7 +339,7 @@ class CronJobInputSerializer(serializers.Serializer):
 
 
 class ScheduleCreateSerializer(serializers.Serializer):
-    parameter_overrides = serializers.JSONField(required=False, default=dict,
+    parameter_overrides = JSONObjectField(required=False, default=dict,
                                                 help_text="Merged over the template's parameters at each run.")
     label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 

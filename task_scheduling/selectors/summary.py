@@ -12,9 +12,10 @@ from ..models import Schedule, ScheduledRun, ScheduleTemplate
 
 
 def schedules_by_status(*, brand) -> dict[str, int]:
-    """The brand's schedules counted by status (every status, zeros included)."""
+    """The brand's schedules (every brand's with brand=None) counted by status, zeros included."""
     by_status = dict.fromkeys(ScheduleStatus.values, 0)
-    for row in Schedule.objects.for_brand(brand).values("status").annotate(n=Count("pk")).order_by():
+    schedules = Schedule.objects.all() if brand is None else Schedule.objects.for_brand(brand)
+    for row in schedules.values("status").annotate(n=Count("pk")).order_by():
         by_status[row["status"]] = row["n"]
     return by_status
 

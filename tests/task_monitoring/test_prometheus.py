@@ -37,3 +37,26 @@ def test_metrics_parse_and_match_the_runs(client, settings, brand, other_brand):
     settings.PROMETHEUS_BRAND_LABEL = True
     body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").content.decode()
     assert f'brand="{brand.pk}"' in body and f'brand="{other_brand.pk}"' in body
+
+
+def test_schedules_by_status_are_a_gauge(client, settings, brand, other_brand, operator):
+    """task_scheduling's dashboard section is exposed too (core's dashboard hook; monitoring imports no app)."""
+    from task_scheduling.models import Schedule
+    from task_scheduling.services import templates
+
+    settings.PROMETHEUS_METRICS_TOKEN = "s3cret"
+    for owner, name in ((brand, "a"), (brand, "b"), (other_brand, "c")):
+        templates.template_create(brand=owner, created_by=operator, name=name, task_type="demo.echo",
+                                  parameters={"message": "hi"}, kind="interval", interval_seconds=3600)
+    Schedule.objects.filter(periodic_task__name="b").update(status="paused")
+
+    def samples():
+        body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").content.decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(body) for s in f.samples if s.name == "megahub_schedules"}
+
+    assert samples()[("megahub_schedules", (("status", "active"),))] == 2
+    assert samples()[("megahub_schedules", (("status", "paused"),))] == 1
+    settings.PROMETHEUS_BRAND_LABEL = True
+    assert samples()[("megahub_schedules", (("brand", str(brand.pk)), ("status", "active")))] == 1
+    assert samples()[("megahub_schedules", (("brand", str(other_brand.pk)), ("status", "active")))] == 1

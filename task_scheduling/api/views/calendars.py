@@ -47,7 +47,7 @@ class CalendarViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(filters=True, responses={200: CalendarPreviewSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def preview(self, request, pk=None):
         """The upcoming runs of the active templates using this calendar, and which of them it removes."""
         calendar = self.get_object()

@@ -47,11 +47,13 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
     @extend_schema(request=None, responses={200: ScheduleDetailSerializer})
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
+        """Pause this schedule (409 if it is not active)."""
         schedule = schedules.schedule_pause(schedule=self.get_object(), actor=request.user)
         return Response(ScheduleDetailSerializer(schedule).data)
 
     @extend_schema(request=None, responses={200: ScheduleDetailSerializer})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
+        """Resume this paused schedule; runs missed while paused are not fired."""
         schedule = schedules.schedule_resume(schedule=self.get_object(), actor=request.user)
         return Response(ScheduleDetailSerializer(schedule).data)

@@ -206,10 +206,20 @@ def test_page_numbers_are_bounded_in_depth(operator_api, tasks, settings):
     assert "cursor" in body["detail"]
 
 
-def test_page_size_is_capped(operator_api, brand, operator):
+def test_page_size_and_page_outside_their_range_are_refused_not_replaced(operator_api, brand, operator):
     make_task(brand, user=operator)
-    resp = operator_api.get("/tasks/", {"page_size": 100000})
+    for params, name in [({"page_size": 100000}, "page_size"), ({"page_size": 0}, "page_size"),
+                         ({"page_size": "ten"}, "page_size"), ({"page": 0}, "page"), ({"page": "last"}, "page")]:
+        assert_field_error(operator_api.get("/tasks/", params), name)
+    resp = operator_api.get("/tasks/", {"page_size": 500})
     assert resp.status_code == 200 and resp.json()["count"] == 1
+
+
+def test_a_single_valued_parameter_given_twice_is_refused(operator_api):
+    body = assert_field_error(operator_api.get("/tasks/?page_size=10&page_size=20"), "page_size")
+    assert "more than once" in body["detail"]
+    assert_field_error(operator_api.get("/tasks/?status=failed&status=completed"), "status")
+    assert operator_api.get("/tasks/?status=failed,completed").status_code == 200  # its one value: a list
 
 
 # --- query budget -------------------------------------------------------------------------------

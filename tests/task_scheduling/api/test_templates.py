@@ -203,8 +203,8 @@ def test_validate_cron(viewer_api, operator_api):
                                                   "count": 3, "after": "2025-03-28T12:00:00Z"}, format="json")
     data = resp.json()
     assert resp.status_code == 200 and data["valid"] and data["description"]
-    assert [r["at_utc"] for r in data["next_runs"]] == ["2025-03-29T01:30:00Z", "2025-03-30T01:00:00Z",
-                                                        "2025-03-31T00:30:00Z"]
+    assert [r["at_utc"] for r in data["next_runs"]] == ["2025-03-29T01:30:00.000000Z", "2025-03-30T01:00:00.000000Z",
+                                                        "2025-03-31T00:30:00.000000Z"]
     assert data["next_runs"][1]["dst"] == "gap" and len(data["warnings"]) == 1
     # Runs past year 9999 do not exist: a bounded `after` is a 400 naming it, never a server error.
     assert_error(viewer_api.post(f"{P}validate-cron/", {"expression": "0 0 29 2 *", "after": "9999-01-01T00:00:00Z"},

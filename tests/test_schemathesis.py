@@ -1,0 +1,132 @@
+"""The OpenAPI schema is a contract: schemathesis runs every operation of the live schema against a live server.
+
+A gunicorn process serves the test database; a brand with data in it (tasks in several states with metrics
+and events, a resumable job with checkpoints, schedule templates with schedules and runs, a calendar, alert
+rules and an alert, a worker) is seeded first, and schemathesis calls every operation as an operator of that
+brand (a real JWT and X-Brand-ID), with every check (`--checks all`), in every phase (the schema's examples,
+boundary coverage, fuzzing, and stateful sequences that follow the schema's links). It must find nothing.
+
+Deterministic and bounded: deterministic generation (no seed, no example database), few examples per
+operation, one schemathesis worker. Every operation of the schema is covered: nothing is
+excluded. Side effects stay on this machine: the server publishes to a private broker that no worker
+consumes, so nothing schemathesis submits (tasks, alert notifications) ever runs.
+"""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from task_core import services as core_services
+from task_core.choices import BrandRole
+from task_core.models import Brand, BrandMembership
+from task_core.state_machine import transition
+from task_monitoring.models import Alert, AlertRule, Worker
+from task_persistence import services as persistence_services
+from task_scheduling.services import calendars, templates
+
+from .live import LiveProcess, LiveRedis, child_env, free_port, wait_for, web_answers
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
+
+BIN = Path(sys.executable).parent
+MAX_EXAMPLES = 8
+MAX_SECONDS = 600  # a hang fails the test; the run takes a few minutes
+
+
+def finished(brand, user, task_type, params, status, **fields):
+    """A task that ran (no worker: the state machine's own transitions), with its metrics and events."""
+    task, _ = core_services.task_create(brand=brand, created_by=user, task_type=task_type, queue="q-nobody",
+                                        context_data=params)
+    transition(task, "running", worker="w1@host")
+    transition(task, status, **fields)
+    return task
+
+
+def seed_brand(name: str, user) -> Brand:
+    brand = Brand.objects.create(name=name, slug=name.lower())
+    BrandMembership.objects.create(user=user, brand=brand, role=BrandRole.OPERATOR)
+    finished(brand, user, "demo.echo", {"message": "hello"}, "completed")
+    finished(brand, user, "demo.fail", {}, "failed", error_message="boom")
+    finished(brand, user, "seo_keyword_analysis", {"keyword_ids": [1, 2, 3], "analysis_depth": "full"}, "completed")
+    core_services.task_create(brand=brand, created_by=user, task_type="demo.sleep", queue="q-nobody",
+                              context_data={"seconds": 1})
+    task, _ = core_services.task_create(brand=brand, created_by=user, task_type="demo.iterate", queue="q-nobody",
+                                        context_data={"items": 10})
+    transition(task, "running", worker="w1@host")
+    persistence_services.job_claim(task=task, run_id="r" * 32, worker="w1@host")
+    for step in (1, 2):
+        persistence_services.checkpoint_write(task=task, run_id="r" * 32, step=step, state={"cursor": step})
+    transition(task, "interrupted")
+    calendar = calendars.calendar_create(brand=brand, name=f"{name} holidays", timezone="Europe/Paris",
+                                         excluded_dates=["2026-12-25"],
+                                         blackout_windows=[{"weekday": 6, "start": "00:00", "end": "23:59"}])
+    cron = templates.template_create(brand=brand, created_by=user, name=f"{name} nightly", task_type="demo.echo",
+                                     parameters={"message": "nightly"}, kind="cron", cron_expression="0 3 * * *",
+                                     timezone="Europe/Paris", calendar=calendar, queue="q-nobody")
+    templates.template_create(brand=brand, created_by=user, name=f"{name} hourly", task_type="demo.echo",
+                              parameters={"message": "hourly"}, kind="interval", interval_seconds=3600,
+                              queue="q-nobody")
+    templates.template_run_now(template=cron, actor=user)
+    rule = AlertRule.objects.create(brand=brand, name=f"{name} failures", metric="failure_rate", threshold=0.5)
+    Alert.objects.create(rule=rule, brand=brand, severity="warning", value=0.8, threshold=0.5, state="firing")
+    return brand
+
+
+@pytest.fixture
+def seeded():
+    user = get_user_model().objects.create_user(username="contract", password="contract-pass-123")
+    brand = seed_brand("Humari", user)
+    seed_brand("Acme", get_user_model().objects.create_user(username="other", password="other-pass-123"))
+    Worker.objects.create(hostname="w1@host", queues=["default"], concurrency=2)
+    return user, brand
+
+
+@pytest.fixture
+def live_web():
+    """gunicorn on the test database, publishing to a private broker that no worker consumes: nothing that
+    schemathesis submits (tasks, alert notifications) ever runs, here or in a later test."""
+    broker = LiveRedis().start()
+    port = free_port()
+    server = LiveProcess([str(BIN / "gunicorn"), "megahub.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
+                          "--threads", "2", "--timeout", "60"], f"gunicorn-{port}",
+                         env=child_env(CELERY_BROKER_URL=broker.url))
+    server.start()
+    try:
+        wait_for(lambda: web_answers(port), timeout=30, message="gunicorn answering")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        broker.stop()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Work in progress (issue 16): schemathesis still finds ~49 failures, mostly ids the server checks against the "
+    "brand (400 for an unknown periodic_task/calendar/checkpoint), task types and timezones not yet enums, "
+    "page depth limits and non-string values accepted by CharFields; strict, so it fails once they are all fixed"))
+def test_every_operation_conforms_to_the_schema(seeded, live_web, tmp_path):
+    user, brand = seeded
+    token = RefreshToken.for_user(user).access_token
+    report = tmp_path / "junit.xml"
+    command = [str(BIN / "st"), "run", f"{live_web}/api/schema/",
+               "--checks", "all",
+               "--header", f"Authorization: Bearer {token}", "--header", f"X-Brand-ID: {brand.pk}",
+               "--max-examples", str(MAX_EXAMPLES), "--generation-deterministic", "--workers", "1",
+               # PostgreSQL text cannot hold NUL: every string field refuses it with a 400 ("Null characters
+               # are not allowed."), which no JSON Schema keyword short of a pattern on every string can say.
+               "--generation-allow-x00", "false",
+               "--request-timeout", "30", "--no-color", "--output-truncate", "false",
+               "--report", "junit", "--report-junit-path", str(report)]
+    started = time.monotonic()
+    # In a fresh directory: schemathesis keeps a cache of past runs under ./.schemathesis, which would make
+    # one run depend on the last.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=MAX_SECONDS, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    print(output)
+    print(f"schemathesis took {time.monotonic() - started:.0f} s")
+    assert result.returncode == 0, output[-20000:]
+    assert "No issues found" in output
