@@ -57,8 +57,11 @@ def test_the_operator_sees_their_brands_gets_html_refusals_and_retries_from_the_
     for b in (brand, beta, other_brand):
         template_create(brand=b, name=f"nightly {b.slug}", task_type="demo.echo", kind="cron",
                         cron_expression="0 2 * * *", queue="browser-tests-parked")
-    task_create(brand=brand, task_type="seo_keyword_analysis", context_data={"keyword_ids": [1]})  # a long name
-    task, _ = task_create(brand=brand, task_type="demo.echo", context_data={"message": "hi"})
+    # On a queue no worker reads: a live worker left by an earlier test must not run them behind our back.
+    task_create(brand=brand, task_type="seo_keyword_analysis", context_data={"keyword_ids": [1]},
+                queue="browser-tests-parked")  # a long name
+    task, _ = task_create(brand=brand, task_type="demo.echo", context_data={"message": "hi"},
+                          queue="browser-tests-parked")
     assert transition(task, TaskStatus.RUNNING)
     BaseTask.objects.filter(pk=task.pk).update(progress_percentage=40, progress_message="step 4 of 10")
     assert transition(task, TaskStatus.FAILED, error_message="boom")
