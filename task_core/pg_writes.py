@@ -42,7 +42,7 @@ def _prepared_forms(sql: str) -> tuple[str, str, str]:
     return name, f"PREPARE {name} AS {body}", f"EXECUTE {name}({', '.join(['%s'] * sql.count('%s'))})"
 
 
-def _run(cursor, sql: str, params: list) -> None:
+def run_prepared(cursor, sql: str, params: list) -> None:
     """Execute one of this module's statements, as a statement prepared once per connection.
 
     Planning one of these CTEs costs PostgreSQL more CPU than running it (docs/benchmarks.md). PREPARE is not
@@ -89,7 +89,7 @@ def insert_task(task: BaseTask, event: dict) -> int:
     conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: `connection` is a per-access proxy
     params = [f.get_db_prep_save(f.pre_save(task, add=True), conn) for f in fields]
     with conn.cursor() as cursor:
-        _run(cursor, sql, params + _event_params(event))
+        run_prepared(cursor, sql, params + _event_params(event))
         return cursor.fetchone()[0]
 
 
@@ -184,7 +184,7 @@ def update_task(pk: int, current: str, values: dict, event: dict | None, *, dura
         params += _event_params(event)
     params += [current, values["status"]]
     with conn.cursor() as cursor:
-        _run(cursor, sql, params)
+        run_prepared(cursor, sql, params)
         return cursor.rowcount > 0
 
 
@@ -218,7 +218,7 @@ def update_many(pks: list[int], current: str, values: dict, *, detail: str, dura
     params += [f.get_db_prep_save(v, conn) for f, v in zip(fields, values.values(), strict=True)]
     params += [current, values["status"], detail, timezone.now(), current, values["status"]]
     with conn.cursor() as cursor:
-        _run(cursor, sql, params)
+        run_prepared(cursor, sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -265,7 +265,7 @@ def start_run(task_uuid, *, from_statuses: tuple[str, ...], pending: str, queued
     params = [str(task_uuid), *from_statuses, running, worker, pid, now, now, worker, now,
               pending, queued, queued_detail, pending, queued, running, pending, running]
     with connection.cursor() as cursor:
-        _run(cursor, _start_sql(len(from_statuses), durable), params)
+        run_prepared(cursor, _start_sql(len(from_statuses), durable), params)
         row = cursor.fetchone()
     return _load_task(row[:-1]) if row else None
 

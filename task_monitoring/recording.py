@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from task_core.choices import TaskStatus
 from task_core.models import BaseTask
+from task_core.pg_writes import run_prepared
 
 from . import costs
 from .capture import RunFigures
@@ -107,12 +108,18 @@ def record_outcome(task: BaseTask, status: str, figures: RunFigures | None = Non
 _NO_WAIT = "nowait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))"
 
 
+def _typed(model, column: str) -> str:
+    field = next(f for f in model._meta.concrete_fields if f.column == column)
+    return f"%s::{field.db_type(connection)}"
+
+
 @cache
 def _pg_sql(with_metrics: bool, with_worker: bool) -> str:
     r = MetricsRollup._meta.db_table
     key = ("brand_id", "task_type", "queue", "granularity", "bucket")
     cols = key + _ADDED + _MAXES
-    values = ", ".join(["(" + ", ".join(["%s"] * len(cols)) + ")"] * 3)
+    # Typed placeholders: a prepared statement cannot infer the types of a VALUES list.
+    values = ", ".join(["(" + ", ".join(_typed(MetricsRollup, c) for c in cols) + ")"] * 3)
     sets = [f"{c} = {r}.{c} + EXCLUDED.{c}" for c in _ADDED]
     sets += [f"{c} = GREATEST({r}.{c}, EXCLUDED.{c})" for c in _MAXES]
     ctes = [_NO_WAIT]
@@ -120,10 +127,12 @@ def _pg_sql(with_metrics: bool, with_worker: bool) -> str:
         m = TaskMetrics._meta.db_table
         mcols = ("task_id",) + _METRIC_FIELDS
         msets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _METRIC_FIELDS)
-        ctes.append(f"m AS (INSERT INTO {m} ({', '.join(mcols)}, runs) SELECT {', '.join(['%s'] * len(mcols))}, 1 "
+        ctes.append(f"m AS (INSERT INTO {m} ({', '.join(mcols)}, runs) "
+                    f"SELECT {', '.join(_typed(TaskMetrics, c) for c in mcols)}, 1 "
                     f"FROM nowait ON CONFLICT (task_id) DO UPDATE SET {msets}, runs = {m}.runs + 1)")
     if with_worker:
-        ctes.append(f"w AS (UPDATE {Worker._meta.db_table} SET failed = failed + 1 WHERE hostname = %s)")
+        ctes.append(f"w AS (UPDATE {Worker._meta.db_table} SET failed = failed + 1 "
+                    f"WHERE hostname = {_typed(Worker, 'hostname')})")
     typed = ", ".join(f"v.{c}" for c in cols)
     return (f"WITH {', '.join(ctes)} INSERT INTO {r} ({', '.join(cols)}) SELECT {typed} FROM (VALUES {values}) "
             f"AS v({', '.join(cols)}) CROSS JOIN nowait ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}")
@@ -141,8 +150,8 @@ def _record_pg(task, outcome: Outcome, buckets: dict, worker_failed: str) -> Non
     for granularity, start in buckets.items():
         params += [task.brand_id, task.task_type, task.queue, str(granularity), start]
         params += [outcome.rollup[c] for c in _ADDED] + [outcome.maxes[c] for c in _MAXES]
-    with connection.cursor() as cursor:
-        cursor.execute(_pg_sql(outcome.metrics is not None, bool(worker_failed)), params)
+    with connection.cursor() as cursor:  # prepared once per connection: planning it costs more than running it
+        run_prepared(cursor, _pg_sql(outcome.metrics is not None, bool(worker_failed)), params)
 
 
 def _record_orm(task, outcome: Outcome, buckets: dict, worker_failed: str) -> None:

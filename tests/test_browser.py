@@ -133,3 +133,16 @@ def test_the_template_form_builds_the_parameters_from_the_schema_and_shows_every
     template = ScheduleTemplate.objects.get()
     assert template.parameters == {"keyword_ids": [1, 2], "analysis_depth": "quick"}
     assert re.fullmatch(r"0 3 \* \* \*", template.cron_expression)
+
+
+def test_the_api_docs_group_operations_by_app(browser, live_server):
+    """Swagger UI as a newcomer meets it: one section per app, each operation with its one-line summary."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.goto(f"{live_server.url}/api/docs/")
+    sections = page.locator(".opblock-tag-section h3")
+    expect(sections.first).to_be_visible(timeout=20_000)
+    names = {re.sub(r"\s+", " ", text).strip().split(" ")[0] for text in sections.all_inner_texts()}
+    assert {"auth", "tasks", "system", "monitoring", "persistence", "scheduling"} <= names
+    tasks = page.locator(".opblock-tag-section", has=page.locator("h3", has_text=re.compile(r"^tasks")))
+    summaries = tasks.locator(".opblock-summary-description").all_inner_texts()
+    assert summaries and all(s.strip() for s in summaries)  # every operation says what it does
