@@ -6,19 +6,10 @@ from task_core import services
 from task_core.models import BaseTask, TaskEvent
 from task_core.state_machine import transition
 
+from ..test_state_machine import PATHS  # how to reach each status from pending
+
 pytestmark = pytest.mark.django_db
 
-# How to reach each status from pending with legal transitions.
-PATHS = {
-    "pending": (),
-    "queued": ("queued",),
-    "running": ("queued", "running"),
-    "retrying": ("queued", "running", "retrying"),
-    "interrupted": ("queued", "running", "interrupted"),
-    "completed": ("queued", "running", "completed"),
-    "failed": ("queued", "running", "failed"),
-    "cancelled": ("queued", "cancelled"),
-}
 
 
 def make_task(brand, status, user=None, **options):
