@@ -13,6 +13,7 @@ from rest_framework import status
 from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition, validation_error
 from task_core.choices import TaskOrigin, TaskStatus
 from task_core.models import BaseTask
+from task_core.pg_writes import run_prepared
 from task_core.pipeline.context import RunStopped
 from task_core.pipeline.publishing import dispatch
 from task_core.pipeline.recovery import recover_interrupted
@@ -92,21 +93,23 @@ def _encoded_state(state) -> str:
 # does: one index probe, where a range would walk the dead index entries of every earlier deletion).
 # Its commit does not wait for the disk: a checkpoint lost in a database crash only means that the items
 # since the one before run again, which at-least-once allows.
+# Positional, typed placeholders: the statement is prepared once per connection (run_prepared).
 _CHECKPOINT_SQL = """
 WITH nowait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)),
 j AS (
   UPDATE task_persistence_persistentjob SET checkpoint_count = checkpoint_count + 1,
     last_checkpoint_id = nextval(pg_get_serial_sequence('task_persistence_checkpoint', 'id')),
-    current_step = %(step)s, heartbeat_at = %(now)s, worker = %(worker)s
-  FROM nowait WHERE task_id = %(task)s AND run_id = %(run)s
+    current_step = %s::bigint, heartbeat_at = %s::timestamptz, worker = %s::varchar
+  FROM nowait WHERE task_id = %s::bigint AND run_id = %s::varchar
   RETURNING id, checkpoint_count, last_checkpoint_id),
 ins AS (
   INSERT INTO task_persistence_checkpoint (id, job_id, sequence, step, state, progress, worker, created_at)
-  SELECT last_checkpoint_id, id, checkpoint_count, %(step)s, %(state)s::jsonb, %(progress)s, %(worker)s, %(now)s
+  SELECT last_checkpoint_id, id, checkpoint_count, %s::bigint, %s::jsonb, %s::double precision, %s::varchar,
+         %s::timestamptz
   FROM j RETURNING sequence),
 pruned AS (
   DELETE FROM task_persistence_checkpoint c USING j
-  WHERE c.job_id = j.id AND c.sequence > 1 AND c.sequence = j.checkpoint_count - %(kept)s)
+  WHERE c.job_id = j.id AND c.sequence > 1 AND c.sequence = j.checkpoint_count - %s::integer)
 SELECT sequence FROM ins
 """
 
@@ -120,8 +123,8 @@ def checkpoint_write(*, task: BaseTask, run_id: str, step: int, state, progress:
     progress = None if progress is None else float(progress)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_CHECKPOINT_SQL, {"step": step, "now": now, "worker": worker[:255], "task": task.pk,
-                                             "run": run_id, "state": encoded, "progress": progress, "kept": kept})
+            run_prepared(cursor, _CHECKPOINT_SQL, [step, now, worker[:255], task.pk, run_id,
+                                                   step, encoded, progress, worker[:255], now, kept])
             row = cursor.fetchone()
         sequence = row[0] if row else None
     else:
