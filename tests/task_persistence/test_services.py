@@ -82,9 +82,10 @@ def test_the_first_and_the_newest_n_checkpoints_are_kept(brand, operator, settin
     with CaptureQueriesContext(connection) as queries:
         for step in range(1, 9):
             ctx.checkpoint(step, {"cursor": step})
-    # One statement per checkpoint (fenced update, insert and pruning), prepared once per connection.
-    executed = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("PREPARE")]
-    assert len(executed) == 8 and len(queries) <= 9
+    if connection.vendor == "postgresql":
+        # One statement per checkpoint (fenced update, insert and pruning), prepared once per connection.
+        executed = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("PREPARE")]
+        assert len(executed) == 8 and len(queries) <= 9
     assert sorted(Checkpoint.objects.values_list("sequence", flat=True)) == [1, 6, 7, 8]
 
 

@@ -99,11 +99,13 @@ def test_queue_stats_reports_queue_lengths_and_status_counts(
     assert isinstance(body["workers_online"], list)
 
 
+@pytest.mark.redis  # the broker that goes down is Redis (the embedded folder broker has no server)
 def test_queue_stats_is_503_broker_unavailable_when_the_broker_is_down(operator_api, broker_down):
     body = assert_error(operator_api.get("/tasks/queue-stats/"), 503, "BROKER_UNAVAILABLE")
     assert set(body) == {"detail", "error_code", "field_errors"}
 
 
+@pytest.mark.redis  # the broker that goes down is Redis (the embedded folder broker has no server)
 def test_queue_stats_recovers_when_the_broker_is_back(operator_api, broker_down):
     assert operator_api.get("/tasks/queue-stats/").status_code == 503
     app = current_app._get_current_object()
@@ -112,6 +114,7 @@ def test_queue_stats_recovers_when_the_broker_is_back(operator_api, broker_down)
     assert operator_api.get("/tasks/queue-stats/").status_code == 200
 
 
+@pytest.mark.redis  # the broker that goes down is Redis (the embedded folder broker has no server)
 def test_a_task_submitted_while_the_broker_is_down_is_kept_pending(
     operator_api, broker_down, django_capture_on_commit_callbacks
 ):
@@ -124,6 +127,7 @@ def test_a_task_submitted_while_the_broker_is_down_is_kept_pending(
     assert status["outbox_pending"] == 1
 
 
+@pytest.mark.redis  # the broker that goes down is Redis (the embedded folder broker has no server)
 def test_a_bulk_submission_while_the_broker_is_down_stays_pending_until_the_sweep_sends_it(
     brand, broker_down, probe_type, django_capture_on_commit_callbacks
 ):
@@ -153,6 +157,7 @@ def test_health_is_200_with_components_when_database_and_broker_are_up(operator_
     assert body["components"]["workers"]["status"] in {"up", "down"}
 
 
+@pytest.mark.redis  # the broker that goes down is Redis (the embedded folder broker has no server)
 def test_health_is_503_when_the_broker_is_down(operator_api, broker_down):
     resp = operator_api.get("/tasks/system/health/")
     assert resp.status_code == 503
