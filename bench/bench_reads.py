@@ -201,16 +201,18 @@ CREATE TEMP TABLE bench_schedules ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY s.id) - 1 AS k, s.id AS schedule_id, s.periodic_task_id
 FROM task_scheduling_schedule s WHERE s.brand_id = %(brand_id)s;
 INSERT INTO task_scheduling_scheduledrun (
-    brand_id, schedule_id, periodic_task_id, task_id, due_at, outcome, detail, claim_token, created_at)
+    brand_id, schedule_id, periodic_task_id, task_id, due_at, outcome, detail, claim_token, created_at,
+    finished_status)
 SELECT %(brand_id)s, s.schedule_id, s.periodic_task_id, r.task_id, r.due_at, r.outcome, '',
-       md5(%(brand_id)s || '-run-' || r.n)::uuid, r.due_at
+       md5(%(brand_id)s || '-run-' || r.n)::uuid, r.due_at, r.finished_status
 FROM (
     SELECT t.id AS n, t.id AS task_id, date_trunc('second', t.created_at) AS due_at,
-           CASE WHEN t.id %% 50 = 0 THEN 'manual' ELSE 'fired' END AS outcome
+           CASE WHEN t.id %% 50 = 0 THEN 'manual' ELSE 'fired' END AS outcome,
+           CASE WHEN t.status IN ('completed', 'failed', 'cancelled') THEN t.status ELSE '' END AS finished_status
     FROM task_core_basetask t WHERE t.brand_id = %(brand_id)s AND t.origin = 'schedule'
     UNION ALL
     SELECT -i, NULL, date_trunc('second', o.oldest) - i * interval '39 seconds',
-           CASE WHEN i %% 100 < 3 THEN 'skipped_overlap' WHEN i %% 100 = 3 THEN 'missed' ELSE 'fired' END
+           CASE WHEN i %% 100 < 3 THEN 'skipped_overlap' WHEN i %% 100 = 3 THEN 'missed' ELSE 'fired' END, ''
     FROM (SELECT min(created_at) AS oldest, count(*) FILTER (WHERE origin = 'schedule') AS linked
           FROM task_core_basetask WHERE brand_id = %(brand_id)s) o
     CROSS JOIN LATERAL generate_series(1, %(runs)s - o.linked) AS i

@@ -3,6 +3,8 @@ without a cycle."""
 
 from django.db import models
 
+from task_core.choices import TaskStatus
+
 
 class ScheduleKind(models.TextChoices):
     CRON = "cron", "Cron expression"
@@ -37,6 +39,13 @@ class RunOutcome(models.TextChoices):
     SKIPPED_CALENDAR = "skipped_calendar", "Skipped: calendar exclusion"
     MISSED = "missed", "Missed while Beat was down"
     ERROR = "error", "Could not create the task"
+
+
+# The outcomes of a fire that created a task; every other outcome is a run without one (TASKLESS_OUTCOME).
+OUTCOMES_WITH_TASK = (RunOutcome.FIRED, RunOutcome.MANUAL)
+
+# ScheduledRun.finished_status: its task's final status once the task has ended (empty before).
+FINISHED_STATUS_CHOICES = [(s.value, s.label) for s in TaskStatus if s in TaskStatus.finished()]
 
 
 class EventType(models.TextChoices):

@@ -13,6 +13,7 @@ from task_core.filters import InRangeIsoDateTimeFilter, register_task_filter
 
 from .choices import RunOutcome, ScheduleKind, ScheduleStatus
 from .models import Schedule, ScheduledRun, ScheduleTemplate, TaskCalendar
+from .querysets import run_outcome_in, run_task_status_in
 
 
 class TemplateIdFilter(django_filters.NumberFilter):
@@ -126,13 +127,13 @@ class ExecutionFilter(django_filters.FilterSet):
         unknown = [s for s in wanted if s not in TaskStatus.values and s not in RunOutcome.values]
         if unknown:
             raise ValidationError({name: [f"Unknown {unknown[0]!r}; use a task status or a run outcome."]})
-        # Task statuses and outcomes never share a name: one condition per kind asked for, so that a list of
-        # outcomes alone is a condition on the run (its index), not an OR across the join.
+        # Task statuses and outcomes never share a name: one condition per kind asked for, each on the run's
+        # own columns and indexes (querysets.run_task_status_in, run_outcome_in).
         condition = Q()
         if statuses := [s for s in wanted if s in TaskStatus.values]:
-            condition |= Q(task__status__in=statuses)
+            condition |= run_task_status_in(statuses)
         if outcomes := [s for s in wanted if s in RunOutcome.values]:
-            condition |= Q(outcome__in=outcomes)
+            condition |= run_outcome_in(outcomes)
         return queryset.filter(condition)
 
 

@@ -11,6 +11,7 @@ from task_core.choices import TaskStatus
 
 from ..choices import RunOutcome
 from ..models import ScheduledRun
+from ..querysets import run_outcome_in, run_task_status_in
 from .templates import next_run_of_template
 
 # Statistics read the newest runs only, so that their cost does not grow with the history kept.
@@ -43,7 +44,7 @@ def recent_executions(*, brand, hours: int):
 def failed_executions(*, brand, days: int):
     """Runs of the last `days` whose task failed, or that could not create their task (outcome error)."""
     return brand_executions(brand=brand).filter(
-        Q(task__status=TaskStatus.FAILED) | Q(outcome=RunOutcome.ERROR),
+        run_task_status_in([TaskStatus.FAILED]) | run_outcome_in([RunOutcome.ERROR]),
         due_at__gte=timezone.now() - timedelta(days=days))
 
 

@@ -10,6 +10,7 @@ from task_core.models import BaseTask
 from task_scheduling.models import ScheduledRun, ScheduleTemplate
 from tests.lists import cursor_walk, queries_per_size
 
+from ..helpers import run_of
 from .helpers import P, assert_error, create
 
 pytestmark = pytest.mark.django_db
@@ -22,8 +23,8 @@ def _run(brand, template, *, hours_ago, status=None, seconds=1, outcome="fired",
     if status is not None:
         t = BaseTask.objects.create(brand=brand, task_type=task_type, status=status, origin="schedule",
                                     started_at=now, completed_at=now + timedelta(seconds=seconds), **task)
-    return ScheduledRun.objects.create(brand=brand, periodic_task=template, task=t, outcome=outcome,
-                                       due_at=now - timedelta(hours=hours_ago))
+    return run_of(brand=brand, periodic_task=template, task=t, outcome=outcome,
+                  due_at=now - timedelta(hours=hours_ago))
 
 
 @pytest.fixture

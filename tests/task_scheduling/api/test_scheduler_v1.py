@@ -3,10 +3,10 @@
 
 import pytest
 
-from task_core.models import BaseTask
 from task_scheduling.models import ScheduledRun, ScheduleTemplate
 from tests.live import free_port, use_broker
 
+from ..helpers import finish
 from .helpers import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_executions_filters_and_limit(operator_api, brand):
     for template in (a, a, b):
         operator_api.post(f"{V1}/tasks/{template['id']}/run")
     failed = ScheduledRun.objects.filter(periodic_task_id=a["id"]).order_by("id").first().task
-    BaseTask.objects.filter(pk=failed.pk).update(status="failed", error_message="boom")
+    finish(failed, "failed", error_message="boom")
 
     def ids(**params):
         resp = operator_api.get(f"{V1}/executions", params)
