@@ -4,7 +4,8 @@ statistics."""
 import math
 from datetime import timedelta
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from task_core.choices import TaskStatus
@@ -65,37 +66,32 @@ def _seconds(value: timedelta | None) -> float | None:
 def executions_stats(*, runs, template=None) -> dict:
     """Over the newest STATS_RUNS of the (filtered) runs: total, runs by status (the task's status, or the
     outcome when no task was created), success rate, average and p95 (nearest rank) duration of the
-    completed ones; last run, and the template's next run when one is given."""
+    completed ones; last run, and the template's next run when one is given. Three statements whatever the
+    history (runs by status; the durations' average, count and the last run; the p95), and the next run."""
     runs = newest_runs(runs, STATS_RUNS)
-    finished = runs.filter(task__status__in=[TaskStatus.COMPLETED, TaskStatus.FAILED])
-    agg = finished.aggregate(total=Count("pk"), ok=Count("pk", filter=Q(task__status=TaskStatus.COMPLETED)),
-                             avg=Avg(F("task__completed_at") - F("task__started_at"),
-                                     filter=Q(task__status=TaskStatus.COMPLETED)))
-    avg = _as_timedelta(agg["avg"])
-    p95 = None
-    durations = (runs.filter(task__status=TaskStatus.COMPLETED, task__started_at__isnull=False,
-                             task__completed_at__isnull=False)
-                 .annotate(duration=ExpressionWrapper(F("task__completed_at") - F("task__started_at"),
-                                                      output_field=DurationField())))
-    completed = durations.count() if agg["ok"] else 0
-    if completed:
-        rank = math.ceil(0.95 * completed) - 1
-        p95 = _as_timedelta(durations.order_by("duration").values_list("duration", flat=True)[rank])
     by_status = dict.fromkeys(TaskStatus.values, 0)
-    by_status.update(runs.filter(task__isnull=False).values_list("task__status").annotate(n=Count("pk")).order_by())
-    by_status.update(runs.filter(task__isnull=True).values_list("outcome").annotate(n=Count("pk")).order_by())
-    last = runs.filter(task__isnull=False).order_by("-due_at").values_list("due_at", flat=True).first()
+    by_status.update(runs.values_list(Coalesce("task__status", "outcome")).annotate(n=Count("pk")).order_by())
+    duration = ExpressionWrapper(F("task__completed_at") - F("task__started_at"), output_field=DurationField())
+    timed = Q(task__status=TaskStatus.COMPLETED, task__started_at__isnull=False, task__completed_at__isnull=False)
+    agg = runs.aggregate(avg=Avg(duration, filter=timed), timed=Count("pk", filter=timed),
+                         last=Max("due_at", filter=Q(task__isnull=False)))
+    avg, p95 = _as_timedelta(agg["avg"]), None
+    if agg["timed"]:
+        rank = math.ceil(0.95 * agg["timed"]) - 1
+        p95 = _as_timedelta(runs.filter(timed).annotate(duration=duration).order_by("duration")
+                            .values_list("duration", flat=True)[rank])
+    ok, failed = by_status[TaskStatus.COMPLETED], by_status[TaskStatus.FAILED]
     return {
         "total_runs": sum(by_status.values()),
         "by_status": by_status,
-        "finished_runs": agg["total"],
-        "successful_runs": agg["ok"],
-        "failed_runs": agg["total"] - agg["ok"],
-        "success_rate": round(agg["ok"] / agg["total"], 4) if agg["total"] else None,
+        "finished_runs": ok + failed,
+        "successful_runs": ok,
+        "failed_runs": failed,
+        "success_rate": round(ok / (ok + failed), 4) if ok + failed else None,
         "average_duration_ms": _ms(avg),
         "average_duration_seconds": _seconds(avg),
         "p95_duration_ms": _ms(p95),
         "p95_duration_seconds": _seconds(p95),
-        "last_run_at": last,
+        "last_run_at": agg["last"],
         "next_run_at": next_run_of_template(template=template) if template is not None else None,
     }
