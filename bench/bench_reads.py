@@ -202,13 +202,13 @@ SELECT row_number() OVER (ORDER BY s.id) - 1 AS k, s.id AS schedule_id, s.period
 FROM task_scheduling_schedule s WHERE s.brand_id = %(brand_id)s;
 INSERT INTO task_scheduling_scheduledrun (
     brand_id, schedule_id, periodic_task_id, task_id, due_at, outcome, detail, claim_token, created_at,
-    finished_status)
+    task_state)
 SELECT %(brand_id)s, s.schedule_id, s.periodic_task_id, r.task_id, r.due_at, r.outcome, '',
-       md5(%(brand_id)s || '-run-' || r.n)::uuid, r.due_at, r.finished_status
+       md5(%(brand_id)s || '-run-' || r.n)::uuid, r.due_at, r.task_state
 FROM (
     SELECT t.id AS n, t.id AS task_id, date_trunc('second', t.created_at) AS due_at,
            CASE WHEN t.id %% 50 = 0 THEN 'manual' ELSE 'fired' END AS outcome,
-           CASE WHEN t.status IN ('completed', 'failed', 'cancelled') THEN t.status ELSE '' END AS finished_status
+           CASE WHEN t.status IN ('completed', 'failed', 'cancelled') THEN t.status ELSE 'unfinished' END AS task_state
     FROM task_core_basetask t WHERE t.brand_id = %(brand_id)s AND t.origin = 'schedule'
     UNION ALL
     SELECT -i, NULL, date_trunc('second', o.oldest) - i * interval '39 seconds',

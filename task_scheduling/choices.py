@@ -44,8 +44,16 @@ class RunOutcome(models.TextChoices):
 # The outcomes of a fire that created a task; every other outcome is a run without one (TASKLESS_OUTCOME).
 OUTCOMES_WITH_TASK = (RunOutcome.FIRED, RunOutcome.MANUAL)
 
-# ScheduledRun.finished_status: its task's final status once the task has ended (empty before).
-FINISHED_STATUS_CHOICES = [(s.value, s.label) for s in TaskStatus if s in TaskStatus.finished()]
+
+
+class RunTaskState(models.TextChoices):
+    """ScheduledRun.task_state: where the run's task stands, as the executions lists filter it (empty: the
+    run has no task)."""
+
+    UNFINISHED = "unfinished", "Unfinished"
+    COMPLETED = TaskStatus.COMPLETED.value, TaskStatus.COMPLETED.label
+    FAILED = TaskStatus.FAILED.value, TaskStatus.FAILED.label
+    CANCELLED = TaskStatus.CANCELLED.value, TaskStatus.CANCELLED.label
 
 
 class EventType(models.TextChoices):

@@ -9,7 +9,7 @@ from megahub.read_cache import invalidate
 from task_core.choices import TaskOrigin, TaskStatus
 from task_core.services import task_create
 
-from .choices import EventType, RunOutcome, ScheduleStatus
+from .choices import EventType, RunOutcome, RunTaskState, ScheduleStatus
 from .models import Schedule, ScheduledRun
 from .run_specs import task_spec
 from .services.events import event, events_add
@@ -54,10 +54,11 @@ def schedule_record_outcome(*, task, status: str) -> None:
 
 
 def run_set_finished(*, task_id: int, status: str) -> int | None:
-    """Copy the task's final status onto its run (what the executions lists filter on), in the statement
-    that finds the run; the run's schedule id (None without a run or once its schedule is deleted)."""
+    """Copy the task's final status onto its run (its `task_state`, what the executions lists filter on), in
+    the statement that finds the run; the run's schedule id (None without a run or once its schedule is
+    deleted)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {ScheduledRun._meta.db_table} SET finished_status = %s WHERE task_id = %s "
+        cursor.execute(f"UPDATE {ScheduledRun._meta.db_table} SET task_state = %s WHERE task_id = %s "
                        "RETURNING schedule_id", [status, task_id])
         row = cursor.fetchone()
     return row[0] if row else None
@@ -91,7 +92,8 @@ def schedule_release_deferred(*, schedule_id: int):
         Schedule.objects.filter(pk=schedule.pk).update(error_message=detail)
         schedules_set_status(schedules=[schedule], to_status=ScheduleStatus.ERROR, detail=detail)
         return None
-    ScheduledRun.objects.filter(pk=run.pk).update(task=task, outcome=RunOutcome.FIRED,
+    ScheduledRun.objects.filter(pk=run.pk).update(task=task, task_state=RunTaskState.UNFINISHED,
+                                                  outcome=RunOutcome.FIRED,
                                                   detail="deferred run started after the previous one ended")
     Schedule.objects.filter(pk=schedule.pk).update(run_count=F("run_count") + 1)
     events_add([event(schedule, EventType.FIRED, due_at=run.due_at, task_id=task.task_id,

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from task_core.choices import TaskStatus
 
-from .choices import OUTCOMES_WITH_TASK, RunOutcome, ScheduleKind, ScheduleStatus
+from .choices import OUTCOMES_WITH_TASK, RunOutcome, RunTaskState, ScheduleKind, ScheduleStatus
 
 # Task statuses during which a run blocks its schedule's overlap policy: every unfinished status but
 # `interrupted` (nothing of such a run executes, and a run waiting for someone to resume it must not block
@@ -24,17 +24,18 @@ def _one_of(field: str, values) -> dict:
 
 
 def run_task_status_in(statuses) -> models.Q:
-    """Runs whose task is in one of `statuses`. A final status is read on the run (`finished_status`, written
-    when the task ends), an unfinished one on the task of a run still in flight (`finished_status` empty):
-    each a range of the (brand or template, finished_status, -due_at, -id) index of runs with a task, in the
+    """Runs whose task is in one of `statuses`. A final status is read on the run (its `task_state`, written
+    when the task ends), an unfinished one on the task of a run still in flight (`task_state` unfinished):
+    each a range of the (brand or template, task_state, -due_at, -id) index of runs with a task, in the
     lists' order, never a walk of every run joined to its task."""
     finished = [s for s in statuses if s in TaskStatus.finished()]
     unfinished = [s for s in statuses if s not in finished]
     condition = models.Q()
     if finished:
-        condition |= models.Q(task__isnull=False, **_one_of("finished_status", finished))
+        condition |= models.Q(task__isnull=False, **_one_of("task_state", finished))
     if unfinished:
-        condition |= models.Q(task__isnull=False, finished_status="", **_one_of("task__status", unfinished))
+        condition |= models.Q(task__isnull=False, task_state=RunTaskState.UNFINISHED,
+                              **_one_of("task__status", unfinished))
     return condition
 
 

@@ -5,7 +5,6 @@ import math
 from datetime import timedelta
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from task_core.choices import TaskStatus
@@ -66,15 +65,17 @@ def _seconds(value: timedelta | None) -> float | None:
 def executions_stats(*, runs, template=None) -> dict:
     """Over the newest STATS_RUNS of the (filtered) runs: total, runs by status (the task's status, or the
     outcome when no task was created), success rate, average and p95 (nearest rank) duration of the
-    completed ones; last run, and the template's next run when one is given. Three statements whatever the
-    history (runs by status; the durations' average, count and the last run; the p95), and the next run."""
+    completed ones; last run, and the template's next run when one is given. Two statements whatever the
+    history (one aggregate, then the p95), and the next run."""
     runs = newest_runs(runs, STATS_RUNS)
-    by_status = dict.fromkeys(TaskStatus.values, 0)
-    by_status.update(runs.values_list(Coalesce("task__status", "outcome")).annotate(n=Count("pk")).order_by())
     duration = ExpressionWrapper(F("task__completed_at") - F("task__started_at"), output_field=DurationField())
     timed = Q(task__status=TaskStatus.COMPLETED, task__started_at__isnull=False, task__completed_at__isnull=False)
+    counts = {f"s_{s}": Count("pk", filter=Q(task__status=s)) for s in TaskStatus.values}
+    counts |= {f"o_{o}": Count("pk", filter=Q(task__isnull=True, outcome=o)) for o in RunOutcome.values}
     agg = runs.aggregate(avg=Avg(duration, filter=timed), timed=Count("pk", filter=timed),
-                         last=Max("due_at", filter=Q(task__isnull=False)))
+                         last=Max("due_at", filter=Q(task__isnull=False)), **counts)
+    by_status = {s: agg[f"s_{s}"] for s in TaskStatus.values}
+    by_status |= {o: agg[f"o_{o}"] for o in RunOutcome.values if agg[f"o_{o}"]}
     avg, p95 = _as_timedelta(agg["avg"]), None
     if agg["timed"]:
         rank = math.ceil(0.95 * agg["timed"]) - 1
