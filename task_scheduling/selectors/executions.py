@@ -18,13 +18,26 @@ from .templates import next_run_of_template
 STATS_RUNS = 1000
 
 
+# What an execution shows of its task and template (api serializers): the other columns (parameters,
+# context, progress, the template's definition) are not read, so not loaded for each row.
+SHOWN_RELATED = ("task__task_id", "task__task_type", "task__status", "task__started_at", "task__completed_at",
+                 "task__result_data", "task__error_message", "task__error_traceback",
+                 "periodic_task__task_type", "periodic_task__connection_id")
+RUN_FIELDS = ("brand_id", "schedule_id", "periodic_task_id", "task_id", "due_at", "outcome", "detail", "task_state",
+              "created_at")
+
+
+def _with_shown_relations(runs):
+    return runs.select_related("task", "periodic_task").only(*RUN_FIELDS, *SHOWN_RELATED)
+
+
 def executions_queryset(*, template):
-    return ScheduledRun.objects.filter(periodic_task=template).select_related("task", "periodic_task")
+    return _with_shown_relations(ScheduledRun.objects.filter(periodic_task=template))
 
 
 def brand_executions(*, brand):
     """Every run of the brand's schedules (run-now included), newest due time first."""
-    return ScheduledRun.objects.for_brand(brand).select_related("task", "periodic_task").order_by("-due_at", "-id")
+    return _with_shown_relations(ScheduledRun.objects.for_brand(brand)).order_by("-due_at", "-id")
 
 
 def newest_runs(runs, limit: int):

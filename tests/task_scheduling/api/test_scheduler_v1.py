@@ -107,6 +107,13 @@ def test_executions_filters_and_limit(operator_api, brand):
     assert_error(operator_api.get(f"{V1}/executions/999999"), 404, "EXECUTION_NOT_FOUND")
 
 
+def test_executions_limit_is_capped(operator_api):
+    """`limit` reaches SCHEDULER_V1_LIMIT_MAX (200) rows: one more is a 400 naming it, in the error shape."""
+    assert operator_api.get(f"{V1}/executions", {"limit": 200}).status_code == 200
+    assert_error(operator_api.get(f"{V1}/executions", {"limit": 201}), 400, "VALIDATION_ERROR", "limit")
+    assert_error(operator_api.get(f"{V1}/executions", {"limit": 0}), 400, "VALIDATION_ERROR", "limit")
+
+
 def test_stats_in_its_exact_shape(operator_api):
     a = create(operator_api)
     create(operator_api, name="off", is_active=False)
