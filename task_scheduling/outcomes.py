@@ -22,10 +22,10 @@ def schedule_record_outcome(*, task, status: str) -> None:
     release a run deferred by the "queue" overlap policy."""
     if status not in TaskStatus.finished():
         return
-    schedule_id = run_set_finished(task_id=task.pk, status=status)
-    if schedule_id is None:
-        return
-    with transaction.atomic():
+    with transaction.atomic():  # the run's write commits with its schedule's
+        schedule_id = run_set_finished(task_id=task.pk, status=status)
+        if schedule_id is None:
+            return
         schedule = (Schedule.objects.select_for_update(of=("self",)).select_related("periodic_task")
                     .filter(pk=schedule_id).first())
         if schedule is None:
