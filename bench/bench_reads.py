@@ -81,6 +81,10 @@ ENDPOINTS = [
     ("scheduling: executions, failed", "/tasks/scheduled/executions/?status=failed"),
     ("scheduling: executions, interrupted", "/tasks/scheduled/executions/?status=interrupted"),
     ("scheduling: executions, skipped", "/tasks/scheduled/executions/?status=skipped_overlap"),
+    ("scheduling: executions, missed", "/tasks/scheduled/executions/?status=missed"),
+    ("scheduling: executions, cancelled", "/tasks/scheduled/executions/?status=cancelled"),
+    ("scheduling: executions, pending", "/tasks/scheduled/executions/?status=pending"),
+    ("scheduling: executions, failed or skipped", "/tasks/scheduled/executions/?status=failed,skipped_overlap"),
     ("scheduling: executions, task type", "/tasks/scheduled/executions/?task_type=demo.fail"),
     ("scheduling: executions, one template", "/tasks/scheduled/executions/?periodic_task={template}"),
     ("scheduling: executions, last 7 days", "/tasks/scheduled/executions/?since={since}"),
@@ -92,9 +96,11 @@ ENDPOINTS = [
     ("scheduling: template executions", "/tasks/scheduled/periodic-tasks/{template}/executions/"),
     ("scheduling: template executions, failed",
      "/tasks/scheduled/periodic-tasks/{hot_template}/executions/?status=failed"),
+    ("scheduling: template executions, skipped",
+     "/tasks/scheduled/periodic-tasks/{hot_template}/executions/?status=skipped_overlap"),
     ("scheduler v1: executions", "/api/v1/scheduler/executions"),
     ("scheduler v1: executions, failed", "/api/v1/scheduler/executions?status_filter=failed"),
-    ("scheduler v1: executions, limit=1000", "/api/v1/scheduler/executions?limit=1000"),
+    ("scheduler v1: executions, limit=200", "/api/v1/scheduler/executions?limit=200"),
     ("scheduler v1: tasks", "/api/v1/scheduler/tasks"),
     ("monitoring: metrics", "/tasks/monitoring/metrics/"),
     ("monitoring: metrics, one type, slowest",
@@ -109,6 +115,8 @@ ENDPOINTS = [
     ("monitoring: metrics, flag=high_memory", "/tasks/monitoring/metrics/?flag=high_memory"),
     ("monitoring: metrics, execution_time>=4000", "/tasks/monitoring/metrics/?execution_time__gte=4000"),
     ("monitoring: metrics, memory>=500", "/tasks/monitoring/metrics/?memory_usage_mb__gte=500"),
+    ("monitoring: metrics, cost>=0.0002", "/tasks/monitoring/metrics/?cost_usd__gte=0.0002"),
+    ("monitoring: metrics, cost>=0.1 (none)", "/tasks/monitoring/metrics/?cost_usd__gte=0.1"),
     ("monitoring: metrics, status=cancelled", "/tasks/monitoring/metrics/?status=cancelled"),
     ("monitoring: metrics, last 7 days", "/tasks/monitoring/metrics/?finished_at__gte={since}"),
     ("monitoring: dashboard 24h", "/tasks/monitoring/metrics/dashboard/?period=24h"),
@@ -201,16 +209,18 @@ CREATE TEMP TABLE bench_schedules ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY s.id) - 1 AS k, s.id AS schedule_id, s.periodic_task_id
 FROM task_scheduling_schedule s WHERE s.brand_id = %(brand_id)s;
 INSERT INTO task_scheduling_scheduledrun (
-    brand_id, schedule_id, periodic_task_id, task_id, due_at, outcome, detail, claim_token, created_at)
+    brand_id, schedule_id, periodic_task_id, task_id, due_at, outcome, detail, claim_token, created_at,
+    task_state)
 SELECT %(brand_id)s, s.schedule_id, s.periodic_task_id, r.task_id, r.due_at, r.outcome, '',
-       md5(%(brand_id)s || '-run-' || r.n)::uuid, r.due_at
+       md5(%(brand_id)s || '-run-' || r.n)::uuid, r.due_at, r.task_state
 FROM (
     SELECT t.id AS n, t.id AS task_id, date_trunc('second', t.created_at) AS due_at,
-           CASE WHEN t.id %% 50 = 0 THEN 'manual' ELSE 'fired' END AS outcome
+           CASE WHEN t.id %% 50 = 0 THEN 'manual' ELSE 'fired' END AS outcome,
+           CASE WHEN t.status IN ('completed', 'failed', 'cancelled') THEN t.status ELSE 'unfinished' END AS task_state
     FROM task_core_basetask t WHERE t.brand_id = %(brand_id)s AND t.origin = 'schedule'
     UNION ALL
     SELECT -i, NULL, date_trunc('second', o.oldest) - i * interval '39 seconds',
-           CASE WHEN i %% 100 < 3 THEN 'skipped_overlap' WHEN i %% 100 = 3 THEN 'missed' ELSE 'fired' END
+           CASE WHEN i %% 100 < 3 THEN 'skipped_overlap' WHEN i %% 100 = 3 THEN 'missed' ELSE 'fired' END, ''
     FROM (SELECT min(created_at) AS oldest, count(*) FILTER (WHERE origin = 'schedule') AS linked
           FROM task_core_basetask WHERE brand_id = %(brand_id)s) o
     CROSS JOIN LATERAL generate_series(1, %(runs)s - o.linked) AS i

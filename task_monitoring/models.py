@@ -63,6 +63,10 @@ class TaskMetrics(models.Model):
             models.Index(fields=["brand", "-execution_time_ms"], name="metrics_brand_exec"),
             # flagged rows only (a few percent): `flag` and the flag part of `search` (filters.flagged)
             models.Index(fields=["brand", "-finished_at"], name="metrics_brand_flagged", condition=~Q(flags="")),
+            # the thresholds `memory_usage_mb__gte` and `cost_usd__gte`: a rare value is a range here, not a walk
+            # of the brand's rows (the row is written once per run: two more entries)
+            models.Index(fields=["brand", "memory_usage_mb"], name="metrics_brand_memory"),
+            models.Index(fields=["brand", "cost_usd"], name="metrics_brand_cost"),
         ]
 
     def __str__(self):

@@ -13,6 +13,7 @@ from task_core.filters import InRangeIsoDateTimeFilter, register_task_filter
 
 from .choices import RunOutcome, ScheduleKind, ScheduleStatus
 from .models import Schedule, ScheduledRun, ScheduleTemplate, TaskCalendar
+from .querysets import run_outcome_in, run_task_status_in
 
 
 class TemplateIdFilter(django_filters.NumberFilter):
@@ -126,13 +127,13 @@ class ExecutionFilter(django_filters.FilterSet):
         unknown = [s for s in wanted if s not in TaskStatus.values and s not in RunOutcome.values]
         if unknown:
             raise ValidationError({name: [f"Unknown {unknown[0]!r}; use a task status or a run outcome."]})
-        # Task statuses and outcomes never share a name: one condition per kind asked for, so that a list of
-        # outcomes alone is a condition on the run (its index), not an OR across the join.
+        # Task statuses and outcomes never share a name: one condition per kind asked for, each on the run's
+        # own columns and indexes (querysets.run_task_status_in, run_outcome_in).
         condition = Q()
         if statuses := [s for s in wanted if s in TaskStatus.values]:
-            condition |= Q(task__status__in=statuses)
+            condition |= run_task_status_in(statuses)
         if outcomes := [s for s in wanted if s in RunOutcome.values]:
-            condition |= Q(outcome__in=outcomes)
+            condition |= run_outcome_in(outcomes)
         return queryset.filter(condition)
 
 
@@ -178,6 +179,11 @@ class SchedulerTaskFilter(django_filters.FilterSet):
         fields = []
 
 
+# The longest /api/v1/scheduler/executions answer: building a row costs about 0.15 ms, so that 200 rows keep
+# to the lists' 30 ms (1,000, the earlier bound, took 180 ms at p95).
+SCHEDULER_V1_LIMIT_MAX = 200
+
+
 class SchedulerExecutionFilter(django_filters.FilterSet):
     """GET /api/v1/scheduler/executions (the Russian reference's names; `limit` defaults to 100)."""
 
@@ -186,8 +192,10 @@ class SchedulerExecutionFilter(django_filters.FilterSet):
     task_type = django_filters.CharFilter(method="filter_task_type")
     status_filter = django_filters.CharFilter(method="filter_status",
                                               help_text="A task status or a run outcome, comma-separated.")
-    limit = integer_option(minimum=1, maximum=1000, description="At most this many executions, newest first "
-                           "(default 100).")
+    limit = integer_option(minimum=1, maximum=SCHEDULER_V1_LIMIT_MAX,
+                           description=f"At most this many executions, newest first (default 100, at most "
+                                       f"{SCHEDULER_V1_LIMIT_MAX}: the answer is one array, built row by row; "
+                                       "for more, page /tasks/scheduled/executions/ by cursor).")
 
     filter_task_type = BrandExecutionFilter.filter_task_type
     filter_status = ExecutionFilter.filter_status

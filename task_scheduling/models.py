@@ -8,13 +8,28 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from megahub.timestamps import utc_iso
 from task_core.choices import TaskPriority
 from task_core.models import BaseTask, Brand
 
-from .choices import EventType, MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
-from .querysets import ScheduledRunQuerySet, ScheduleEventQuerySet, ScheduleQuerySet, ScheduleTemplateQuerySet
+from .choices import (
+    EventType,
+    MissedRunPolicy,
+    OverlapPolicy,
+    RunOutcome,
+    RunTaskState,
+    ScheduleKind,
+    ScheduleStatus,
+)
+from .querysets import (
+    TASKLESS_OUTCOME,
+    ScheduledRunQuerySet,
+    ScheduleEventQuerySet,
+    ScheduleQuerySet,
+    ScheduleTemplateQuerySet,
+)
 from .timing import CalendarRules, Timing, normalize_cron
 
 
@@ -213,6 +228,11 @@ class ScheduledRun(models.Model):
     due_at = models.DateTimeField("due at", help_text="The due time (UTC) this run is for.")
     outcome = models.CharField("outcome", max_length=20, choices=RunOutcome.choices, help_text="What the fire did.")
     detail = models.CharField("detail", max_length=255, blank=True, default="", help_text="Why it was skipped.")
+    task_state = models.CharField(
+        "task state", max_length=20, blank=True, default="", choices=RunTaskState.choices,
+        help_text="Its task's final status (completed, failed or cancelled) once the task has ended, unfinished "
+                  "before, empty without a task (what the executions lists filter on: docs/architecture.md, "
+                  "\"Reads at scale\").")
     claim_token = models.UUIDField("claim token", default=uuid.uuid4, db_index=True,
                                    help_text="Which firing inserted this claim (to read back the ones it won).")
     created_at = models.DateTimeField("created at", auto_now_add=True)
@@ -228,6 +248,16 @@ class ScheduledRun(models.Model):
             models.Index(fields=["brand", "-due_at", "-id"], name="schedrun_brand_due"),
             models.Index(fields=["periodic_task", "-due_at", "-id"], name="schedrun_template_due_id"),
             models.Index(fields=["schedule", "outcome"], name="schedrun_schedule_outcome"),
+            # The status filters: a task status by the run's task_state, an outcome that created no task by
+            # the few runs that have one.
+            models.Index(fields=["brand", "task_state", "-due_at", "-id"], name="schedrun_brand_state",
+                         condition=Q(task__isnull=False)),
+            models.Index(fields=["periodic_task", "task_state", "-due_at", "-id"],
+                         name="schedrun_template_state", condition=Q(task__isnull=False)),
+            models.Index(fields=["brand", "outcome", "-due_at", "-id"], name="schedrun_brand_taskless",
+                         condition=TASKLESS_OUTCOME),
+            models.Index(fields=["periodic_task", "outcome", "-due_at", "-id"], name="schedrun_template_taskless",
+                         condition=TASKLESS_OUTCOME),
         ]
 
     def __str__(self):

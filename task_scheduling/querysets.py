@@ -5,12 +5,45 @@ from django.utils import timezone
 
 from task_core.choices import TaskStatus
 
-from .choices import RunOutcome, ScheduleKind, ScheduleStatus
+from .choices import OUTCOMES_WITH_TASK, RunOutcome, RunTaskState, ScheduleKind, ScheduleStatus
 
 # Task statuses during which a run blocks its schedule's overlap policy: every unfinished status but
 # `interrupted` (nothing of such a run executes, and a run waiting for someone to resume it must not block
 # the schedule forever; see docs/scheduling.md).
 OVERLAP_BLOCKING_STATUSES = tuple(s for s in TaskStatus.unfinished() if s != TaskStatus.INTERRUPTED)
+
+# Runs whose fire created no task (skipped, missed, deferred, error): the predicate of their partial indexes,
+# which a filter on such an outcome repeats word for word so that PostgreSQL uses them.
+TASKLESS_OUTCOME = ~models.Q(outcome__in=OUTCOMES_WITH_TASK)
+
+
+def _one_of(field: str, values) -> dict:
+    """`field = v` for one value (so PostgreSQL reads an index range in its order), `field IN (...)` else."""
+    values = list(values)
+    return {field: values[0]} if len(values) == 1 else {f"{field}__in": values}
+
+
+def run_task_status_in(statuses) -> models.Q:
+    """Runs whose task is in one of `statuses`. A final status is read on the run (its `task_state`, written
+    when the task ends), an unfinished one on the task of a run still in flight (`task_state` unfinished):
+    each a range of the (brand or template, task_state, -due_at, -id) index of runs with a task, in the
+    lists' order, never a walk of every run joined to its task."""
+    finished = [s for s in statuses if s in TaskStatus.finished()]
+    unfinished = [s for s in statuses if s not in finished]
+    condition = models.Q()
+    if finished:
+        condition |= models.Q(task__isnull=False, **_one_of("task_state", finished))
+    if unfinished:
+        condition |= models.Q(task__isnull=False, task_state=RunTaskState.UNFINISHED,
+                              **_one_of("task__status", unfinished))
+    return condition
+
+
+def run_outcome_in(outcomes) -> models.Q:
+    """Runs whose fire had one of `outcomes`; outcomes that create no task (skipped, missed, deferred, error)
+    through the partial indexes of such runs."""
+    condition = models.Q(**_one_of("outcome", outcomes))
+    return condition if any(o in OUTCOMES_WITH_TASK for o in outcomes) else condition & TASKLESS_OUTCOME
 
 
 class ScheduleTemplateQuerySet(models.QuerySet):

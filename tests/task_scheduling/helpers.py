@@ -7,7 +7,9 @@ from django_celery_beat.models import PeriodicTask as BeatEntry
 
 from task_core.choices import TaskStatus
 from task_core.state_machine import transition
+from task_scheduling.choices import RunTaskState
 from task_scheduling.models import Schedule, ScheduledRun
+from task_scheduling.outcomes import run_set_finished
 
 
 def registered_ago(schedule, seconds):
@@ -24,12 +26,23 @@ def due_now(schedule):
     return schedule.periodic_task.timing(anchor=schedule.anchor_at).latest_at_or_before(timezone.now())
 
 
-def finish(task, status):
+def finish(task, status, **fields):
     """Run and end a task through core's state machine: it sends task_finished, which the schedule hears."""
     transition(task, TaskStatus.RUNNING)
-    transition(task, status)
+    transition(task, status, **fields)
 
 
 def outcomes(schedule=None):
     runs = ScheduledRun.objects.filter(schedule=schedule) if schedule else ScheduledRun.objects.all()
     return list(runs.order_by("due_at").values_list("outcome", flat=True))
+
+
+def run_of(task=None, **fields) -> ScheduledRun:
+    """A run of `task` (or of none), linked as a fire links it. A task created already ended has its end
+    recorded on the run as the task_finished receiver records it (tests of that path end a task with
+    `finish`)."""
+    run = ScheduledRun.objects.create(task=task, task_state=RunTaskState.UNFINISHED if task else "", **fields)
+    if task is not None and task.status in TaskStatus.finished():
+        run_set_finished(task_id=task.pk, status=task.status)
+        run.refresh_from_db()
+    return run

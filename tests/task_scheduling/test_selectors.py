@@ -19,6 +19,8 @@ from task_scheduling.selectors.summary import summary
 from task_scheduling.selectors.templates import next_run_of_template, template_queryset
 from task_scheduling.services import calendars, schedules
 
+from .helpers import run_of
+
 pytestmark = pytest.mark.django_db
 
 
@@ -26,8 +28,8 @@ def run(template, brand, status, seconds, hours_ago=0):
     now = timezone.now()
     task = BaseTask.objects.create(brand=brand, task_type="demo.echo", status=status, origin="schedule",
                                    started_at=now, completed_at=now + timedelta(seconds=seconds))
-    return ScheduledRun.objects.create(brand=brand, periodic_task=template, task=task, outcome="fired",
-                                       due_at=now - timedelta(hours=hours_ago))
+    return run_of(brand=brand, periodic_task=template, task=task, outcome="fired",
+                  due_at=now - timedelta(hours=hours_ago))
 
 
 def test_execution_stats_count_completed_against_failed_and_average_the_completed(make_template, brand):

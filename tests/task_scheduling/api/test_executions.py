@@ -6,10 +6,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from task_core.choices import TaskStatus
 from task_core.models import BaseTask
+from task_core.state_machine import transition
 from task_scheduling.models import ScheduledRun, ScheduleTemplate
 from tests.lists import cursor_walk, queries_per_size
 
+from ..helpers import finish, run_of
 from .helpers import P, assert_error, create
 
 pytestmark = pytest.mark.django_db
@@ -22,8 +25,8 @@ def _run(brand, template, *, hours_ago, status=None, seconds=1, outcome="fired",
     if status is not None:
         t = BaseTask.objects.create(brand=brand, task_type=task_type, status=status, origin="schedule",
                                     started_at=now, completed_at=now + timedelta(seconds=seconds), **task)
-    return ScheduledRun.objects.create(brand=brand, periodic_task=template, task=t, outcome=outcome,
-                                       due_at=now - timedelta(hours=hours_ago))
+    return run_of(brand=brand, periodic_task=template, task=t, outcome=outcome,
+                  due_at=now - timedelta(hours=hours_ago))
 
 
 @pytest.fixture
@@ -76,6 +79,34 @@ def test_one_run_carries_its_error_and_the_run_now_id_fetches_it(operator_api, r
     fetched = operator_api.get(f"{E}{run_now['execution_id']}/")
     assert fetched.status_code == 200 and fetched.json()["task_id"] == run_now["task_id"]
     assert fetched.json()["outcome"] == "manual"
+
+
+def test_status_filters_follow_the_task_through_its_life(operator_api):
+    """In flight, a run is found by its task's status; once the task has ended, by the final status the
+    task_finished receiver copies onto the run (its task_state); once retention deleted the task, by its
+    outcome only, which is then also what it shows."""
+    template = ScheduleTemplate.objects.get(pk=create(operator_api).json()["id"])
+    first, second = (operator_api.post(f"{P}{template.pk}/run-now/").json() for _ in range(2))
+    a, b = (BaseTask.objects.get(pk=run["id"]) for run in (first, second))
+    a_run, b_run = first["execution_id"], second["execution_id"]
+
+    def found(status, url=E):
+        return ids(operator_api.get(url, {"status": status}))
+
+    assert a.status == b.status and found(a.status) == [b_run, a_run] and found("completed") == []
+    transition(a, TaskStatus.RUNNING)
+    assert found("running") == [a_run] and found(b.status) == [b_run]
+    transition(a, TaskStatus.FAILED, error_message="boom")
+    assert found("failed") == [a_run] and found("running") == [] and found(f"failed,{b.status}") == [b_run, a_run]
+    assert found("failed", f"{P}{template.pk}/executions/") == [a_run]
+    assert ids(operator_api.get(f"{E}failed/")) == [a_run]
+    finish(b, TaskStatus.COMPLETED)
+    assert found("completed") == [b_run] and found("completed,failed") == [b_run, a_run]
+    assert found("completed", f"{P}{template.pk}/executions/") == [b_run]
+
+    b.delete()  # as retention deletes an old task: the run stays, without it
+    assert found("completed") == [] and found("manual") == [b_run, a_run]
+    assert operator_api.get(f"{E}{b_run}/").json()["status"] == "manual"
 
 
 def test_recent_and_failed_windows(operator_api, runs):

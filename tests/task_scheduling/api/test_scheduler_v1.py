@@ -3,10 +3,10 @@
 
 import pytest
 
-from task_core.models import BaseTask
 from task_scheduling.models import ScheduledRun, ScheduleTemplate
 from tests.live import free_port, use_broker
 
+from ..helpers import finish
 from .helpers import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_executions_filters_and_limit(operator_api, brand):
     for template in (a, a, b):
         operator_api.post(f"{V1}/tasks/{template['id']}/run")
     failed = ScheduledRun.objects.filter(periodic_task_id=a["id"]).order_by("id").first().task
-    BaseTask.objects.filter(pk=failed.pk).update(status="failed", error_message="boom")
+    finish(failed, "failed", error_message="boom")
 
     def ids(**params):
         resp = operator_api.get(f"{V1}/executions", params)
@@ -105,6 +105,13 @@ def test_executions_filters_and_limit(operator_api, brand):
     assert_error(operator_api.get(f"{V1}/executions", {"status_filter": "nope"}), 400, "VALIDATION_ERROR",
                  "status_filter")
     assert_error(operator_api.get(f"{V1}/executions/999999"), 404, "EXECUTION_NOT_FOUND")
+
+
+def test_executions_limit_is_capped(operator_api):
+    """`limit` reaches SCHEDULER_V1_LIMIT_MAX (200) rows: one more is a 400 naming it, in the error shape."""
+    assert operator_api.get(f"{V1}/executions", {"limit": 200}).status_code == 200
+    assert_error(operator_api.get(f"{V1}/executions", {"limit": 201}), 400, "VALIDATION_ERROR", "limit")
+    assert_error(operator_api.get(f"{V1}/executions", {"limit": 0}), 400, "VALIDATION_ERROR", "limit")
 
 
 def test_stats_in_its_exact_shape(operator_api):

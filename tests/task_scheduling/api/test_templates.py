@@ -9,6 +9,7 @@ from django_celery_beat.models import PeriodicTask as BeatEntry
 from task_core.models import BaseTask
 from task_scheduling.models import Schedule, ScheduledRun, ScheduleTemplate
 
+from ..helpers import run_of
 from .helpers import C, P, assert_error, create
 
 pytestmark = pytest.mark.django_db
@@ -130,8 +131,7 @@ def test_executions_stats_and_filters(operator_api, brand):
     for i, status in enumerate(["completed", "completed", "failed"]):
         t = BaseTask.objects.create(brand=brand, task_type="demo.echo", status=status, origin="schedule",
                                     started_at=now, completed_at=now + timedelta(seconds=2 * (i + 1)))
-        ScheduledRun.objects.create(brand=brand, periodic_task=template, task=t, due_at=now - timedelta(hours=i),
-                                    outcome="fired")
+        run_of(brand=brand, periodic_task=template, task=t, due_at=now - timedelta(hours=i), outcome="fired")
     ScheduledRun.objects.create(brand=brand, periodic_task=template, due_at=now - timedelta(hours=5),
                                 outcome="skipped_overlap")
     data = operator_api.get(f"{P}{pk}/executions/").json()
@@ -152,7 +152,7 @@ def test_executions_items_carry_the_run_and_its_task(operator_api, brand):
     done = BaseTask.objects.create(brand=brand, task_type="demo.echo", status="completed", origin="schedule",
                                    started_at=now, completed_at=now + timedelta(seconds=1.5),
                                    result_data={"echo": "x"})
-    ScheduledRun.objects.create(brand=brand, periodic_task=template, task=done, due_at=now, outcome="fired")
+    run_of(brand=brand, periodic_task=template, task=done, due_at=now, outcome="fired")
     ScheduledRun.objects.create(brand=brand, periodic_task=template, due_at=now - timedelta(hours=1),
                                 outcome="skipped_calendar", detail="calendar c: 2025-12-25 is an excluded date")
     fired, skipped = operator_api.get(f"{P}{pk}/executions/").json()["results"]
