@@ -15,6 +15,7 @@ from .broker import broker_check, queue_lengths, workers_online
 from .choices import BrandRole, TaskOrigin, TaskPriority, TaskStatus
 from .enums import choices, registered_enums
 from .models import BaseTask, Brand, BrandMembership, TaskEvent
+from .querysets import TASK_RELATIONS
 from .registry import all_task_types
 from .state_machine import TRANSITIONS
 
@@ -41,8 +42,16 @@ def memberships_for_user(*, user) -> list[dict]:
 
 def task_queryset(*, brand):
     """The brand's tasks with what their representation shows; the list filters it with
-    task_core.filters.TaskFilter (the API's filter backend)."""
-    return BaseTask.objects.for_brand(brand).with_relations()
+    task_core.filters.TaskFilter (the API's filter backend). Each task's `brand` is `brand` itself (the
+    related manager's known object): no join, no Brand instance per row."""
+    if brand is None:  # the OpenAPI generation's mock request
+        return BaseTask.objects.none()
+    return brand.tasks.select_related(*(r for r in TASK_RELATIONS if r != "brand"))
+
+
+def task_list_queryset(*, brand):
+    """task_queryset without what the list does not show (the traceback: detail only)."""
+    return task_queryset(brand=brand).defer("error_traceback")
 
 
 def task_get(*, brand, lookup: str) -> BaseTask | None:

@@ -47,7 +47,8 @@ def estimated_count(queryset) -> int | None:
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return None
-    sql, params = queryset.order_by().query.get_compiler(using=queryset.db).as_sql()
+    # Without the joins select_related adds (they never change the number of rows): less to plan.
+    sql, params = queryset.order_by().select_related(None).query.get_compiler(using=queryset.db).as_sql()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from megahub.api.fields import JSONObjectField
+from megahub.api.representation import CompiledRepresentation
 
 from ..choices import TaskPriority
 from ..enums import registered_enums
@@ -18,8 +19,10 @@ class UserRefSerializer(serializers.Serializer):
     username = serializers.CharField()
 
 
-class TaskSerializer(serializers.ModelSerializer):
-    """A task as the reference example shows it. Other apps add fields with `register_task_field`."""
+class TaskSerializer(CompiledRepresentation, serializers.ModelSerializer):
+    """A task as the reference example shows it. Other apps add fields with `register_task_field`. Its
+    representation is compiled once per request (megahub/api/representation.py): a page of tasks costs
+    no DRF machinery per field and row."""
 
     brand = BrandRefSerializer(read_only=True)
     created_by = UserRefSerializer(read_only=True, allow_null=True)
@@ -80,7 +83,7 @@ def register_task_create_field(name: str, field: serializers.Field) -> None:
         TASK_CREATE_EXTRA_FIELDS.append(name)
 
 
-class TaskEventSerializer(serializers.ModelSerializer):
+class TaskEventSerializer(CompiledRepresentation, serializers.ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
 
     class Meta:

@@ -3,6 +3,7 @@ import copy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from megahub.api.representation import CompiledRepresentation
 from task_core.api.serializers import register_task_field
 from task_core.choices import TaskStatus
 from task_core.dashboard import dashboard_sections
@@ -11,7 +12,7 @@ from ..models import Alert, AlertDelivery, AlertRule, TaskMetrics, Worker
 from ..selectors import PERIODS
 
 
-class TaskMetricsSummarySerializer(serializers.ModelSerializer):
+class TaskMetricsSummarySerializer(CompiledRepresentation, serializers.ModelSerializer):
     """The `metrics` object of a task (null before it ran)."""
 
     class Meta:
@@ -25,13 +26,14 @@ class MetricsField(serializers.Field):
 
     def __init__(self, **kwargs):
         super().__init__(source="*", read_only=True, allow_null=True, **kwargs)
+        self.summary = TaskMetricsSummarySerializer()  # one per list, not one per row
 
     def to_representation(self, task):
         try:
             metrics = task.metrics
         except TaskMetrics.DoesNotExist:
             return None
-        return TaskMetricsSummarySerializer(metrics).data
+        return self.summary.to_representation(metrics)
 
 
 def register_task_fields() -> None:
