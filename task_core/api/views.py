@@ -76,10 +76,13 @@ def create_examples() -> list[OpenApiExample]:
 
 class TaskPagination(CursorListPagination):
     """At most 100 tasks a page (not the 500 of other lists): a page of tasks is a page of full task
-    representations, and 100 of them are what fits in the time budget of a list (docs/architecture.md,
-    "Reads at scale")."""
+    representations, and 100 of them are what fits in the time budget of a list; the count read from the
+    planner's estimate first, pages by number through their ids (megahub/api/pagination.py;
+    docs/architecture.md, "Reads at scale")."""
 
     max_page_size = 100
+    estimate_first = True
+    deferred_join = True
 
 
 class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
