@@ -121,10 +121,30 @@ def compile_representation(serializer) -> Callable:
 
 class CompiledRepresentation:
     """Mixin of a (Model)Serializer: its representation through `compile_representation`, built on first
-    use and kept by the serializer instance (for a list, the child serializer shared by every row)."""
+    use and kept by the serializer instance (for a list, the child serializer shared by every row).
+
+    `share_compiled = True`: kept by the class instead, for every request (building a ModelSerializer's
+    fields costs milliseconds per request), until its fields change. Only for a serializer whose fields
+    never read the serializer's `context` (the request): the compiled fields are those of the first
+    instance."""
+
+    share_compiled = False
+    _shared_compiled: dict = {}
 
     def to_representation(self, instance):
         represent = self.__dict__.get("_compiled_representation")
         if represent is None:
-            represent = self.__dict__["_compiled_representation"] = compile_representation(self)
+            represent = self.__dict__["_compiled_representation"] = self._compiled()
         return represent(instance)
+
+    def _compiled(self) -> Callable:
+        if not self.share_compiled:
+            return compile_representation(self)
+        cls = type(self)
+        meta = getattr(cls, "Meta", None)
+        key = (cls, tuple(getattr(meta, "fields", ()) or ()),
+               tuple((name, id(field)) for name, field in cls._declared_fields.items()))
+        represent = self._shared_compiled.get(key)
+        if represent is None:  # from an instance of its own: not one holding a request's rows and context
+            represent = self._shared_compiled[key] = compile_representation(cls())
+        return represent

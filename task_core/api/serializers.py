@@ -21,8 +21,10 @@ class UserRefSerializer(serializers.Serializer):
 
 class TaskSerializer(CompiledRepresentation, serializers.ModelSerializer):
     """A task as the reference example shows it. Other apps add fields with `register_task_field`. Its
-    representation is compiled once per request (megahub/api/representation.py): a page of tasks costs
-    no DRF machinery per field and row."""
+    representation is compiled once for all requests (megahub/api/representation.py): a page of tasks
+    costs no DRF machinery per field and row, nor the building of the serializer's fields."""
+
+    share_compiled = True  # no field reads the request (register_task_field's contract)
 
     brand = BrandRefSerializer(read_only=True)
     created_by = UserRefSerializer(read_only=True, allow_null=True)
@@ -48,6 +50,8 @@ class TaskDetailSerializer(TaskSerializer):
 
 def register_task_field(name: str, field: serializers.Field, *, select_related: tuple[str, ...] = ()) -> None:
     """Add a read-only field to the task representation (called by other apps from AppConfig.ready()).
+    The field must not read the serializer's context (the request): the task representation is compiled
+    once for every request (megahub/api/representation.py, `share_compiled`).
 
     `select_related`: relations the field reads (e.g. a reverse one-to-one), joined into every task
     query so a page of tasks costs the same number of queries whatever its size.
@@ -84,6 +88,7 @@ def register_task_create_field(name: str, field: serializers.Field) -> None:
 
 
 class TaskEventSerializer(CompiledRepresentation, serializers.ModelSerializer):
+    share_compiled = True
     actor = UserRefSerializer(read_only=True, allow_null=True)
 
     class Meta:

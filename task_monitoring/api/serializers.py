@@ -15,6 +15,8 @@ from ..selectors import PERIODS
 class TaskMetricsSummarySerializer(CompiledRepresentation, serializers.ModelSerializer):
     """The `metrics` object of a task (null before it ran)."""
 
+    share_compiled = True
+
     class Meta:
         model = TaskMetrics
         fields = ["execution_time_ms", "queue_wait_ms", "cpu_time_ms", "memory_usage_mb", "cost_usd"]
