@@ -153,8 +153,10 @@ class StandardPagination(BasePagination):
             "required": ["count", "count_is_exact", "next", "previous", "results"],
             "properties": {
                 "count": {"type": "integer", "nullable": True, "description": (
-                    f"Rows of the list: exact up to {settings.API_COUNT_EXACT_LIMIT}, else an estimate; null on "
-                    "a page reached by cursor.")},
+                    (f"Rows of the list: exact when the first page holds them all or the database expects at most "
+                     f"{settings.API_COUNT_EXACT_LIMIT}, else the database's estimate" if self.estimate_first else
+                     f"Rows of the list: exact up to {settings.API_COUNT_EXACT_LIMIT}, else an estimate")
+                    + "; null on a page reached by cursor.")},
                 "count_is_exact": {"type": "boolean", "nullable": True,
                                    "description": "false when `count` is the database's estimate."},
                 "next": {"type": "string", "nullable": True, "format": "uri"},
