@@ -6,7 +6,7 @@ from megahub.api.representation import CompiledRepresentation
 from ..choices import TaskPriority
 from ..enums import registered_enums
 from ..models import BaseTask, TaskEvent
-from ..querysets import TASK_RELATIONS
+from ..querysets import TASK_RELATION_COLUMNS, TASK_RELATIONS
 
 
 class BrandRefSerializer(serializers.Serializer):
@@ -48,15 +48,20 @@ class TaskDetailSerializer(TaskSerializer):
         read_only_fields = fields
 
 
-def register_task_field(name: str, field: serializers.Field, *, select_related: tuple[str, ...] = ()) -> None:
+def register_task_field(name: str, field: serializers.Field, *, select_related: tuple[str, ...] = (),
+                        only: tuple[str, ...] = ()) -> None:
     """Add a read-only field to the task representation (called by other apps from AppConfig.ready()).
     The field must not read the serializer's context (the request): the task representation is compiled
     once for every request (megahub/api/representation.py, `share_compiled`).
 
     `select_related`: relations the field reads (e.g. a reverse one-to-one), joined into every task
     query so a page of tasks costs the same number of queries whatever its size.
+    `only`: the columns of those relations the field reads (`metrics__cost_usd`; a foreign key it
+    traverses, `persistent_job__last_checkpoint`, included): the list loads only these (a relation
+    without any is loaded whole).
     """
     TASK_RELATIONS.extend(r for r in select_related if r not in TASK_RELATIONS)
+    TASK_RELATION_COLUMNS.extend(c for c in only if c not in TASK_RELATION_COLUMNS)
     for cls in (TaskSerializer, TaskDetailSerializer):
         cls._declared_fields[name] = field
         if name not in cls.Meta.fields:

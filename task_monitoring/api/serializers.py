@@ -41,7 +41,8 @@ class MetricsField(serializers.Field):
 def register_task_fields() -> None:
     field_class = extend_schema_field(TaskMetricsSummarySerializer(allow_null=True))(MetricsField)
     register_task_field("metrics", field_class(help_text="Measured by the worker; null before the task ran."),
-                        select_related=("metrics",))
+                        select_related=("metrics",),
+                        only=tuple(f"metrics__{name}" for name in TaskMetricsSummarySerializer.Meta.fields))
 
 
 class TaskMetricsSerializer(serializers.ModelSerializer):

@@ -297,6 +297,17 @@ def test_list_query_count_does_not_grow_with_the_page_size(api, brand, operator,
     assert counts[2] == counts[5], counts
 
 
+def test_the_list_reads_only_the_columns_it_shows(operator_api, brand, operator):
+    task = make_task(brand, "completed", user=operator)
+    BaseTask.objects.filter(pk=task.pk).update(error_traceback="Traceback (most recent call last): ...")
+    with CaptureQueriesContext(connection) as ctx:
+        row = operator_api.get("/tasks/").json()["results"][0]
+    listed = next(q["sql"] for q in ctx.captured_queries if "task_core_basetask" in q["sql"] and "LIMIT" in q["sql"])
+    assert "error_traceback" not in listed and '"auth_user"."password"' not in listed
+    assert "error_traceback" not in row and row["created_by"] == {"id": operator.pk, "username": operator.username}
+    assert operator_api.get(f"/tasks/{task.pk}/").json()["error_traceback"].startswith("Traceback")
+
+
 def test_detail_and_events_query_budget(operator_api, brand, operator, django_assert_max_num_queries):
     task = make_task(brand, "completed", user=operator)
     # user, membership, task (+ headroom for fields other apps add with select_related)
