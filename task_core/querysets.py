@@ -7,6 +7,9 @@ from .choices import TaskStatus
 
 # Relations the task representation shows; apps add theirs with register_task_field(select_related=...).
 TASK_RELATIONS = ["brand", "created_by"]
+# The columns of those relations the list reads (paths, `created_by__username`); a relation without any
+# here is loaded whole. Apps add theirs with register_task_field(only=...).
+TASK_RELATION_COLUMNS = ["created_by__id", "created_by__username"]
 
 
 class BaseTaskQuerySet(models.QuerySet):

@@ -15,6 +15,7 @@ from .broker import broker_check, queue_lengths, workers_online
 from .choices import BrandRole, TaskOrigin, TaskPriority, TaskStatus
 from .enums import choices, registered_enums
 from .models import BaseTask, Brand, BrandMembership, TaskEvent
+from .querysets import TASK_RELATION_COLUMNS, TASK_RELATIONS
 from .registry import all_task_types
 from .state_machine import TRANSITIONS
 
@@ -41,8 +42,38 @@ def memberships_for_user(*, user) -> list[dict]:
 
 def task_queryset(*, brand):
     """The brand's tasks with what their representation shows; the list filters it with
-    task_core.filters.TaskFilter (the API's filter backend)."""
-    return BaseTask.objects.for_brand(brand).with_relations()
+    task_core.filters.TaskFilter (the API's filter backend). Each task's `brand` is `brand` itself (the
+    related manager's known object): no join, no Brand instance per row."""
+    if brand is None:  # the OpenAPI generation's mock request
+        return BaseTask.objects.none()
+    return brand.tasks.select_related(*(r for r in TASK_RELATIONS if r != "brand"))
+
+
+# Columns of a task the list does not show (the traceback is the detail's; the others no representation's).
+LIST_DEFERRED = ("error_traceback", "worker_pid", "idempotency_key")
+
+
+def task_list_queryset(*, brand):
+    """task_queryset with only the columns the list shows: a task's but LIST_DEFERRED, and of each related
+    row those its field declared (register_task_field's `only`), or all. Fewer columns to compile, fetch,
+    decode (JSON) and set on instances per row."""
+    queryset = task_queryset(brand=brand)
+    return queryset if brand is None else queryset.only(*list_columns())
+
+
+def list_columns() -> list[str]:
+    """The paths `task_list_queryset` loads (for QuerySet.only)."""
+    columns = [f.name for f in BaseTask._meta.concrete_fields if f.name not in LIST_DEFERRED]
+    columns += TASK_RELATION_COLUMNS
+    for relation in TASK_RELATIONS:
+        declared = any(c.startswith(f"{relation}__") and "__" not in c[len(relation) + 2:]
+                       for c in TASK_RELATION_COLUMNS)
+        if relation != "brand" and not declared:
+            model = BaseTask
+            for part in relation.split("__"):
+                model = model._meta.get_field(part).related_model
+            columns += [f"{relation}__{f.name}" for f in model._meta.concrete_fields]
+    return columns
 
 
 def task_get(*, brand, lookup: str) -> BaseTask | None:

@@ -14,6 +14,15 @@ A list opts in to cursors with `pagination_class = CursorListPagination`, on two
 ordering it offers starts with a field that is never null (filter the nulls out, as /tasks/ does for
 `completed_at`) and near-unique (ties are skipped by an offset within the tie), and an index serves
 each ordering with each filter in it.
+
+Two options of a paginator class (/tasks/ sets both, `task_core.api.views.TaskPagination`):
+- `estimate_first`: the count of a first page is exact when the page holds the whole list (no statement),
+  else the planner's estimate is read first and the rows are counted (up to the limit) only when it
+  expects at most API_COUNT_EXACT_LIMIT of them. Counting 1,001 rows of a filter that the list's index
+  does not hold reads a row of the table for each candidate (tens of thousands for a combination of
+  filters); the estimate reads none.
+- `deferred_join`: a page by number selects the ids of its rows first (the OFFSET skips index entries,
+  not joined rows), then their rows with the joins of the representation.
 """
 
 import json
@@ -47,7 +56,8 @@ def estimated_count(queryset) -> int | None:
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return None
-    sql, params = queryset.order_by().query.get_compiler(using=queryset.db).as_sql()
+    # Without the joins select_related adds (they never change the number of rows): less to plan.
+    sql, params = queryset.order_by().select_related(None).query.get_compiler(using=queryset.db).as_sql()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
@@ -55,16 +65,30 @@ def estimated_count(queryset) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def bounded_count(queryset, limit: int | None = None) -> tuple[int, bool]:
+def bounded_count(queryset, limit: int | None = None, *, estimate_first: bool = False) -> tuple[int, bool]:
     """(count, exact): exact when the queryset has at most `limit` rows (API_COUNT_EXACT_LIMIT), which
-    reads at most limit + 1 rows; otherwise the planner's estimate, never below limit + 1."""
+    reads at most limit + 1 rows; otherwise the planner's estimate, never below limit + 1.
+    `estimate_first`: the estimate is read first, and the rows are counted only when it is at most `limit`
+    (see the module)."""
     limit = settings.API_COUNT_EXACT_LIMIT if limit is None else limit
     if queryset.query.is_sliced:  # already bounded by the list's own `limit`: its exact count is cheap
         return queryset.count(), True
+    estimate = estimated_count(queryset) if estimate_first else None
+    if estimate is not None and estimate > limit:
+        return estimate, False
     counted = queryset.order_by()[: limit + 1].count()
     if counted <= limit:
         return counted, True
-    return max(estimated_count(queryset) or 0, limit + 1), False
+    if estimate is None:
+        estimate = estimated_count(queryset)
+    return max(estimate or 0, limit + 1), False
+
+
+def deferred_join_page(queryset, start: int, stop: int):
+    """Rows [start:stop] of `queryset`, the OFFSET applied to a selection of ids without the joins of
+    select_related (PostgreSQL: one statement, `id IN (SELECT id ... OFFSET LIMIT)`)."""
+    ids = queryset.select_related(None).values("pk")[start:stop]
+    return queryset.filter(pk__in=ids)
 
 
 class StandardPagination(BasePagination):
@@ -72,6 +96,8 @@ class StandardPagination(BasePagination):
 
     page_size = 50
     max_page_size = 500
+    estimate_first = False  # see the module
+    deferred_join = False
     page_query_param = "page"
     page_size_query_param = "page_size"
     deep_page_hint = "narrow the filters"
@@ -89,12 +115,22 @@ class StandardPagination(BasePagination):
             raise validation_error(
                 f"Page numbers reach {settings.API_PAGE_MAX_ROWS} rows deep; {self.deep_page_hint}.",
                 self.page_query_param)
-        rows = list(queryset[offset: offset + self.size + 1])  # one more: is there a next page?
+        stop = offset + self.size + 1  # one more: is there a next page?
+        if self.deferred_join and offset and connections[queryset.db].vendor == "postgresql":
+            rows = list(deferred_join_page(queryset, offset, stop))
+        else:
+            rows = list(queryset[offset:stop])
         self.has_next, rows = len(rows) > self.size, rows[: self.size]
         if self.number > 1 and not rows:
             raise NotFound("Invalid page.")
-        self.count, self.count_is_exact = bounded_count(queryset)
+        self.count, self.count_is_exact = self.first_page_count(queryset, rows, self.number == 1 and not self.has_next)
         return rows
+
+    def first_page_count(self, queryset, rows: list, whole_list: bool) -> tuple[int, bool]:
+        """(count, exact) of the list whose first page is `rows`; `whole_list`: they are all its rows."""
+        if self.estimate_first and whole_list:
+            return len(rows), True
+        return bounded_count(queryset, estimate_first=self.estimate_first)
 
     def _page_link(self, number: int) -> str:
         url = self.request.build_absolute_uri()
@@ -117,8 +153,10 @@ class StandardPagination(BasePagination):
             "required": ["count", "count_is_exact", "next", "previous", "results"],
             "properties": {
                 "count": {"type": "integer", "nullable": True, "description": (
-                    f"Rows of the list: exact up to {settings.API_COUNT_EXACT_LIMIT}, else an estimate; null on "
-                    "a page reached by cursor.")},
+                    (f"Rows of the list: exact when the first page holds them all or the database expects at most "
+                     f"{settings.API_COUNT_EXACT_LIMIT}, else the database's estimate" if self.estimate_first else
+                     f"Rows of the list: exact up to {settings.API_COUNT_EXACT_LIMIT}, else an estimate")
+                    + "; null on a page reached by cursor.")},
                 "count_is_exact": {"type": "boolean", "nullable": True,
                                    "description": "false when `count` is the database's estimate."},
                 "next": {"type": "string", "nullable": True, "format": "uri"},
@@ -163,7 +201,7 @@ class CursorListPagination(StandardPagination):
         rows = self.cursor.paginate_queryset(queryset, request, view)
         self.count = self.count_is_exact = None
         if self.cursor_query_param not in request.query_params:
-            self.count, self.count_is_exact = bounded_count(queryset)
+            self.count, self.count_is_exact = self.first_page_count(queryset, rows, not self.cursor.has_next)
         return rows
 
     def get_next_link(self):

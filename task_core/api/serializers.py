@@ -1,11 +1,12 @@
 from rest_framework import serializers
 
 from megahub.api.fields import JSONObjectField
+from megahub.api.representation import CompiledRepresentation
 
 from ..choices import TaskPriority
 from ..enums import registered_enums
 from ..models import BaseTask, TaskEvent
-from ..querysets import TASK_RELATIONS
+from ..querysets import TASK_RELATION_COLUMNS, TASK_RELATIONS
 
 
 class BrandRefSerializer(serializers.Serializer):
@@ -18,8 +19,12 @@ class UserRefSerializer(serializers.Serializer):
     username = serializers.CharField()
 
 
-class TaskSerializer(serializers.ModelSerializer):
-    """A task as the reference example shows it. Other apps add fields with `register_task_field`."""
+class TaskSerializer(CompiledRepresentation, serializers.ModelSerializer):
+    """A task as the reference example shows it. Other apps add fields with `register_task_field`. Its
+    representation is compiled once for all requests (megahub/api/representation.py): a page of tasks
+    costs no DRF machinery per field and row, nor the building of the serializer's fields."""
+
+    share_compiled = True  # no field reads the request (register_task_field's contract)
 
     brand = BrandRefSerializer(read_only=True)
     created_by = UserRefSerializer(read_only=True, allow_null=True)
@@ -43,13 +48,20 @@ class TaskDetailSerializer(TaskSerializer):
         read_only_fields = fields
 
 
-def register_task_field(name: str, field: serializers.Field, *, select_related: tuple[str, ...] = ()) -> None:
+def register_task_field(name: str, field: serializers.Field, *, select_related: tuple[str, ...] = (),
+                        only: tuple[str, ...] = ()) -> None:
     """Add a read-only field to the task representation (called by other apps from AppConfig.ready()).
+    The field must not read the serializer's context (the request): the task representation is compiled
+    once for every request (megahub/api/representation.py, `share_compiled`).
 
     `select_related`: relations the field reads (e.g. a reverse one-to-one), joined into every task
     query so a page of tasks costs the same number of queries whatever its size.
+    `only`: the columns of those relations the field reads (`metrics__cost_usd`; a foreign key it
+    traverses, `persistent_job__last_checkpoint`, included): the list loads only these (a relation
+    without any is loaded whole).
     """
     TASK_RELATIONS.extend(r for r in select_related if r not in TASK_RELATIONS)
+    TASK_RELATION_COLUMNS.extend(c for c in only if c not in TASK_RELATION_COLUMNS)
     for cls in (TaskSerializer, TaskDetailSerializer):
         cls._declared_fields[name] = field
         if name not in cls.Meta.fields:
@@ -80,7 +92,8 @@ def register_task_create_field(name: str, field: serializers.Field) -> None:
         TASK_CREATE_EXTRA_FIELDS.append(name)
 
 
-class TaskEventSerializer(serializers.ModelSerializer):
+class TaskEventSerializer(CompiledRepresentation, serializers.ModelSerializer):
+    share_compiled = True
     actor = UserRefSerializer(read_only=True, allow_null=True)
 
     class Meta:

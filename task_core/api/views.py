@@ -74,12 +74,23 @@ def create_examples() -> list[OpenApiExample]:
     return examples
 
 
+class TaskPagination(CursorListPagination):
+    """At most 100 tasks a page (not the 500 of other lists): a page of tasks is a page of full task
+    representations, and 500 of them cost several times a list's time budget (100: about twice the default
+    page of 50); the count read from the planner's estimate first, pages by number through their ids
+    (megahub/api/pagination.py; docs/architecture.md, "Reads at scale")."""
+
+    max_page_size = 100
+    estimate_first = True
+    deferred_join = True
+
+
 class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Tasks of the request's brand: list, create, detail, retry, cancel, events, queue stats."""
 
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
-    pagination_class = CursorListPagination
+    pagination_class = TaskPagination
     lookup_value_regex = "[0-9]+|[0-9a-fA-F-]{36}"
     not_found_code = "TASK_NOT_FOUND"
     not_found_detail = "Task not found or access denied"
@@ -87,6 +98,8 @@ class TaskViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     schema_examples = {"create": create_examples}
 
     def get_queryset(self):
+        if self.action == "list":
+            return selectors.task_list_queryset(brand=self.request.brand)
         return selectors.task_queryset(brand=self.request.brand)
 
     def get_serializer_class(self):

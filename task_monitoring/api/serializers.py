@@ -3,6 +3,7 @@ import copy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from megahub.api.representation import CompiledRepresentation
 from task_core.api.serializers import register_task_field
 from task_core.choices import TaskStatus
 from task_core.dashboard import dashboard_sections
@@ -11,8 +12,10 @@ from ..models import Alert, AlertDelivery, AlertRule, TaskMetrics, Worker
 from ..selectors import PERIODS
 
 
-class TaskMetricsSummarySerializer(serializers.ModelSerializer):
+class TaskMetricsSummarySerializer(CompiledRepresentation, serializers.ModelSerializer):
     """The `metrics` object of a task (null before it ran)."""
+
+    share_compiled = True
 
     class Meta:
         model = TaskMetrics
@@ -25,19 +28,21 @@ class MetricsField(serializers.Field):
 
     def __init__(self, **kwargs):
         super().__init__(source="*", read_only=True, allow_null=True, **kwargs)
+        self.summary = TaskMetricsSummarySerializer()  # one per list, not one per row
 
     def to_representation(self, task):
         try:
             metrics = task.metrics
         except TaskMetrics.DoesNotExist:
             return None
-        return TaskMetricsSummarySerializer(metrics).data
+        return self.summary.to_representation(metrics)
 
 
 def register_task_fields() -> None:
     field_class = extend_schema_field(TaskMetricsSummarySerializer(allow_null=True))(MetricsField)
     register_task_field("metrics", field_class(help_text="Measured by the worker; null before the task ran."),
-                        select_related=("metrics",))
+                        select_related=("metrics",),
+                        only=tuple(f"metrics__{name}" for name in TaskMetricsSummarySerializer.Meta.fields))
 
 
 class TaskMetricsSerializer(serializers.ModelSerializer):

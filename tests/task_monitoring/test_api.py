@@ -54,7 +54,7 @@ def test_task_list_query_count_does_not_grow_with_the_page(operator_api, brand, 
     from django.test.utils import CaptureQueriesContext
 
     counts = []
-    for size in (2, 12):
+    for size in (2, 5):  # both with a next page: a first page holding the whole list is counted by its rows
         with CaptureQueriesContext(connection) as ctx:
             resp = operator_api.get(f"/tasks/?page_size={size}&has_metrics=true&ordering=-created_at")
         assert len(resp.json()["results"]) == size

@@ -192,11 +192,51 @@ def test_count_is_exact_up_to_the_limit_then_an_estimate(operator_api, brand, op
     settings.API_COUNT_EXACT_LIMIT = 3
     for _ in range(3):
         make_task(brand, user=operator)
-    body = operator_api.get("/tasks/").json()
+    body = operator_api.get("/tasks/", {"page_size": 2}).json()
     assert body["count"] == 3 and body["count_is_exact"] is True
     make_task(brand, user=operator)
-    body = operator_api.get("/tasks/", {"page": 1}).json()
+    body = operator_api.get("/tasks/", {"page": 1, "page_size": 2}).json()
     assert body["count_is_exact"] is False and body["count"] >= 4
+
+
+def test_a_list_its_first_page_holds_is_counted_exactly_without_a_count(operator_api, brand, operator, settings):
+    settings.API_COUNT_EXACT_LIMIT = 3
+    made = [make_task(brand, user=operator).pk for _ in range(5)]
+    for params in ({}, {"page": 1}):
+        with CaptureQueriesContext(connection) as ctx:
+            body = operator_api.get("/tasks/", params).json()
+        assert body["count"] == 5 and body["count_is_exact"] is True and sorted(ids_of(body)) == sorted(made)
+        assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+
+
+def test_the_planner_estimate_is_read_first_and_rows_are_not_counted_when_it_is_over_the_limit(
+        operator_api, brand, operator, settings):
+    settings.API_COUNT_EXACT_LIMIT = 3
+    for _ in range(8):
+        make_task(brand, user=operator)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE task_core_basetask")  # the planner now expects the brand's 8 rows
+    with CaptureQueriesContext(connection) as ctx:
+        body = operator_api.get("/tasks/", {"page_size": 2}).json()
+    counted = [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    if connection.vendor == "postgresql":
+        assert body["count_is_exact"] is False and body["count"] >= 4 and not counted
+    else:  # no planner estimate: the rows are counted up to the limit
+        assert body["count_is_exact"] is False and body["count"] == 4 and counted
+
+
+def ids_of(body):
+    return [t["id"] for t in body["results"]]
+
+
+def test_pages_by_number_are_slices_of_the_whole_list(operator_api, brand, operator):
+    made = [make_task(brand, "failed" if i % 3 else "completed", user=operator).pk for i in range(9)]
+    failed = [pk for i, pk in enumerate(made) if i % 3]
+    for ordering, expected in (("-created_at", failed[::-1]), ("created_at", failed)):
+        pages = [ids(operator_api.get("/tasks/", {"status": "failed", "ordering": ordering, "page": n,
+                                                  "page_size": 2})) for n in (1, 2, 3)]
+        assert [pk for page in pages for pk in page] == expected and [len(p) for p in pages] == [2, 2, 2]
 
 
 def test_page_numbers_are_bounded_in_depth(operator_api, tasks, settings):
@@ -211,8 +251,10 @@ def test_page_size_and_page_outside_their_range_are_refused_not_replaced(operato
     for params, name in [({"page_size": 100000}, "page_size"), ({"page_size": 0}, "page_size"),
                          ({"page_size": "ten"}, "page_size"), ({"page": 0}, "page"), ({"page": "last"}, "page")]:
         assert_field_error(operator_api.get("/tasks/", params), name)
-    resp = operator_api.get("/tasks/", {"page_size": 500})
+    resp = operator_api.get("/tasks/", {"page_size": 100})
     assert resp.status_code == 200 and resp.json()["count"] == 1
+    body = assert_field_error(operator_api.get("/tasks/", {"page_size": 101}), "page_size")
+    assert "at most 100" in body["field_errors"]["page_size"][0]
 
 
 def test_a_single_valued_parameter_given_twice_is_refused(operator_api):
@@ -253,6 +295,17 @@ def test_list_query_count_does_not_grow_with_the_page_size(api, brand, operator,
         make_task(brand, "completed", user=operator if i % 2 else viewer, description=f"task {i}")
     counts = {size: _count_queries(client, "/tasks/", page_size=size, **params) for size in (2, 5)}
     assert counts[2] == counts[5], counts
+
+
+def test_the_list_reads_only_the_columns_it_shows(operator_api, brand, operator):
+    task = make_task(brand, "completed", user=operator)
+    BaseTask.objects.filter(pk=task.pk).update(error_traceback="Traceback (most recent call last): ...")
+    with CaptureQueriesContext(connection) as ctx:
+        row = operator_api.get("/tasks/").json()["results"][0]
+    listed = next(q["sql"] for q in ctx.captured_queries if "task_core_basetask" in q["sql"] and "LIMIT" in q["sql"])
+    assert "error_traceback" not in listed and '"auth_user"."password"' not in listed
+    assert "error_traceback" not in row and row["created_by"] == {"id": operator.pk, "username": operator.username}
+    assert operator_api.get(f"/tasks/{task.pk}/").json()["error_traceback"].startswith("Traceback")
 
 
 def test_detail_and_events_query_budget(operator_api, brand, operator, django_assert_max_num_queries):
