@@ -63,7 +63,7 @@ ENDPOINTS = [
     ("tasks: page=2 by page number", "/tasks/?page=2"),
     ("tasks: last 7 days, finished", "/tasks/?created_at__gte={since}&status=completed,failed"),
     ("tasks: status=active", "/tasks/?status=active"),
-    ("tasks: page_size=500", "/tasks/?page_size=500"),
+    ("tasks: page_size=100", "/tasks/?page_size=100"),
     ("task detail", "/tasks/{task}/"),
     ("task events", "/tasks/{task}/events/"),
     ("queue stats", "/tasks/queue-stats/"),

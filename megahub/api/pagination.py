@@ -1,7 +1,8 @@
 """Pagination that does not degrade with the size of a list or the depth of a page.
 
 - `StandardPagination` (every list's default): page numbers (`page`, `page_size`; a value that is not a whole
-  number in range is a 400 naming it, never a silent default) with a bounded count.
+  number in range is a 400 naming it, never a silent default; at most 100 rows a page) with a bounded count.
+  A first page that holds the whole list is counted by its rows (no statement).
   `count` is exact up to API_COUNT_EXACT_LIMIT rows, above that the database planner's estimate, and
   `count_is_exact` says which. Pages reach API_PAGE_MAX_ROWS rows deep at most (an OFFSET reads every
   row it skips); a deeper page is a 400 on `page`.
@@ -16,8 +17,7 @@ ordering it offers starts with a field that is never null (filter the nulls out,
 each ordering with each filter in it.
 
 Two options of a paginator class (/tasks/ sets both, `task_core.api.views.TaskPagination`):
-- `estimate_first`: the count of a first page is exact when the page holds the whole list (no statement),
-  else the planner's estimate is read first and the rows are counted (up to the limit) only when it
+- `estimate_first`: the planner's estimate is read first and the rows are counted (up to the limit) only when it
   expects at most API_COUNT_EXACT_LIMIT of them. Counting 1,001 rows of a filter that the list's index
   does not hold reads a row of the table for each candidate (tens of thousands for a combination of
   filters); the estimate reads none.
@@ -95,7 +95,7 @@ class StandardPagination(BasePagination):
     """Page numbers with a bounded count (see the module)."""
 
     page_size = 50
-    max_page_size = 500
+    max_page_size = 100  # a page of 500 rows costs several times a list's 30 ms budget in serialization alone
     estimate_first = False  # see the module
     deferred_join = False
     page_query_param = "page"
@@ -128,7 +128,7 @@ class StandardPagination(BasePagination):
 
     def first_page_count(self, queryset, rows: list, whole_list: bool) -> tuple[int, bool]:
         """(count, exact) of the list whose first page is `rows`; `whole_list`: they are all its rows."""
-        if self.estimate_first and whole_list:
+        if whole_list:  # every row is on this page: its length is the exact count, no statement
             return len(rows), True
         return bounded_count(queryset, estimate_first=self.estimate_first)
 

@@ -75,12 +75,9 @@ def create_examples() -> list[OpenApiExample]:
 
 
 class TaskPagination(CursorListPagination):
-    """At most 100 tasks a page (not the 500 of other lists): a page of tasks is a page of full task
-    representations, and 500 of them cost several times a list's time budget (100: about twice the default
-    page of 50); the count read from the planner's estimate first, pages by number through their ids
+    """The count read from the planner's estimate first, pages by number through their ids
     (megahub/api/pagination.py; docs/architecture.md, "Reads at scale")."""
 
-    max_page_size = 100
     estimate_first = True
     deferred_join = True
 
