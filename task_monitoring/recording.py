@@ -1,9 +1,12 @@
 """Writes of a run's outcome: its TaskMetrics row, the rollups of its minute, hour and day, and the
 failure count of its worker.
 
-On PostgreSQL this is one statement (data-modifying CTEs) whose commit does not wait for the disk: one
-round trip after the outcome's own, and a database crash loses at most the last metrics, never an
-outcome. Elsewhere the same rows are written through the ORM in one transaction.
+On PostgreSQL these are data-modifying CTEs. An outcome written by core's state machine outside a
+transaction carries them in its own statement (`outcome_write`, registered through
+task_core.outcome_writes): they commit with the outcome, no round trip of their own. Otherwise (inside a
+caller's transaction, or after that combined statement failed) `record_outcome` runs them as a statement
+of their own whose commit does not wait for the disk. Elsewhere the same rows are written through the
+ORM in one transaction.
 """
 
 from bisect import bisect_left
@@ -19,6 +22,7 @@ from django.utils import timezone
 
 from task_core.choices import TaskStatus
 from task_core.models import BaseTask
+from task_core.outcome_writes import OutcomeWrite
 from task_core.pg_writes import run_prepared
 
 from . import costs
@@ -94,13 +98,28 @@ def build_outcome(task: BaseTask, status: str, figures: RunFigures | None, custo
 def record_outcome(task: BaseTask, status: str, figures: RunFigures | None = None, custom: dict | None = None,
                    now: datetime | None = None) -> None:
     """Write what the end of one run of `task` (into `status`) adds to the monitoring tables."""
+    outcome, buckets, worker_failed = _prepare(task, status, figures, custom, now)
+    if connection.vendor == "postgresql":
+        sql, params = _pg_write(task, outcome, buckets, worker_failed, standalone=True)
+        with connection.cursor() as cursor:  # prepared once per connection: planning it costs more than running it
+            run_prepared(cursor, sql, params)
+    else:
+        _record_orm(task, outcome, buckets, worker_failed)
+
+
+def outcome_write(task, status: str, figures: RunFigures | None = None, custom: dict | None = None) -> OutcomeWrite:
+    """The same writes as CTEs of core's outcome statement (task_core.outcome_writes), for `task` as it
+    will be once the outcome is written. They read the updated row from core's `u`, so nothing is written
+    when the outcome is not."""
+    outcome, buckets, worker_failed = _prepare(task, status, figures, custom, None)
+    return OutcomeWrite(*_pg_write(task, outcome, buckets, worker_failed, standalone=False))
+
+
+def _prepare(task, status, figures, custom, now) -> tuple[Outcome, dict, str]:
     outcome = build_outcome(task, status, figures, custom, now)
     finished = outcome.metrics["finished_at"] if outcome.metrics else (now or timezone.now())
     worker_failed = task.worker if status == TaskStatus.FAILED and task.worker else ""
-    if connection.vendor == "postgresql":
-        _record_pg(task, outcome, bucket_starts(finished), worker_failed)
-    else:
-        _record_orm(task, outcome, bucket_starts(finished), worker_failed)
+    return outcome, bucket_starts(finished), worker_failed
 
 
 # Makes the statement's commit asynchronous: `synchronous_commit` is read at commit time and `true`
@@ -117,35 +136,41 @@ _SCALARS = _COUNTS + _SUMS + _MAXES  # one value each for the three buckets; the
 
 
 @cache
-def _pg_sql(with_metrics: bool, with_worker: bool) -> str:
-    """The metrics row, the failed count of the worker and the three rollup buckets in one statement. The
+def _pg_sql(with_metrics: bool, with_worker: bool, standalone: bool) -> str:
+    """The metrics row, the failed count of the worker and the three rollup buckets as data-modifying
+    CTEs: a statement of its own whose commit does not wait for the disk (`standalone`), or CTEs for
+    core's outcome statement, each reading its `u` (the updated task; none when the row had moved). The
     rollup's values are sent once (not once per bucket) and each histogram as the index of its one bucket:
     about 40 parameters instead of 170, whose quoting was most of the statement's client CPU."""
+    src = "nowait" if standalone else "u"  # the one-row relation every write reads
     r = MetricsRollup._meta.db_table
     key = ("brand_id", "task_type", "queue", "granularity", "bucket")
     cols = key + _ADDED + _MAXES
     sets = [f"{c} = {r}.{c} + EXCLUDED.{c}" for c in _ADDED]
     sets += [f"{c} = GREATEST({r}.{c}, EXCLUDED.{c})" for c in _MAXES]
-    ctes = [_NO_WAIT]
+    ctes = [_NO_WAIT] if standalone else []
     if with_metrics:
         m = TaskMetrics._meta.db_table
         mcols = ("task_id",) + _METRIC_FIELDS
         msets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _METRIC_FIELDS)
-        ctes.append(f"m AS (INSERT INTO {m} ({', '.join(mcols)}, runs) "
+        ctes.append(f"monitoring_m AS (INSERT INTO {m} ({', '.join(mcols)}, runs) "
                     f"SELECT {', '.join(_typed(TaskMetrics, c) for c in mcols)}, 1 "
-                    f"FROM nowait ON CONFLICT (task_id) DO UPDATE SET {msets}, runs = {m}.runs + 1)")
+                    f"FROM {src} ON CONFLICT (task_id) DO UPDATE SET {msets}, runs = {m}.runs + 1)")
     if with_worker:
-        ctes.append(f"w AS (UPDATE {Worker._meta.db_table} SET failed = failed + 1 "
-                    f"WHERE hostname = {_typed(Worker, 'hostname')})")
+        ctes.append(f"monitoring_w AS (UPDATE {Worker._meta.db_table} SET failed = failed + 1 "
+                    f"FROM {src} WHERE hostname = {_typed(Worker, 'hostname')})")
     scalars = ", ".join(f"{_typed(MetricsRollup, c)} AS {c}" for c in ("brand_id", "task_type", "queue") + _SCALARS)
-    ctes.append(f"v AS (SELECT {scalars}, %s::integer AS di, %s::integer AS wi)")
+    ctes.append(f"monitoring_v AS (SELECT {scalars}, %s::integer AS di, %s::integer AS wi)")
     hist = [f"CASE WHEN v.{kind}i = {i} THEN 1 ELSE 0 END" for kind in ("d", "w") for i in range(HISTOGRAM_BUCKETS)]
     select = ["v.brand_id", "v.task_type", "v.queue", "b.granularity", "b.bucket",
               *(f"v.{c}" for c in _COUNTS + _SUMS), *hist, *(f"v.{c}" for c in _MAXES)]
     bucket = f"({_typed(MetricsRollup, 'granularity')}, {_typed(MetricsRollup, 'bucket')})"
-    return (f"WITH {', '.join(ctes)} INSERT INTO {r} ({', '.join(cols)}) SELECT {', '.join(select)} "
-            f"FROM v CROSS JOIN (VALUES {bucket}, {bucket}, {bucket}) AS b(granularity, bucket) CROSS JOIN nowait "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}")
+    rollups = (f"INSERT INTO {r} ({', '.join(cols)}) SELECT {', '.join(select)} FROM monitoring_v AS v "
+               f"CROSS JOIN (VALUES {bucket}, {bucket}, {bucket}) AS b(granularity, bucket) CROSS JOIN {src} "
+               f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}")
+    if standalone:
+        return f"WITH {', '.join(ctes)} {rollups}"
+    return ", ".join([*ctes, f"monitoring_r AS ({rollups})"])
 
 
 def _bucket_index(rollup: dict, kind: str) -> int:
@@ -153,7 +178,8 @@ def _bucket_index(rollup: dict, kind: str) -> int:
     return next((i for i in range(HISTOGRAM_BUCKETS) if rollup[f"{kind}{i}"]), -1)
 
 
-def _record_pg(task, outcome: Outcome, buckets: dict, worker_failed: str) -> None:
+def _pg_write(task, outcome: Outcome, buckets: dict, worker_failed: str, *, standalone: bool) -> tuple[str, list]:
+    """The SQL (`_pg_sql`) and its parameters."""
     params: list = []
     if outcome.metrics is not None:
         custom_field = TaskMetrics._meta.get_field("custom")
@@ -167,8 +193,7 @@ def _record_pg(task, outcome: Outcome, buckets: dict, worker_failed: str) -> Non
                _bucket_index(outcome.rollup, "d"), _bucket_index(outcome.rollup, "w")]
     for granularity, start in buckets.items():
         params += [str(granularity), start]
-    with connection.cursor() as cursor:  # prepared once per connection: planning it costs more than running it
-        run_prepared(cursor, _pg_sql(outcome.metrics is not None, bool(worker_failed)), params)
+    return _pg_sql(outcome.metrics is not None, bool(worker_failed), standalone), params
 
 
 def _record_orm(task, outcome: Outcome, buckets: dict, worker_failed: str) -> None:
