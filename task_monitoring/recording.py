@@ -132,16 +132,23 @@ def _typed(model, column: str) -> str:
     return f"%s::{field.db_type(connection)}"
 
 
-_SCALARS = _COUNTS + _SUMS + _MAXES  # one value each for the three buckets; the histograms: two indexes
+# What the rollup statement is sent of an outcome (the rest is derived in SQL, see _pg_sql).
+_OUTCOME_COUNTS = tuple(OUTCOME_COLUMN.values())
+_TRUNC = {Granularity.MINUTE: "minute", Granularity.HOUR: "hour", Granularity.DAY: "day"}
+assert (*_OUTCOME_COUNTS, "measured", "waited") == _COUNTS  # the order of the rollup's columns
 
 
 @cache
 def _pg_sql(with_metrics: bool, with_worker: bool, standalone: bool) -> str:
     """The metrics row, the failed count of the worker and the three rollup buckets as data-modifying
     CTEs: a statement of its own whose commit does not wait for the disk (`standalone`), or CTEs for
-    core's outcome statement, each reading its `u` (the updated task; none when the row had moved). The
-    rollup's values are sent once (not once per bucket) and each histogram as the index of its one bucket:
-    about 40 parameters instead of 170, whose quoting was most of the statement's client CPU."""
+    core's outcome statement, each reading its `u` (the updated task; none when the row had moved).
+
+    Parameters cost client CPU (each is quoted into the text; psycopg parses a text of more than 50 anew
+    each time), so the rollup gets an outcome's values once, as what `build_outcome` computes, and SQL
+    derives the rest the same way: the outcome's count column (by name), each histogram as the index of
+    its one bucket (-1: none; `measured`/`waited` = there is one), the maxima of one outcome = its sums,
+    the three buckets = the finishing time truncated in UTC. About 25 parameters, not 170."""
     src = "nowait" if standalone else "u"  # the one-row relation every write reads
     r = MetricsRollup._meta.db_table
     key = ("brand_id", "task_type", "queue", "granularity", "bucket")
@@ -159,14 +166,17 @@ def _pg_sql(with_metrics: bool, with_worker: bool, standalone: bool) -> str:
     if with_worker:
         ctes.append(f"monitoring_w AS (UPDATE {Worker._meta.db_table} SET failed = failed + 1 "
                     f"FROM {src} WHERE hostname = {_typed(Worker, 'hostname')})")
-    scalars = ", ".join(f"{_typed(MetricsRollup, c)} AS {c}" for c in ("brand_id", "task_type", "queue") + _SCALARS)
-    ctes.append(f"monitoring_v AS (SELECT {scalars}, %s::integer AS di, %s::integer AS wi)")
+    scalars = ", ".join(f"{_typed(MetricsRollup, c)} AS {c}" for c in ("brand_id", "task_type", "queue") + _SUMS)
+    ctes.append(f"monitoring_v AS (SELECT {scalars}, %s::text AS oc, %s::integer AS di, %s::integer AS wi, "
+                f"%s::timestamptz AS finished)")
+    counts = [f"CASE WHEN v.oc = '{c}' THEN 1 ELSE 0 END" for c in _OUTCOME_COUNTS]
+    counts += [f"CASE WHEN v.{kind}i >= 0 THEN 1 ELSE 0 END" for kind in ("d", "w")]  # measured, waited
     hist = [f"CASE WHEN v.{kind}i = {i} THEN 1 ELSE 0 END" for kind in ("d", "w") for i in range(HISTOGRAM_BUCKETS)]
-    select = ["v.brand_id", "v.task_type", "v.queue", "b.granularity", "b.bucket",
-              *(f"v.{c}" for c in _COUNTS + _SUMS), *hist, *(f"v.{c}" for c in _MAXES)]
-    bucket = f"({_typed(MetricsRollup, 'granularity')}, {_typed(MetricsRollup, 'bucket')})"
+    select = ["v.brand_id", "v.task_type", "v.queue", "b.granularity", "b.bucket", *counts,
+              *(f"v.{c}" for c in _SUMS), *hist, "v.execution_ms_sum", "v.memory_mb_sum"]
+    buckets = ", ".join(f"('{g}', date_trunc('{unit}', v.finished, 'UTC'))" for g, unit in _TRUNC.items())
     rollups = (f"INSERT INTO {r} ({', '.join(cols)}) SELECT {', '.join(select)} FROM monitoring_v AS v "
-               f"CROSS JOIN (VALUES {bucket}, {bucket}, {bucket}) AS b(granularity, bucket) CROSS JOIN {src} "
+               f"CROSS JOIN LATERAL (VALUES {buckets}) AS b(granularity, bucket) CROSS JOIN {src} "
                f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}")
     if standalone:
         return f"WITH {', '.join(ctes)} {rollups}"
@@ -188,11 +198,10 @@ def _pg_write(task, outcome: Outcome, buckets: dict, worker_failed: str, *, stan
             params.append(custom_field.get_db_prep_save(value, connection) if name == "custom" else value)
     if worker_failed:
         params.append(worker_failed)
-    values = {**outcome.rollup, **outcome.maxes}
-    params += [task.brand_id, task.task_type, task.queue, *(values[c] for c in _SCALARS),
-               _bucket_index(outcome.rollup, "d"), _bucket_index(outcome.rollup, "w")]
-    for granularity, start in buckets.items():
-        params += [str(granularity), start]
+    rollup = outcome.rollup
+    params += [task.brand_id, task.task_type, task.queue, *(rollup[c] for c in _SUMS),
+               next(c for c in _OUTCOME_COUNTS if rollup[c]), _bucket_index(rollup, "d"), _bucket_index(rollup, "w"),
+               buckets[Granularity.MINUTE]]
     return _pg_sql(outcome.metrics is not None, bool(worker_failed), standalone), params
 
 
