@@ -55,8 +55,40 @@ def histogram_index(ms: int) -> int:
 @dataclass(slots=True)
 class Outcome:
     metrics: dict | None  # TaskMetrics columns, or None when the task never ran
-    rollup: dict  # the columns added to each bucket
-    maxes: dict
+    column: str  # the rollup count it adds one to (OUTCOME_COLUMN)
+    wall: int | None
+    wait: int | None
+    cpu: int | None
+    memory: float | None
+    cost: Decimal | None
+
+    def sums(self) -> tuple:
+        """The values of _SUMS it adds to each bucket."""
+        measured = self.wall is not None
+        return (self.wall or 0, self.wait or 0, (self.cpu or 0) if measured else 0,
+                (self.memory or 0.0) if measured else 0, self.cost or Decimal(0))
+
+    def histogram_indexes(self) -> tuple[int, int]:
+        """The duration and queue-wait histogram buckets it counts in (-1: none)."""
+        return (-1 if self.wall is None else histogram_index(self.wall),
+                -1 if self.wait is None else histogram_index(self.wait))
+
+    @property
+    def rollup(self) -> dict:
+        """Every column it adds to each bucket (_ADDED)."""
+        rollup = dict.fromkeys(_ADDED, 0)
+        rollup.update(zip(_SUMS, self.sums(), strict=True))
+        rollup[self.column] = 1
+        d, w = self.histogram_indexes()
+        if d >= 0:
+            rollup["measured"], rollup[f"d{d}"] = 1, 1
+        if w >= 0:
+            rollup["waited"], rollup[f"w{w}"] = 1, 1
+        return rollup
+
+    @property
+    def maxes(self) -> dict:
+        return {"execution_ms_max": self.wall or 0, "memory_mb_max": self.memory or 0.0}
 
 
 def build_outcome(task: BaseTask, status: str, figures: RunFigures | None, custom: dict | None,
@@ -75,16 +107,6 @@ def build_outcome(task: BaseTask, status: str, figures: RunFigures | None, custo
     if task.started_at is not None and task.queued_at is not None:
         wait = max(0, int((task.started_at - task.queued_at).total_seconds() * 1000))
     cost = costs.run_cost(task_type=task.task_type, queue=task.queue, cpu_ms=cpu, wall_ms=wall)
-    rollup = dict.fromkeys(_ADDED, 0)
-    rollup["cost_usd_sum"] = cost or Decimal(0)
-    rollup[OUTCOME_COLUMN[status]] = 1
-    if wall is not None:
-        rollup.update(measured=1, execution_ms_sum=wall, cpu_ms_sum=cpu or 0, memory_mb_sum=memory or 0.0)
-        rollup[f"d{histogram_index(wall)}"] = 1
-    if wait is not None:
-        rollup.update(waited=1, queue_wait_ms_sum=wait)
-        rollup[f"w{histogram_index(wait)}"] = 1
-    maxes = {"execution_ms_max": wall or 0, "memory_mb_max": memory or 0.0}
     metrics = None
     if wall is not None:
         metrics = {"brand_id": task.brand_id, "task_type": task.task_type, "status": status, "finished_at": finished,
@@ -92,7 +114,7 @@ def build_outcome(task: BaseTask, status: str, figures: RunFigures | None, custo
                    "memory_is_run_peak": is_peak, "cost_usd": cost, "custom": custom or {},
                    "flags": costs.flags(task_type=task.task_type, memory_mb=memory, wall_ms=wall, cost=cost),
                    "source": source}
-    return Outcome(metrics, rollup, maxes)
+    return Outcome(metrics, OUTCOME_COLUMN[status], wall, wait, cpu, memory, cost)
 
 
 def record_outcome(task: BaseTask, status: str, figures: RunFigures | None = None, custom: dict | None = None,
@@ -183,11 +205,6 @@ def _pg_sql(with_metrics: bool, with_worker: bool, standalone: bool) -> str:
     return ", ".join([*ctes, f"monitoring_r AS ({rollups})"])
 
 
-def _bucket_index(rollup: dict, kind: str) -> int:
-    """The histogram bucket an outcome counts in (-1: none), from its rollup columns."""
-    return next((i for i in range(HISTOGRAM_BUCKETS) if rollup[f"{kind}{i}"]), -1)
-
-
 def _pg_write(task, outcome: Outcome, buckets: dict, worker_failed: str, *, standalone: bool) -> tuple[str, list]:
     """The SQL (`_pg_sql`) and its parameters."""
     params: list = []
@@ -198,14 +215,13 @@ def _pg_write(task, outcome: Outcome, buckets: dict, worker_failed: str, *, stan
             params.append(custom_field.get_db_prep_save(value, connection) if name == "custom" else value)
     if worker_failed:
         params.append(worker_failed)
-    rollup = outcome.rollup
-    params += [task.brand_id, task.task_type, task.queue, *(rollup[c] for c in _SUMS),
-               next(c for c in _OUTCOME_COUNTS if rollup[c]), _bucket_index(rollup, "d"), _bucket_index(rollup, "w"),
-               buckets[Granularity.MINUTE]]
+    params += [task.brand_id, task.task_type, task.queue, *outcome.sums(), outcome.column,
+               *outcome.histogram_indexes(), buckets[Granularity.MINUTE]]
     return _pg_sql(outcome.metrics is not None, bool(worker_failed), standalone), params
 
 
 def _record_orm(task, outcome: Outcome, buckets: dict, worker_failed: str) -> None:
+    rollup, maxes = outcome.rollup, outcome.maxes
     with transaction.atomic():
         if outcome.metrics is not None:
             metrics, created = TaskMetrics.objects.get_or_create(task_id=task.pk, defaults=outcome.metrics)
@@ -218,5 +234,5 @@ def _record_orm(task, outcome: Outcome, buckets: dict, worker_failed: str) -> No
                    "granularity": granularity, "bucket": start}
             MetricsRollup.objects.get_or_create(**key)
             MetricsRollup.objects.filter(**key).update(
-                **{c: F(c) + outcome.rollup[c] for c in _ADDED},
-                **{c: Greatest(F(c), outcome.maxes[c]) for c in _MAXES})
+                **{c: F(c) + rollup[c] for c in _ADDED},
+                **{c: Greatest(F(c), maxes[c]) for c in _MAXES})
