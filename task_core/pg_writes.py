@@ -160,7 +160,8 @@ _NO_WAIT = "nowait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off
 
 
 @cache
-def _update_sql(names: tuple[str, ...], with_event: bool, durable: bool = True) -> tuple[str, tuple]:
+def _update_sql(names: tuple[str, ...], with_event: bool, durable: bool = True,
+                extra: tuple[str, ...] = ()) -> tuple[str, tuple]:
     fields = tuple(BaseTask._meta.get_field(name) for name in names)
     sets = ", ".join(f"{_q(f.column)} = %s" for f in fields)
     ctes = [] if durable else [_NO_WAIT]
@@ -170,19 +171,24 @@ def _update_sql(names: tuple[str, ...], with_event: bool, durable: bool = True) 
         event_cols, event_values = _event_sql()
         ctes.append(f"ev AS (INSERT INTO {_EVENT} ({event_cols}) SELECT u.id, {event_values} FROM u)")
     ctes.append(f"d AS (INSERT INTO {_DELTA} SELECT brand_id, %s, %s, 1 FROM u)")
+    ctes += extra  # other apps' writes about an outcome (task_core.outcome_writes), after core's own
     return f"WITH {', '.join(ctes)} SELECT id FROM u", fields
 
 
-def update_task(pk: int, current: str, values: dict, event: dict | None, *, durable: bool = True) -> bool:
+def update_task(pk: int, current: str, values: dict, event: dict | None, *, durable: bool = True,
+                extra: tuple = ()) -> bool:
     """The guarded UPDATE (`WHERE status = current`) and its event; True if the row was in `current`.
-    `durable=False`: the commit does not wait for the disk (`_NO_WAIT`)."""
-    sql, fields = _update_sql(tuple(values), event is not None, durable)
+    `durable=False`: the commit does not wait for the disk (`_NO_WAIT`). `extra`: OutcomeWrites of other
+    apps (task_core.outcome_writes), whose CTEs and parameters are appended to the statement."""
+    sql, fields = _update_sql(tuple(values), event is not None, durable, tuple(w.ctes for w in extra))
     conn = connections[DEFAULT_DB_ALIAS]
     params = [f.get_db_prep_save(v, conn) for f, v in zip(fields, values.values(), strict=True)]
     params += [pk, current]
     if event is not None:
         params += _event_params(event)
     params += [current, values["status"]]
+    for write in extra:
+        params += write.params
     with conn.cursor() as cursor:
         run_prepared(cursor, sql, params)
         return cursor.rowcount > 0

@@ -3,7 +3,9 @@
 - task_started(task, worker, ctx)       worker side, after the task is marked running, before it runs
                                         (ctx: the TaskContext; ctx.metrics holds what ctx.metric() reported,
                                          ctx.run_id names this run)
-- task_finished(task, status, worker)   worker side, after completed / failed / cancelled / retrying
+- task_finished(task, status, worker, written)   after completed / failed / cancelled / retrying, whatever
+                                        path; `written`: the apps whose outcome writes (outcome_writes)
+                                        were committed with it (they need not write again)
 - task_checkpoint(task, step, state, progress, run_id)   a task author called ctx.checkpoint()
 - task_resume_state(task, run_id) -> state   receivers may return the state a resumed run continues from
 - tasks_created(tasks, created_by, extra)    one or many tasks were inserted; `extra` holds the

@@ -11,12 +11,12 @@ import logging
 import os
 from contextlib import nullcontext, suppress
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from megahub.iterables import chunked
 
-from . import orm_writes, pg_writes, signals
+from . import orm_writes, outcome_writes, pg_writes, signals
 from .choices import TaskStatus as S
 from .models import BaseTask, TaskEvent
 
@@ -64,12 +64,14 @@ def transition(task: BaseTask, to_status: str, *, actor=None, detail: str = "", 
         if record_event:
             event = {"from_status": current, "to_status": to_status, "actor": actor,
                      "worker": fields.get("worker", task.worker), "detail": detail[:5000]}
-        if _write(task.pk, current, to_status, fields, event):
+        extra = _outcome_writes(task, to_status, fields)
+        done, written = _write(task.pk, current, to_status, fields, event, extra)
+        if done:
             task.status = to_status
             for name, value in fields.items():
                 setattr(task, name, value)
             if to_status in FINISHING:
-                send_finished(task)
+                send_finished(task, written)
             return True
         # Someone else moved it: look again once, at the whole row, so that `task` stays one consistent
         # snapshot (a status re-read alone would pair "running" with this object's stale worker and times).
@@ -91,10 +93,11 @@ def _reload(task: BaseTask) -> None:
 FINISHING = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.RETRYING})
 
 
-def send_finished(task: BaseTask) -> None:
-    """Tell the other apps; a failing receiver is logged and never undoes or blocks the transition."""
+def send_finished(task: BaseTask, written: frozenset[str] = frozenset()) -> None:
+    """Tell the other apps; a failing receiver is logged and never undoes or blocks the transition.
+    `written`: the apps whose outcome writes were committed with it (task_core.outcome_writes)."""
     for receiver, result in signals.task_finished.send_robust(sender=BaseTask, task=task, status=task.status,
-                                                              worker=task.worker):
+                                                              worker=task.worker, written=written):
         if isinstance(result, Exception):
             logger.error("task_finished receiver %r failed for task %s", receiver, task.pk, exc_info=result)
 
@@ -145,13 +148,35 @@ def _durable(to_status: str) -> bool:
     return to_status not in NO_WAIT or connection.in_atomic_block
 
 
-def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | None) -> bool:
-    """The guarded UPDATE of one row and its event, atomically. True if the row was in `current`.
+def _outcome_writes(task: BaseTask, to_status: str, fields: dict) -> list:
+    """The other apps' writes to commit with an outcome (task_core.outcome_writes): on PostgreSQL, outside
+    a caller's transaction (there a failing write would abort the caller's transaction too)."""
+    if to_status not in FINISHING or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return []
+    return outcome_writes.collect(task, to_status, {"status": to_status, **fields})
+
+
+def _write(pk: int, current: str, to_status: str, fields: dict, event: dict | None,
+           extra: list = ()) -> tuple[bool, frozenset[str]]:
+    """The guarded UPDATE of one row and its event, atomically, with the apps' outcome writes `extra`
+    ((name, OutcomeWrite) pairs). Returns whether the row was in `current`, and the names of the writes
+    committed with it.
 
     The row stays locked until its event is written, so a transition made meanwhile by another process
     (web vs worker) waits and its event always sorts after this one.
     """
-    return _writes().update_task(pk, current, {"status": to_status, **fields}, event, durable=_durable(to_status))
+    values, durable = {"status": to_status, **fields}, _durable(to_status)
+    if not extra:
+        return _writes().update_task(pk, current, values, event, durable=durable), frozenset()
+    try:
+        done = pg_writes.update_task(pk, current, values, event, durable=durable, extra=tuple(w for _, w in extra))
+    except DatabaseError:
+        # Autocommit: the failed statement wrote nothing. An app's write must never cost the outcome:
+        # write it alone; the apps then record it from task_finished (whose `written` does not name them).
+        logger.exception("outcome writes %s failed for task %s; the outcome is written without them",
+                         [name for name, _ in extra], pk)
+        return pg_writes.update_task(pk, current, values, event, durable=durable), frozenset()
+    return done, frozenset(name for name, _ in extra)
 
 
 def _writes():
