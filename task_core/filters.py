@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from megahub.api.exceptions import validation_error
+from megahub.api.filters import ChoiceListFilter
 
 from .choices import TaskPriority, TaskStatus
 from .models import BaseTask
@@ -40,6 +41,8 @@ class TaskOrderingFilter(django_filters.OrderingFilter):
     """One ordering field; ordering by `completed_at` lists finished tasks only (the others have no
     completion time, and an index of finished tasks serves it)."""
 
+    single_field = True  # the schema: one value, not a list
+
     def filter(self, qs, value):
         if value and len(value) > 1:
             raise validation_error("Order by one field.", self.field_name)
@@ -54,8 +57,8 @@ class TaskFilter(django_filters.FilterSet):
     no index worth its cost to every status change would serve is not offered (ordering by priority,
     status, type, progress or start time; search shorter than 3 characters): docs/architecture.md."""
 
-    status = django_filters.CharFilter(
-        method="filter_status",
+    status = ChoiceListFilter(
+        values=lambda: [*TaskStatus.values, *STATUS_ALIASES], apply="filter_status",
         help_text="One or more statuses, comma-separated; `active` = unfinished, `finished` = done.",
     )
     # distinct=False: django-filter's default DISTINCT (for joins) would sort the whole list.
@@ -77,17 +80,11 @@ class TaskFilter(django_filters.FilterSet):
         model = BaseTask
         fields = []
 
-    def filter_status(self, queryset, name, value):
+    def filter_status(self, queryset, name, values):
         wanted: set[str] = set()
-        for part in (p.strip() for p in value.split(",") if p.strip()):
-            if part in STATUS_ALIASES:
-                wanted.update(STATUS_ALIASES[part])
-            elif part in TaskStatus.values:
-                wanted.add(part)
-            else:
-                allowed = ", ".join([*TaskStatus.values, *STATUS_ALIASES])
-                raise validation_error(f"Unknown status {part!r}; use one of {allowed}.", "status")
-        return queryset.filter(status__in=wanted) if wanted else queryset  # "status=," filters nothing
+        for part in values:
+            wanted.update(STATUS_ALIASES.get(part, [part]))
+        return queryset.filter(status__in=wanted)
 
     def filter_search(self, queryset, name, value):
         value = search_text(value, name)

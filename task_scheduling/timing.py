@@ -18,11 +18,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from megahub.timestamps import utc_iso
+from megahub.timestamps import timezone_names, utc_iso
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -82,22 +82,12 @@ def describe_cron(expression: str) -> str:
 
 def get_zone(name: str) -> ZoneInfo:
     """The IANA zone `name`, or ValueError."""
-    if not name or name not in _zones():
+    if not name or name not in timezone_names():
         raise ValueError(f"Unknown timezone {name!r}; use an IANA name such as Europe/Paris.")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"Unknown timezone {name!r}.") from exc
-
-
-_ZONES: set[str] | None = None
-
-
-def _zones() -> set[str]:
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = available_timezones() | {"UTC"}
-    return _ZONES
 
 
 # --- wall clock <-> UTC -----------------------------------------------------------------------------

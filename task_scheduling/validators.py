@@ -3,7 +3,7 @@ and the services. Each raises a 400 VALIDATION_ERROR naming the field, or return
 
 from django.utils import timezone
 
-from megahub.api.exceptions import ApplicationError, validation_error
+from megahub.api.exceptions import ApplicationError, related_not_found, validation_error
 from task_core.registry import get_task_type
 from task_core.services import task_build
 
@@ -71,10 +71,6 @@ def template_validate(*, template: ScheduleTemplate, require_future: bool = True
         except ApplicationError as exc:
             raise renamed(exc, "parameters") from None
 
-    def calendar():
-        if template.calendar_id and template.calendar.brand_id != template.brand_id:
-            raise validation_error("No calendar with this id in this brand.", "calendar")
-
     def timing():
         timing_validate(kind=template.kind, cron_expression=template.cron_expression,
                         interval_seconds=template.interval_seconds, run_at=template.run_at, tz=template.timezone,
@@ -87,7 +83,10 @@ def template_validate(*, template: ScheduleTemplate, require_future: bool = True
         except ApplicationError as exc:
             raise renamed(exc, "parameters") from None
 
-    for func in (unique_name, parameters, calendar, timing):
+    if template.calendar_id and template.calendar.brand_id != template.brand_id:
+        # Another brand's calendar is a 404 on its own (not merged into the 400 of the other checks).
+        raise related_not_found("No calendar with this id in this brand.", "calendar")
+    for func in (unique_name, parameters, timing):
         check(func)
     if not any(k == "parameters" or k.startswith(("parameters.", "task_type"))
                for k in (first.field_errors if first else {})):

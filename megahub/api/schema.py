@@ -1,6 +1,13 @@
 """OpenAPI generation: the error shape on every operation, the brand header as a security scheme (Swagger UI's
-"Authorize" remembers it with the JWT), tags by app and a one-line summary per operation."""
+"Authorize" remembers it with the JWT), tags by app and a one-line summary per operation. Query parameters
+state what the server enforces: each filter's bounds and pattern (`StrictFilterExtension`), and no empty
+value (`postprocess`)."""
 
+import copy
+
+from django.core import validators
+from django_filters import OrderingFilter
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
@@ -62,6 +69,35 @@ ERROR_DESCRIPTIONS = {
     "500": "Internal error",
     "503": "A required service is unavailable (DATABASE_UNAVAILABLE, BROKER_UNAVAILABLE)",
 }
+
+
+VALIDATOR_KEYWORDS = [(validators.MinValueValidator, "minimum"), (validators.MaxValueValidator, "maximum"),
+                      (validators.MinLengthValidator, "minLength"), (validators.MaxLengthValidator, "maxLength")]
+
+
+class StrictFilterExtension(DjangoFilterExtension):
+    """drf-spectacular's django-filter parameters, plus what each filter enforces: the bounds of its form
+    field's validators, a filter's own `openapi_schema` (megahub.api.filters.ChoiceListFilter), and one value
+    for an ordering that takes one field (`single_field = True`)."""
+
+    target_class = "megahub.api.filters.StrictFilterBackend"
+    priority = 1
+
+    def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
+        parameters = super().resolve_filter_field(auto_schema, model, filterset_class, field_name, filter_field)
+        for parameter in parameters:
+            schema = parameter["schema"]
+            if isinstance(filter_field, OrderingFilter) and getattr(filter_field, "single_field", False):
+                schema = parameter["schema"] = {"type": "string", "enum": schema["items"]["enum"]}
+                parameter.pop("explode", None)
+                parameter.pop("style", None)
+            schema.update(getattr(filter_field, "openapi_schema", {}))
+            # A copy: building the form field on the shared base filter would make every FilterSet copy it.
+            for validator in copy.deepcopy(filter_field).field.validators:
+                for cls, keyword in VALIDATOR_KEYWORDS:
+                    if isinstance(validator, cls) and schema.get("type") in ("integer", "number", "string"):
+                        schema.setdefault(keyword, validator.limit_value)
+        return parameters
 
 
 def tag_for_path(path: str) -> str:
@@ -146,7 +182,18 @@ def first_sentence(doc: str | None, longest: int = 100) -> str | None:
 
 
 def postprocess(result, generator, request, public):
-    """The tags in the order of TAGS_BY_PREFIX, with their descriptions."""
+    """The tags in the order of TAGS_BY_PREFIX, with their descriptions; no query parameter takes an empty
+    value (megahub.api.filters.refuse_empty_query_params)."""
+    for item in result["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", ()):
+                schema = parameter.get("schema", {})
+                if parameter["in"] != "query":
+                    continue
+                if schema.get("type") == "string" and "enum" not in schema:
+                    schema["minLength"] = max(schema.get("minLength", 0), 1)
+                elif schema.get("type") == "array":
+                    schema["minItems"] = max(schema.get("minItems", 0), 1)
     used = {tag for item in result["paths"].values() for op in item.values() for tag in op.get("tags", ())}
     ordered = [tag for _, tag in TAGS_BY_PREFIX if tag in used] + sorted(used - set(TAG_DESCRIPTIONS))
     result["tags"] = [{"name": tag, "description": TAG_DESCRIPTIONS.get(tag, "")} for tag in ordered]

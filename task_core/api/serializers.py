@@ -1,29 +1,54 @@
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from megahub.api.fields import JSONObjectField
+from megahub.api.fields import CharField, IntegerField, JSONObjectField, ModelSerializer
 
 from ..choices import TaskPriority
 from ..enums import registered_enums
 from ..models import BaseTask, TaskEvent
 from ..querysets import TASK_RELATIONS
+from ..registry import all_task_types
+
+
+class TaskTypeField(CharField):
+    """The name of a registered task type; its schema is the enum of the registered types (the service
+    refuses another with a 400 UNKNOWN_TASK_TYPE)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 120)
+        kwargs.setdefault("help_text", "A type listed by /tasks/system/task-info/.")
+        super().__init__(**kwargs)
+
+
+class TaskTypeFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = TaskTypeField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": sorted(t.name for t in all_task_types())}
+
+
+def timeout_seconds_field(**kwargs) -> IntegerField:
+    """A task's timeout: 1 to MAX_TASK_TIMEOUT_SECONDS (what services.task_build accepts)."""
+    return IntegerField(min_value=1, max_value=settings.MAX_TASK_TIMEOUT_SECONDS, **kwargs)
 
 
 class BrandRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
+    id = IntegerField()
+    name = CharField()
 
 
 class UserRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
+    id = IntegerField()
+    username = CharField()
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class TaskSerializer(ModelSerializer):
     """A task as the reference example shows it. Other apps add fields with `register_task_field`."""
 
     brand = BrandRefSerializer(read_only=True)
     created_by = UserRefSerializer(read_only=True, allow_null=True)
-    duration_ms = serializers.IntegerField(read_only=True, allow_null=True)
+    duration_ms = IntegerField(read_only=True, allow_null=True)
     retry_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
@@ -58,13 +83,13 @@ def register_task_field(name: str, field: serializers.Field, *, select_related: 
 
 
 class TaskCreateSerializer(serializers.Serializer):
-    task_type = serializers.CharField(max_length=120, help_text="A type listed by /tasks/system/task-info/.")
+    task_type = TaskTypeField()
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    description = CharField(max_length=5000, required=False, allow_blank=True, default="")
     context_data = JSONObjectField(required=False, default=dict,
                                          help_text="Parameters, validated against the type's schema (64 KiB max).")
-    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False)
-    timeout_seconds = serializers.IntegerField(min_value=1, required=False)
+    max_retries = IntegerField(min_value=0, max_value=20, required=False)
+    timeout_seconds = timeout_seconds_field(required=False)
 
 
 # Names of the create fields other apps added (register_task_create_field): the view hands their values
@@ -80,7 +105,7 @@ def register_task_create_field(name: str, field: serializers.Field) -> None:
         TASK_CREATE_EXTRA_FIELDS.append(name)
 
 
-class TaskEventSerializer(serializers.ModelSerializer):
+class TaskEventSerializer(ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
 
     class Meta:
@@ -89,20 +114,20 @@ class TaskEventSerializer(serializers.ModelSerializer):
 
 
 class QueueStatsSerializer(serializers.Serializer):
-    queues = serializers.DictField(child=serializers.IntegerField(), help_text="Messages waiting per queue.")
-    counts_by_status = serializers.DictField(child=serializers.IntegerField(),
+    queues = serializers.DictField(child=IntegerField(), help_text="Messages waiting per queue.")
+    counts_by_status = serializers.DictField(child=IntegerField(),
                                              help_text="This brand's tasks by status.")
-    workers_online = serializers.ListField(child=serializers.CharField())
+    workers_online = serializers.ListField(child=CharField())
 
 
 class SystemStatusSerializer(serializers.Serializer):
-    version = serializers.CharField()
-    database = serializers.CharField()
-    broker = serializers.CharField()
-    task_types = serializers.IntegerField()
-    workers_online = serializers.ListField(child=serializers.CharField())
-    counts_by_status = serializers.DictField(child=serializers.IntegerField())
-    outbox_pending = serializers.IntegerField(help_text="Tasks of this brand waiting for the broker.")
+    version = CharField()
+    database = CharField()
+    broker = CharField()
+    task_types = IntegerField()
+    workers_online = serializers.ListField(child=CharField())
+    counts_by_status = serializers.DictField(child=IntegerField())
+    outbox_pending = IntegerField(help_text="Tasks of this brand waiting for the broker.")
 
 
 class HealthSerializer(serializers.Serializer):
@@ -113,15 +138,15 @@ class HealthSerializer(serializers.Serializer):
 class HealthUnavailableSerializer(HealthSerializer):
     """A 503 health answer: the components, plus the API's error shape like every other error."""
 
-    detail = serializers.CharField()
-    error_code = serializers.CharField()
-    field_errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    detail = CharField()
+    error_code = CharField()
+    field_errors = serializers.DictField(child=serializers.ListField(child=CharField()))
 
 
 class TaskTypeInfoSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    label = serializers.CharField()
-    description = serializers.CharField()
+    name = CharField()
+    label = CharField()
+    description = CharField()
     parameters_schema = serializers.DictField(help_text="JSON Schema (2020-12) of context_data.")
     ui = serializers.DictField(help_text="Rendering hints per parameter.")
     defaults = serializers.DictField()
@@ -134,7 +159,7 @@ class EnumsSerializer(serializers.Serializer):
     priorities = serializers.ListField(child=serializers.DictField())
     origins = serializers.ListField(child=serializers.DictField())
     roles = serializers.ListField(child=serializers.DictField())
-    transitions = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    transitions = serializers.DictField(child=serializers.ListField(child=CharField()))
 
     def get_fields(self):
         fields = super().get_fields()

@@ -35,12 +35,17 @@ def test_create_registers_one_beat_entry_and_shows_next_run_in_its_timezone(oper
     ({"kind": "interval", "interval_seconds": None}, "interval_seconds"),
     ({"kind": "date", "run_at": "2001-01-01T00:00:00Z"}, "run_at"),
     ({"priority": "urgent"}, "priority"),
-    ({"calendar": 999999}, "calendar"),
 ])
 def test_create_validation_errors(operator_api, extra, field):
     resp = create(operator_api, **extra)
     assert_error(resp, 400, resp.json()["error_code"], field)
     assert resp.json()["error_code"] in {"VALIDATION_ERROR", "UNKNOWN_TASK_TYPE"}
+    assert not ScheduleTemplate.objects.exists()
+
+
+def test_an_unknown_calendar_is_a_404_naming_it(operator_api):
+    resp = create(operator_api, calendar=999999)
+    assert_error(resp, 404, "NOT_FOUND", "calendar")
     assert not ScheduleTemplate.objects.exists()
 
 
