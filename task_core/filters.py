@@ -37,6 +37,15 @@ class InRangeIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = InRangeIsoDateTimeField
 
 
+class SearchFilter(django_filters.CharFilter):
+    """A `search` text: at least TASK_SEARCH_MIN_LENGTH characters once stripped (`search_text`); the schema's
+    pattern says the same (a non-space character, at least MIN - 2 more, a non-space character)."""
+
+    @property
+    def openapi_schema(self) -> dict:
+        return {"pattern": rf"\S[\s\S]{{{settings.TASK_SEARCH_MIN_LENGTH - 2},}}\S"}
+
+
 class TaskOrderingFilter(django_filters.OrderingFilter):
     """One ordering field; ordering by `completed_at` lists finished tasks only (the others have no
     completion time, and an index of finished tasks serves it)."""
@@ -64,7 +73,7 @@ class TaskFilter(django_filters.FilterSet):
     # distinct=False: django-filter's default DISTINCT (for joins) would sort the whole list.
     priority = django_filters.MultipleChoiceFilter(choices=TaskPriority.choices, distinct=False)
     task_type = django_filters.CharFilter(field_name="task_type")
-    search = django_filters.CharFilter(
+    search = SearchFilter(
         method="filter_search",
         help_text=f"At least {settings.TASK_SEARCH_MIN_LENGTH} characters: text in the description, part of a "
                   "registered task type's name, or the start of a task id (at least 4 hexadecimal digits).")
@@ -93,9 +102,9 @@ class TaskFilter(django_filters.FilterSet):
 
 def search_text(value: str, name: str = "search") -> str:
     """The text of a `search` parameter, stripped; a 400 on `name` when it is shorter than
-    TASK_SEARCH_MIN_LENGTH (a trigram index needs three characters)."""
+    TASK_SEARCH_MIN_LENGTH (a trigram index needs three characters), blank included."""
     value = value.strip()
-    if value and len(value) < settings.TASK_SEARCH_MIN_LENGTH:
+    if len(value) < settings.TASK_SEARCH_MIN_LENGTH:
         raise validation_error(f"Search for at least {settings.TASK_SEARCH_MIN_LENGTH} characters.", name)
     return value
 

@@ -8,6 +8,7 @@ from megahub.api.filters import BooleanFilter, BrandObjectFilter, IntegerFilter
 from task_core.choices import TaskStatus
 from task_core.filters import (
     InRangeIsoDateTimeFilter,
+    SearchFilter,
     description_contains,
     register_task_filter,
     search_text,
@@ -46,7 +47,7 @@ class TaskMetricsFilter(django_filters.FilterSet):
     memory_usage_mb__gte = django_filters.NumberFilter(field_name="memory_usage_mb", lookup_expr="gte")
     cost_usd__gte = django_filters.NumberFilter(field_name="cost_usd", lookup_expr="gte")
     flag = django_filters.ChoiceFilter(method="filter_flag", choices=[(f, f) for f in FLAGS])
-    search = django_filters.CharFilter(
+    search = SearchFilter(
         method="filter_search",
         help_text=f"At least {settings.TASK_SEARCH_MIN_LENGTH} characters: part of a flag's name, of a registered "
                   f"task type's name, or text in the task's description (among the newest {DESCRIPTION_MATCHES} "

@@ -64,7 +64,7 @@ def seed_brand(name: str, user) -> Brand:
     transition(task, "interrupted")
     calendar = calendars.calendar_create(brand=brand, name=f"{name} holidays", timezone="Europe/Paris",
                                          excluded_dates=["2026-12-25"],
-                                         blackout_windows=[{"weekday": 6, "start": "00:00", "end": "23:59"}])
+                                         blackout_windows=[{"days": [6], "start": "00:00", "end": "23:59"}])
     cron = templates.template_create(brand=brand, created_by=user, name=f"{name} nightly", task_type="demo.echo",
                                      parameters={"message": "nightly"}, kind="cron", cron_expression="0 3 * * *",
                                      timezone="Europe/Paris", calendar=calendar, queue="q-nobody")

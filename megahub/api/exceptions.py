@@ -69,6 +69,12 @@ class Conflict(ApplicationError):
     error_code = "CONFLICT"
 
 
+def name_taken(message: str, field: str = "name") -> Conflict:
+    """A 409 NAME_TAKEN naming the field: the value is valid, another object of the brand holds it (a conflict
+    with the server's state, which no schema can state, not an invalid request)."""
+    return Conflict(message, error_code="NAME_TAKEN", field_errors={field: [message]})
+
+
 class ServiceUnavailable(ApplicationError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "A service this endpoint needs is unavailable."

@@ -1,3 +1,6 @@
+import copy
+from collections.abc import Callable
+
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
@@ -26,6 +29,31 @@ class TaskTypeFieldExtension(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         return {"type": "string", "enum": sorted(t.name for t in all_task_types())}
+
+
+def task_type_variants(type_field: str, parameters_field: str, applies: dict | None = None):
+    """The request schema of a body naming a task type and its parameters: one variant per registered type
+    (`oneOf`), its name the only value of `type_field`, its parameter schema that of `parameters_field`
+    (required when the type requires a parameter). `applies`: field name -> which types take it (a field is
+    left out of the others' variants). A serializer's `schema_variants` (megahub.api.schema)."""
+
+    def variants(component: dict) -> list[dict]:
+        out = []
+        for ttype in all_task_types():
+            variant = copy.deepcopy(component)
+            properties = variant["properties"]
+            properties[type_field] = {"type": "string", "enum": [ttype.name]}
+            properties[parameters_field] = {**copy.deepcopy(ttype.schema),
+                                            "description": f"Parameters of {ttype.name}."}
+            for name, applies_to in (applies if applies is not None else TASK_CREATE_FIELD_APPLIES).items():
+                if not applies_to(ttype):
+                    properties.pop(name, None)
+            if ttype.schema.get("required") and parameters_field not in variant.get("required", []):
+                variant["required"] = [*variant.get("required", []), parameters_field]
+            out.append(variant)
+        return out
+
+    return variants
 
 
 def timeout_seconds_field(**kwargs) -> IntegerField:
@@ -82,7 +110,13 @@ def register_task_field(name: str, field: serializers.Field, *, select_related: 
             cls.Meta.read_only_fields = cls.Meta.fields
 
 
+# Create fields of other apps that only some task types take (register_task_create_field's `applies_to`).
+TASK_CREATE_FIELD_APPLIES: dict[str, Callable] = {}
+
+
 class TaskCreateSerializer(serializers.Serializer):
+    schema_variants = staticmethod(task_type_variants("task_type", "context_data"))
+
     task_type = TaskTypeField()
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
     description = CharField(max_length=5000, required=False, allow_blank=True, default="")
@@ -97,10 +131,13 @@ class TaskCreateSerializer(serializers.Serializer):
 TASK_CREATE_EXTRA_FIELDS: list[str] = []
 
 
-def register_task_create_field(name: str, field: serializers.Field) -> None:
+def register_task_create_field(name: str, field: serializers.Field, *, applies_to: Callable | None = None) -> None:
     """Accept an optional field in the POST /tasks/ body, validated by `field` (called by other apps from
-    AppConfig.ready()); its value reaches the `tasks_created` receivers in `extra`."""
+    AppConfig.ready()); its value reaches the `tasks_created` receivers in `extra`. `applies_to(task_type)`:
+    the types that take it (the schema leaves it out of the others')."""
     TaskCreateSerializer._declared_fields[name] = field
+    if applies_to is not None:
+        TASK_CREATE_FIELD_APPLIES[name] = applies_to
     if name not in TASK_CREATE_EXTRA_FIELDS:
         TASK_CREATE_EXTRA_FIELDS.append(name)
 

@@ -1,5 +1,8 @@
 """Input serializers (validate requests) and output serializers (shape responses), kept apart."""
 
+import copy
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from megahub.api.fields import (
@@ -12,7 +15,7 @@ from megahub.api.fields import (
     ModelSerializer,
     TimezoneField,
 )
-from task_core.api.serializers import TaskTypeField, timeout_seconds_field
+from task_core.api.serializers import TaskTypeField, task_type_variants, timeout_seconds_field
 from task_core.choices import TaskPriority, TaskStatus
 
 from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
@@ -20,9 +23,28 @@ from ..models import Schedule, ScheduledRun, ScheduleEvent, ScheduleTemplate, Ta
 from ..selectors.executions import STATS_RUNS
 from ..selectors.schedules import schedule_events
 from ..selectors.templates import next_run_of_template
-from ..timing import describe_cron, local_iso
+from ..timing import CRON_PATTERN, describe_cron, local_iso
 
 # --- output ----------------------------------------------------------------------------------------
+
+HHMM = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "22:00"}
+BLACKOUT_WINDOW = {
+    "type": "object", "required": ["start", "end"], "additionalProperties": False,
+    "properties": {"start": HHMM, "end": HHMM, "days": {
+        "type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 6},
+        "description": "Weekdays, Monday=0; every day when left out."}},
+}
+
+
+@extend_schema_field({"type": "string", "format": "date"})
+class DateTextField(CharField):
+    """A date as YYYY-MM-DD (validators.calendar_rules_validate checks it)."""
+
+
+@extend_schema_field(BLACKOUT_WINDOW)
+class BlackoutWindowField(serializers.DictField):
+    """A weekly window (validators.calendar_rules_validate checks it)."""
+
 
 class CalendarSerializer(ModelSerializer):
     class Meta:
@@ -302,7 +324,52 @@ class LegacyCleanupSerializer(serializers.Serializer):
 
 # --- input -----------------------------------------------------------------------------------------
 
+CRON_EXPRESSION_SCHEMA = {"type": "string", "pattern": CRON_PATTERN, "description": (
+    "5-field cron expression (minute hour day-of-month month day-of-week) or an alias (@daily). The pattern is a "
+    "sufficient form: ranges (1-5) and names (mon) are accepted too.")}
+
+
+@extend_schema_field(CRON_EXPRESSION_SCHEMA)
+class CronExpressionField(CharField):
+    """A cron expression (validators.timing_validate checks it); its schema is CRON_PATTERN."""
+
+
+def kind_variants(component: dict) -> list[dict]:
+    """The shapes of a template body by `kind` (cron when left out): a cron expression, an interval or a
+    date each required by its kind (a serializer's `schema_variants`)."""
+    needs = {ScheduleKind.CRON: "cron_expression", ScheduleKind.INTERVAL: "interval_seconds",
+             ScheduleKind.DATE: "run_at", ScheduleKind.MANUAL: None}
+    out = []
+    for kind, needed in needs.items():
+        variant = copy.deepcopy(component)
+        variant["properties"]["kind"] = {"type": "string", "enum": [kind]}
+        required = [name for name in variant.get("required", []) if name != "kind"]
+        if kind != ScheduleKind.CRON:
+            required.append("kind")  # cron is the default
+        if needed:
+            required.append(needed)
+            variant["properties"][needed] = {k: v for k, v in variant["properties"][needed].items()
+                                             if k != "nullable"}
+        if kind == ScheduleKind.CRON:
+            variant["properties"]["cron_expression"] = dict(CRON_EXPRESSION_SCHEMA)
+        variant["required"] = required
+        out.append(variant)
+    return out
+
+
+def product_of_variants(*functions):
+    """`schema_variants` of several independent choices: each shape of the first, in each shape of the next."""
+    def variants(component: dict) -> list[dict]:
+        shapes = [component]
+        for function in functions:
+            shapes = [shape for base in shapes for shape in function(base)]
+        return shapes
+    return variants
+
+
 class PeriodicTaskInputSerializer(serializers.Serializer):
+    schema_variants = staticmethod(product_of_variants(task_type_variants("task_type", "parameters"), kind_variants))
+
     name = CharField(max_length=200, required=False, help_text=(
         "Unique in the brand. On create, when left out: the task type's label and the cron expression, "
         "numbered when taken. Required by PUT."))
@@ -334,7 +401,15 @@ class PeriodicTaskInputSerializer(serializers.Serializer):
         return value
 
 
+class PeriodicTaskReplaceSerializer(PeriodicTaskInputSerializer):
+    """PUT replaces the definition: its name is required."""
+
+    name = CharField(max_length=200, help_text="Unique in the brand.")
+
+
 class CronJobInputSerializer(serializers.Serializer):
+    schema_variants = staticmethod(task_type_variants("task_type", "parameters", applies={}))
+
     name = CharField(max_length=200)
     description = CharField(max_length=5000, required=False, allow_blank=True)
     task_type = TaskTypeField()
@@ -355,6 +430,8 @@ class ScheduleCreateSerializer(serializers.Serializer):
 
 
 class ValidateCronInputSerializer(serializers.Serializer):
+    required_any_of = ("cron_expression", "expression")  # the schema: one of them (validate() checks)
+
     cron_expression = CharField(max_length=120, allow_blank=True, required=False,
                                             help_text="The expression, named as in the create body.")
     expression = CharField(max_length=120, allow_blank=True, required=False,
@@ -385,6 +462,5 @@ class CalendarInputSerializer(serializers.Serializer):
     name = CharField(max_length=120)
     description = CharField(max_length=5000, required=False, allow_blank=True)
     timezone = TimezoneField(required=False)
-    excluded_dates = serializers.ListField(child=CharField(max_length=10), required=False,
-                                           max_length=3660)
-    blackout_windows = serializers.ListField(child=serializers.DictField(), required=False, max_length=100)
+    excluded_dates = serializers.ListField(child=DateTextField(max_length=10), required=False, max_length=3660)
+    blackout_windows = serializers.ListField(child=BlackoutWindowField(), required=False, max_length=100)

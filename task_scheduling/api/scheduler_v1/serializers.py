@@ -3,11 +3,11 @@
 
 from rest_framework import serializers
 
-from megahub.api.fields import BooleanField, CharField, IntegerField, ModelSerializer
-from task_core.api.serializers import TaskTypeField
+from megahub.api.fields import BooleanField, CharField, IntegerField, JSONObjectField, ModelSerializer
+from task_core.api.serializers import TaskTypeField, task_type_variants
 
 from ...models import ScheduledRun, ScheduleTemplate
-from ..serializers import ExecutionSerializer
+from ..serializers import CronExpressionField, ExecutionSerializer
 
 
 class ScheduledTaskSerializer(ModelSerializer):
@@ -25,9 +25,9 @@ class ScheduledTaskUpdateSerializer(serializers.Serializer):
     """PUT: every field optional (the reference's update body)."""
 
     name = CharField(max_length=200, required=False)
-    cron_schedule = CharField(max_length=120, required=False, help_text="5-field cron expression.")
+    cron_schedule = CronExpressionField(max_length=120, required=False)
     description = CharField(max_length=5000, required=False, allow_blank=True)
-    task_params = serializers.JSONField(required=False, help_text="Validated against the task type's schema.")
+    task_params = JSONObjectField(required=False, help_text="Validated against the task type's schema.")
     is_active = BooleanField(required=False)
 
     def validate_task_params(self, value):
@@ -41,10 +41,12 @@ class ScheduledTaskUpdateSerializer(serializers.Serializer):
 
 
 class ScheduledTaskCreateSerializer(ScheduledTaskUpdateSerializer):
+    schema_variants = staticmethod(task_type_variants("task_type", "task_params", applies={}))
+
     name = CharField(max_length=200)
     task_type = TaskTypeField()
     connection_id = IntegerField(min_value=0, max_value=2147483647, required=False, allow_null=True)
-    cron_schedule = CharField(max_length=120, help_text="5-field cron expression.")
+    cron_schedule = CronExpressionField(max_length=120)
 
 
 class RunSerializer(serializers.Serializer):

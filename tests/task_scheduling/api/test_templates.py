@@ -49,9 +49,10 @@ def test_an_unknown_calendar_is_a_404_naming_it(operator_api):
     assert not ScheduleTemplate.objects.exists()
 
 
-def test_duplicate_name_is_400(operator_api):
+def test_duplicate_name_is_a_409_once_the_definition_is_valid(operator_api):
     assert create(operator_api).status_code == 201
-    assert_error(create(operator_api), 400, "VALIDATION_ERROR", "name")
+    assert_error(create(operator_api), 409, "NAME_TAKEN", "name")
+    assert_error(create(operator_api, cron_expression="bad"), 400, "VALIDATION_ERROR", "cron_expression")
 
 
 def test_list_filters(operator_api):
