@@ -33,13 +33,17 @@ def test_create_registers_one_beat_entry_and_shows_next_run_in_its_timezone(oper
     ({"parameters": {"message": 5}}, "parameters.message"),
     ({"task_type": "nope"}, "task_type"),
     ({"kind": "interval", "interval_seconds": None}, "interval_seconds"),
-    ({"kind": "date", "run_at": "2001-01-01T00:00:00Z"}, "run_at"),
     ({"priority": "urgent"}, "priority"),
 ])
 def test_create_validation_errors(operator_api, extra, field):
     resp = create(operator_api, **extra)
     assert_error(resp, 400, resp.json()["error_code"], field)
     assert resp.json()["error_code"] in {"VALIDATION_ERROR", "UNKNOWN_TASK_TYPE"}
+    assert not ScheduleTemplate.objects.exists()
+
+
+def test_a_run_at_that_has_passed_is_a_409(operator_api):
+    assert_error(create(operator_api, kind="date", run_at="2001-01-01T00:00:00Z"), 409, "RUN_AT_PASSED", "run_at")
     assert not ScheduleTemplate.objects.exists()
 
 
