@@ -329,8 +329,8 @@ DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_hhmm(value: str) -> time:
-    """HH:MM, two digits each (as the calendar's schema says)."""
-    match = HHMM_RE.fullmatch(value) if isinstance(value, str) else None
+    """HH:MM, two digits each (as the calendar's schema says; its `$` also matches before a final newline)."""
+    match = HHMM_RE.fullmatch(value.removesuffix("\n")) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"Invalid time {value!r}; use HH:MM.")
     return time(int(match[1]), int(match[2]))
