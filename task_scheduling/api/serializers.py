@@ -429,6 +429,12 @@ class ScheduleCreateSerializer(serializers.Serializer):
     label = CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
+@extend_schema_field({"type": "string", "format": "date-time",
+                      "pattern": "^(197[1-9]|19[89][0-9]|2[0-8][0-9]{2}|29[0-8][0-9]|299[0-8])-"})
+class AfterField(serializers.DateTimeField):
+    """A date-time whose year (in UTC too) is within what validate_after accepts, as its schema says."""
+
+
 class ValidateCronInputSerializer(serializers.Serializer):
     required_any_of = ("cron_expression", "expression")  # the schema: one of them (validate() checks)
 
@@ -439,7 +445,7 @@ class ValidateCronInputSerializer(serializers.Serializer):
     timezone = TimezoneField(required=False, default="UTC")
     count = IntegerField(min_value=1, max_value=100, required=False, default=5)
     calendar = IntegerField(required=False, allow_null=True, help_text="Apply this calendar (id).")
-    after = serializers.DateTimeField(required=False, help_text="List runs after this instant (default now).")
+    after = AfterField(required=False, help_text="List runs after this instant (default now), years 1971-2998.")
 
     def validate_after(self, value):
         if not 1970 <= value.year <= 2999:

@@ -84,6 +84,8 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
                                                                                           partial=partial)
         data.is_valid(raise_exception=True)
         fields = with_calendar(request, dict(data.validated_data))
+        if not partial:
+            fields.setdefault("parameters", {})  # PUT replaces the definition: no parameters are the type's defaults
         fields.pop("register", None)
         templates.template_update(template=template, actor=request.user, **fields)
         return Response(self._shown(template))

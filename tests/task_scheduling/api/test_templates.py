@@ -267,3 +267,19 @@ def test_summary_runs_24h_has_every_key(operator_api):
     runs = operator_api.get(f"{P}summary/").json()["runs_24h"]
     assert runs["total"] == 1 and runs["outcomes"]["manual"] == 1 and runs["completed"] + runs["queued"] + \
         runs["pending"] + runs["running"] == 1
+
+
+def test_put_replaces_the_definition_so_left_out_parameters_are_the_types_defaults(operator_api):
+    template = create(operator_api, task_type="demo.sleep", parameters={"seconds": 1}, register=False).json()["id"]
+    resp = operator_api.put(f"{P}{template}/", {"name": "memory", "task_type": "demo.memory", "kind": "manual"},
+                            format="json")
+    assert resp.status_code == 200, resp.json()
+    assert resp.json()["parameters"] == {"megabytes": 100}
+    assert_error(operator_api.put(f"{P}{template}/", {"task_type": "demo.memory"}, format="json"), 400,
+                 "VALIDATION_ERROR", "name")
+
+
+def test_validate_cron_refuses_a_year_outside_its_documented_range(operator_api):
+    resp = operator_api.post(f"{P}validate-cron/", {"expression": "@daily", "after": "0964-07-27T06:18:47Z"},
+                             format="json")
+    assert_error(resp, 400, "VALIDATION_ERROR", "after")
