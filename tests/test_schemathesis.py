@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 BIN = Path(sys.executable).parent
 MAX_EXAMPLES = 8
-MAX_SECONDS = 600  # a hang fails the test; the run takes a few minutes
+MAX_SECONDS = 1200  # a hang fails the test; the run takes a few minutes (about 9 on a loaded 2-core machine)
 
 
 def finished(brand, user, task_type, params, status, **fields):
@@ -104,10 +104,13 @@ def live_web():
         broker.stop()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Work in progress (issue 16): schemathesis still finds ~49 failures, mostly ids the server checks against the "
-    "brand (400 for an unknown periodic_task/calendar/checkpoint), task types and timezones not yet enums, "
-    "page depth limits and non-string values accepted by CharFields; strict, so it fails once they are all fixed"))
+@pytest.mark.xfail(strict=True, reason=(
+    "Work in progress (issue 16): on 2026-12-03 schemathesis found 3 failures (ST202, down from 45): PATCH "
+    "periodic-tasks/{id}/ where kind and cron_expression are only valid with the stored definition (a PATCH "
+    "kind=cron with an empty cron_expression), and two fixed since (PUT without parameters, validate-cron's "
+    "`after` years); and 2 warnings: an operator gets only 403 from the 3 admin-only cleanup operations, and "
+    "8 operations are reached with unusable ids (cron-jobs, alerts, v1 queue, retry). Strict: it fails once "
+    "they are all fixed"))
 def test_every_operation_conforms_to_the_schema(seeded, live_web, tmp_path):
     user, brand = seeded
     token = RefreshToken.for_user(user).access_token
