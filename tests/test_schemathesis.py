@@ -105,12 +105,12 @@ def live_web():
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "Work in progress (issue 16): on 2026-12-03 schemathesis found 3 failures (ST202, down from 45): PATCH "
+    "Work in progress (issue 16): on 2026-12-03 schemathesis found 2 failures (ST202, down from 45): PATCH "
     "periodic-tasks/{id}/ where kind and cron_expression are only valid with the stored definition (a PATCH "
-    "kind=cron with an empty cron_expression), and two fixed since (PUT without parameters, validate-cron's "
-    "`after` years); and 2 warnings: an operator gets only 403 from the 3 admin-only cleanup operations, and "
-    "8 operations are reached with unusable ids (cron-jobs, alerts, v1 queue, retry). Strict: it fails once "
-    "they are all fixed"))
+    "kind=cron with an empty cron_expression), and POST validate-cron/ without a body (its requestBody is not "
+    "marked required though cron_expression or expression is); and 2 warnings: an operator gets only 403 from "
+    "the 3 admin-only cleanup operations, and 7 operations never get a usable id (cron-jobs POST/GET/DELETE, "
+    "alerts GET/acknowledge/resolve, tasks retry). Strict: it fails once they are all fixed"))
 def test_every_operation_conforms_to_the_schema(seeded, live_web, tmp_path):
     user, brand = seeded
     token = RefreshToken.for_user(user).access_token
