@@ -11,6 +11,7 @@ from django.db.models import Q
 from django_filters.filters import QuerySetRequestMixin
 
 from megahub.api.exceptions import validation_error
+from megahub.api.filters import ChoiceListFilter
 
 from .choices import TaskPriority, TaskStatus
 from .models import BaseTask
@@ -37,9 +38,20 @@ class InRangeIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = InRangeIsoDateTimeField
 
 
+class SearchFilter(django_filters.CharFilter):
+    """A `search` text: at least TASK_SEARCH_MIN_LENGTH characters once stripped (`search_text`); the schema's
+    pattern says the same (a non-space character, at least MIN - 2 more, a non-space character)."""
+
+    @property
+    def openapi_schema(self) -> dict:
+        return {"pattern": rf"\S[\s\S]{{{settings.TASK_SEARCH_MIN_LENGTH - 2},}}\S"}
+
+
 class TaskOrderingFilter(django_filters.OrderingFilter):
     """One ordering field; ordering by `completed_at` lists finished tasks only (the others have no
     completion time, and an index of finished tasks serves it)."""
+
+    single_field = True  # the schema: one value, not a list
 
     def filter(self, qs, value):
         if value and len(value) > 1:
@@ -55,14 +67,14 @@ class TaskFilter(django_filters.FilterSet):
     no index worth its cost to every status change would serve is not offered (ordering by priority,
     status, type, progress or start time; search shorter than 3 characters): docs/architecture.md."""
 
-    status = django_filters.CharFilter(
-        method="filter_status",
+    status = ChoiceListFilter(
+        values=lambda: [*TaskStatus.values, *STATUS_ALIASES], apply="filter_status",
         help_text="One or more statuses, comma-separated; `active` = unfinished, `finished` = done.",
     )
     # distinct=False: django-filter's default DISTINCT (for joins) would sort the whole list.
     priority = django_filters.MultipleChoiceFilter(choices=TaskPriority.choices, distinct=False)
     task_type = django_filters.CharFilter(field_name="task_type")
-    search = django_filters.CharFilter(
+    search = SearchFilter(
         method="filter_search",
         help_text=f"At least {settings.TASK_SEARCH_MIN_LENGTH} characters: text in the description, part of a "
                   "registered task type's name, or the start of a task id (at least 4 hexadecimal digits).")
@@ -93,17 +105,11 @@ class TaskFilter(django_filters.FilterSet):
                 self._form_classes[key] = form_class
         return form_class
 
-    def filter_status(self, queryset, name, value):
+    def filter_status(self, queryset, name, values):
         wanted: set[str] = set()
-        for part in (p.strip() for p in value.split(",") if p.strip()):
-            if part in STATUS_ALIASES:
-                wanted.update(STATUS_ALIASES[part])
-            elif part in TaskStatus.values:
-                wanted.add(part)
-            else:
-                allowed = ", ".join([*TaskStatus.values, *STATUS_ALIASES])
-                raise validation_error(f"Unknown status {part!r}; use one of {allowed}.", "status")
-        return queryset.filter(status__in=wanted) if wanted else queryset  # "status=," filters nothing
+        for part in values:
+            wanted.update(STATUS_ALIASES.get(part, [part]))
+        return queryset.filter(status__in=wanted)
 
     def filter_search(self, queryset, name, value):
         value = search_text(value, name)
@@ -112,9 +118,9 @@ class TaskFilter(django_filters.FilterSet):
 
 def search_text(value: str, name: str = "search") -> str:
     """The text of a `search` parameter, stripped; a 400 on `name` when it is shorter than
-    TASK_SEARCH_MIN_LENGTH (a trigram index needs three characters)."""
+    TASK_SEARCH_MIN_LENGTH (a trigram index needs three characters), blank included."""
     value = value.strip()
-    if value and len(value) < settings.TASK_SEARCH_MIN_LENGTH:
+    if len(value) < settings.TASK_SEARCH_MIN_LENGTH:
         raise validation_error(f"Search for at least {settings.TASK_SEARCH_MIN_LENGTH} characters.", name)
     return value
 

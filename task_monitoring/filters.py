@@ -4,9 +4,11 @@ import django_filters
 from django.conf import settings
 from django.db.models import Q
 
+from megahub.api.filters import BooleanFilter, BrandObjectFilter, IntegerFilter
 from task_core.choices import TaskStatus
 from task_core.filters import (
     InRangeIsoDateTimeFilter,
+    SearchFilter,
     description_contains,
     register_task_filter,
     search_text,
@@ -15,19 +17,19 @@ from task_core.filters import (
 from task_core.models import BaseTask
 
 from .costs import FLAGS
-from .models import Alert, AlertState, TaskMetrics
+from .models import Alert, AlertRule, AlertState, TaskMetrics
 
 # `search` looks for its text in the descriptions of this many tasks at most (the newest that hold it).
 DESCRIPTION_MATCHES = 1000
 
 
 def register_task_filters() -> None:
-    register_task_filter("has_metrics", django_filters.BooleanFilter(
+    register_task_filter("has_metrics", BooleanFilter(
         field_name="metrics", lookup_expr="isnull", exclude=True,
         help_text="true: only tasks that ran and were measured."))
-    register_task_filter("execution_time__gte", django_filters.NumberFilter(
+    register_task_filter("execution_time__gte", IntegerFilter(
         field_name="metrics__execution_time_ms", lookup_expr="gte", help_text="Execution time >= this (ms)."))
-    register_task_filter("execution_time__lte", django_filters.NumberFilter(
+    register_task_filter("execution_time__lte", IntegerFilter(
         field_name="metrics__execution_time_ms", lookup_expr="lte", help_text="Execution time <= this (ms)."))
     register_task_filter("memory_usage_mb__gte", django_filters.NumberFilter(
         field_name="metrics__memory_usage_mb", lookup_expr="gte", help_text="Peak memory >= this (MB)."))
@@ -40,12 +42,12 @@ class TaskMetricsFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(field_name="status", choices=TaskStatus.choices, distinct=False)
     finished_at__gte = InRangeIsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
     finished_at__lte = InRangeIsoDateTimeFilter(field_name="finished_at", lookup_expr="lte")
-    execution_time__gte = django_filters.NumberFilter(field_name="execution_time_ms", lookup_expr="gte")
-    execution_time__lte = django_filters.NumberFilter(field_name="execution_time_ms", lookup_expr="lte")
+    execution_time__gte = IntegerFilter(field_name="execution_time_ms", lookup_expr="gte")
+    execution_time__lte = IntegerFilter(field_name="execution_time_ms", lookup_expr="lte")
     memory_usage_mb__gte = django_filters.NumberFilter(field_name="memory_usage_mb", lookup_expr="gte")
     cost_usd__gte = django_filters.NumberFilter(field_name="cost_usd", lookup_expr="gte")
     flag = django_filters.ChoiceFilter(method="filter_flag", choices=[(f, f) for f in FLAGS])
-    search = django_filters.CharFilter(
+    search = SearchFilter(
         method="filter_search",
         help_text=f"At least {settings.TASK_SEARCH_MIN_LENGTH} characters: part of a flag's name, of a registered "
                   f"task type's name, or text in the task's description (among the newest {DESCRIPTION_MATCHES} "
@@ -94,7 +96,8 @@ class AlertFilter(django_filters.FilterSet):
         method="filter_state", choices=[*AlertState.choices, ("all", "All")], empty_label=None,
         help_text="One state, or `all`; default: firing and acknowledged.")
     severity = django_filters.CharFilter(field_name="severity")
-    rule = django_filters.NumberFilter(field_name="rule_id")
+    rule = BrandObjectFilter(field_name="rule_id", objects=lambda brand: AlertRule.objects.filter(brand=brand),
+                             noun="alert rule", help_text="Id of one of the brand's alert rules.")
 
     class Meta:
         model = Alert

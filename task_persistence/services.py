@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework import status
 
-from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition, validation_error
+from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition, related_not_found, validation_error
 from task_core.choices import TaskOrigin, TaskStatus
 from task_core.models import BaseTask
 from task_core.pg_writes import run_prepared
@@ -187,7 +187,7 @@ def job_resume(*, job: PersistentJob, actor=None, checkpoint_id: int | None = No
     if checkpoint_id is not None:
         checkpoint = job.checkpoints.filter(pk=checkpoint_id).first()
         if checkpoint is None:
-            raise validation_error(f"Job {job.pk} has no checkpoint {checkpoint_id}.", "checkpoint")
+            raise related_not_found(f"Job {job.pk} has no checkpoint {checkpoint_id}.", "checkpoint")
     if task.status not in RESUMABLE_STATUSES:
         raise InvalidTransition(f"A {task.status} job cannot be resumed; only an interrupted or failed one can.")
     if job.resume_count >= job.max_resumes:

@@ -6,8 +6,8 @@ import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.utils import extend_schema_field
-from rest_framework.exceptions import ValidationError
 
+from megahub.api.filters import BooleanFilter, BrandObjectFilter, ChoiceListFilter, IntegerFilter
 from task_core.choices import TaskStatus
 from task_core.filters import InRangeIsoDateTimeFilter, register_task_filter
 
@@ -16,19 +16,14 @@ from .models import Schedule, ScheduledRun, ScheduleTemplate, TaskCalendar
 from .querysets import run_outcome_in, run_task_status_in
 
 
-class TemplateIdFilter(django_filters.NumberFilter):
+class TemplateIdFilter(BrandObjectFilter):
     """`periodic_task`: only rows of this template (field_name: the path to its id). An id that is not one
-    of the brand's templates (unknown, or another brand's) is a 400 naming the parameter, as an id in a
+    of the brand's templates (unknown, or another brand's) is a 404 naming the parameter, as an id in a
     request body is; never an empty 200 that would read as "it has no runs"."""
 
-    def filter(self, qs, value):
-        if value is None:
-            return qs
-        brand = getattr(getattr(self.parent, "request", None), "brand", None)
-        if value != int(value) or (brand is not None
-                                   and not ScheduleTemplate.objects.filter(pk=int(value), brand=brand).exists()):
-            raise ValidationError({"periodic_task": [f"No periodic task with id {value} in this brand."]})
-        return qs.filter(**{self.field_name: int(value)})
+    def __init__(self, **kwargs):
+        super().__init__(objects=lambda brand: ScheduleTemplate.objects.filter(brand=brand), noun="periodic task",
+                         **kwargs)
 
 
 TEMPLATE_ID_HELP = "Id of one of the brand's periodic tasks."
@@ -60,10 +55,10 @@ class ChoiceOption(django_filters.ChoiceFilter):
 class TemplateFilter(django_filters.FilterSet):
     """GET /tasks/scheduled/periodic-tasks/."""
 
-    is_active = django_filters.ChoiceFilter(choices=[("true", "true"), ("false", "false")], method="filter_is_active")
+    is_active = BooleanFilter()
     kind = django_filters.ChoiceFilter(choices=ScheduleKind.choices)
     task_type = django_filters.CharFilter()
-    connection_id = django_filters.NumberFilter(min_value=0, max_value=2147483647)
+    connection_id = IntegerFilter(min_value=0, max_value=2147483647)
     search = django_filters.CharFilter(method="filter_search", help_text="Text in the name or description.")
     ordering = django_filters.OrderingFilter(
         fields=("name", "created_at", ("next_run", "next_run_at"), "id"),
@@ -73,9 +68,6 @@ class TemplateFilter(django_filters.FilterSet):
     class Meta:
         model = ScheduleTemplate
         fields = []
-
-    def filter_is_active(self, queryset, name, value):
-        return queryset.filter(is_active=value == "true")
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
@@ -117,16 +109,12 @@ class ExecutionFilter(django_filters.FilterSet):
     """GET /tasks/scheduled/periodic-tasks/{id}/executions/ (runs of ScheduledRun; no Meta.model, because
     the route's view is the templates' and the OpenAPI generator checks the FilterSet against it)."""
 
-    status = django_filters.CharFilter(method="filter_status",
-                                       help_text="A task status or a run outcome, comma-separated.")
+    status = ChoiceListFilter(values=lambda: [*TaskStatus.values, *RunOutcome.values], apply="filter_status",
+                              help_text="Task statuses or run outcomes, comma-separated.")
     due_at__gte = InRangeIsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
     due_at__lte = InRangeIsoDateTimeFilter(field_name="due_at", lookup_expr="lte")
 
-    def filter_status(self, queryset, name, value):
-        wanted = [s.strip() for s in value.split(",") if s.strip()]
-        unknown = [s for s in wanted if s not in TaskStatus.values and s not in RunOutcome.values]
-        if unknown:
-            raise ValidationError({name: [f"Unknown {unknown[0]!r}; use a task status or a run outcome."]})
+    def filter_status(self, queryset, name, wanted):
         # Task statuses and outcomes never share a name: one condition per kind asked for, each on the run's
         # own columns and indexes (querysets.run_task_status_in, run_outcome_in).
         condition = Q()
@@ -171,8 +159,8 @@ class FailedExecutionsOptions(django_filters.FilterSet):
 class SchedulerTaskFilter(django_filters.FilterSet):
     """GET /api/v1/scheduler/tasks (the Russian reference's names)."""
 
-    is_active = django_filters.BooleanFilter(help_text="true|false.")
-    connection_id = django_filters.NumberFilter(min_value=0, max_value=2147483647)
+    is_active = BooleanFilter(help_text="true|false.")
+    connection_id = IntegerFilter(min_value=0, max_value=2147483647)
 
     class Meta:
         model = ScheduleTemplate
@@ -187,11 +175,11 @@ SCHEDULER_V1_LIMIT_MAX = 200
 class SchedulerExecutionFilter(django_filters.FilterSet):
     """GET /api/v1/scheduler/executions (the Russian reference's names; `limit` defaults to 100)."""
 
-    connection_id = django_filters.NumberFilter(field_name="periodic_task__connection_id", min_value=0,
+    connection_id = IntegerFilter(field_name="periodic_task__connection_id", min_value=0,
                                                 max_value=2147483647)
     task_type = django_filters.CharFilter(method="filter_task_type")
-    status_filter = django_filters.CharFilter(method="filter_status",
-                                              help_text="A task status or a run outcome, comma-separated.")
+    status_filter = ChoiceListFilter(values=lambda: [*TaskStatus.values, *RunOutcome.values], apply="filter_status",
+                                     help_text="Task statuses or run outcomes, comma-separated.")
     limit = integer_option(minimum=1, maximum=SCHEDULER_V1_LIMIT_MAX,
                            description=f"At most this many executions, newest first (default 100, at most "
                                        f"{SCHEDULER_V1_LIMIT_MAX}: the answer is one array, built row by row; "
@@ -211,7 +199,7 @@ class CalendarPreviewOptions(django_filters.FilterSet):
         fields = []
 
 
-class IsPeriodicFilter(django_filters.BooleanFilter):
+class IsPeriodicFilter(BooleanFilter):
     """/tasks/?is_periodic=: whether a ScheduledRun links the task. An EXISTS (a semi- or anti-join that
     walks the list's index), not the LEFT JOIN ... IS NULL of `scheduled_run__isnull`, whose estimate of
     one row made the planner sort every task of the status."""
@@ -229,4 +217,4 @@ def register_task_filters() -> None:
         help_text="true: only runs created by a schedule or run-now of a periodic task."))
     register_task_filter("periodic_task", TemplateIdFilter(
         field_name="scheduled_run__periodic_task_id",
-        help_text="Only runs of this periodic task (id of one of the brand's periodic tasks; another id is a 400)."))
+        help_text="Only runs of this periodic task (id of one of the brand's periodic tasks; another id is a 404)."))

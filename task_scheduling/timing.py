@@ -18,11 +18,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from megahub.timestamps import utc_iso
+from megahub.timestamps import timezone_names, utc_iso
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -34,6 +34,23 @@ ALIASES = {
     "@hourly": "0 * * * *",
 }
 _FIELD_RE = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
+
+
+def _cron_pattern() -> str:
+    """A pattern of cron expressions `normalize_cron` accepts, for the OpenAPI schema: per field `*`, `*/step`
+    or a list of values, days of the month up to 28 (so that every expression matches some date), or an
+    alias. A sufficient form, not the only one: ranges and names are accepted too."""
+    def field(value: str, step: str) -> str:
+        return rf"(\*(/{step})?|{value}(,{value})*)"
+
+    fields = [field(r"([1-5]?[0-9])", r"([1-9]|[1-5][0-9])"), field(r"(1?[0-9]|2[0-3])", r"([1-9]|1[0-9]|2[0-3])"),
+              field(r"([1-9]|1[0-9]|2[0-8])", r"([1-9]|1[0-9]|2[0-7])"), field(r"([1-9]|1[0-2])", r"([1-9]|1[01])"),
+              field(r"[0-6]", r"[1-6]")]
+    aliases = "|".join(sorted(name.lstrip("@") for name in ALIASES))
+    return f"^({' '.join(fields)}|@({aliases}))$"
+
+
+CRON_PATTERN = _cron_pattern()
 
 
 class CronError(ValueError):
@@ -82,22 +99,12 @@ def describe_cron(expression: str) -> str:
 
 def get_zone(name: str) -> ZoneInfo:
     """The IANA zone `name`, or ValueError."""
-    if not name or name not in _zones():
+    if not name or name not in timezone_names():
         raise ValueError(f"Unknown timezone {name!r}; use an IANA name such as Europe/Paris.")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"Unknown timezone {name!r}.") from exc
-
-
-_ZONES: set[str] | None = None
-
-
-def _zones() -> set[str]:
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = available_timezones() | {"UTC"}
-    return _ZONES
 
 
 # --- wall clock <-> UTC -----------------------------------------------------------------------------
@@ -317,16 +324,23 @@ class CalendarRules:
         return None
 
 
+HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_hhmm(value: str) -> time:
-    try:
-        hh, mm = value.split(":")
-        return time(int(hh), int(mm))
-    except (ValueError, AttributeError):
-        raise ValueError(f"Invalid time {value!r}; use HH:MM.") from None
+    """HH:MM, two digits each (as the calendar's schema says; its `$` also matches before a final newline)."""
+    match = HHMM_RE.fullmatch(value.removesuffix("\n")) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"Invalid time {value!r}; use HH:MM.")
+    return time(int(match[1]), int(match[2]))
 
 
 def parse_date(value: str) -> date:
+    """YYYY-MM-DD (not the other ISO 8601 forms date.fromisoformat takes)."""
     try:
+        if not DATE_RE.fullmatch(value):
+            raise ValueError(value)
         return date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValueError(f"Invalid date {value!r}; use YYYY-MM-DD.") from None

@@ -3,7 +3,7 @@ and the services. Each raises a 400 VALIDATION_ERROR naming the field, or return
 
 from django.utils import timezone
 
-from megahub.api.exceptions import ApplicationError, validation_error
+from megahub.api.exceptions import ApplicationError, Conflict, name_taken, related_not_found, validation_error
 from task_core.registry import get_task_type
 from task_core.services import task_build
 
@@ -40,7 +40,9 @@ def timing_validate(*, kind: str, cron_expression: str = "", interval_seconds=No
         if timezone.is_naive(run_at):
             raise validation_error("run_at needs a UTC offset, e.g. 2030-01-01T09:00:00+01:00.", "run_at")
         if require_future and run_at <= timezone.now():
-            raise validation_error("run_at is in the past.", "run_at")
+            # A valid date-time that has passed: a conflict with the clock, which no schema can state (409).
+            raise Conflict("run_at is in the past.", error_code="RUN_AT_PASSED",
+                           field_errors={"run_at": ["run_at is in the past."]})
     return ""
 
 
@@ -63,17 +65,13 @@ def template_validate(*, template: ScheduleTemplate, require_future: bool = True
     def unique_name():
         if ScheduleTemplate.objects.filter(brand_id=template.brand_id, name=template.name).exclude(
                 pk=template.pk).exists():
-            raise validation_error("A periodic task with this name already exists in this brand.", "name")
+            raise name_taken("A periodic task with this name already exists in this brand.")
 
     def parameters():
         try:
             template.parameters = get_task_type(template.task_type).validate(template.parameters or {})
         except ApplicationError as exc:
             raise renamed(exc, "parameters") from None
-
-    def calendar():
-        if template.calendar_id and template.calendar.brand_id != template.brand_id:
-            raise validation_error("No calendar with this id in this brand.", "calendar")
 
     def timing():
         timing_validate(kind=template.kind, cron_expression=template.cron_expression,
@@ -87,13 +85,17 @@ def template_validate(*, template: ScheduleTemplate, require_future: bool = True
         except ApplicationError as exc:
             raise renamed(exc, "parameters") from None
 
-    for func in (unique_name, parameters, calendar, timing):
+    if template.calendar_id and template.calendar.brand_id != template.brand_id:
+        # Another brand's calendar is a 404 on its own (not merged into the 400 of the other checks).
+        raise related_not_found("No calendar with this id in this brand.", "calendar")
+    for func in (parameters, timing):
         check(func)
     if not any(k == "parameters" or k.startswith(("parameters.", "task_type"))
                for k in (first.field_errors if first else {})):
         check(core_checks)  # they repeat the parameters' errors: only once those passed
     if first is not None:
         raise first
+    unique_name()  # a 409 once the definition is valid
 
 
 def overrides_validate(*, template: ScheduleTemplate, overrides) -> dict:
@@ -131,8 +133,9 @@ def calendar_rules_validate(*, tz: str, excluded_dates, blackout_windows) -> tup
             errors[f"excluded_dates.{i}"] = [str(exc)]
     windows = []
     for i, w in enumerate(blackout_windows or []):
-        if not isinstance(w, dict) or "start" not in w or "end" not in w:
-            errors[f"blackout_windows.{i}"] = ['Each window needs "start" and "end" (HH:MM) and optional "days".']
+        if not isinstance(w, dict) or "start" not in w or "end" not in w or set(w) - {"start", "end", "days"}:
+            errors[f"blackout_windows.{i}"] = ['Each window needs "start" and "end" (HH:MM) and optional "days", '
+                                               "nothing else."]
             continue
         try:
             start, end = parse_hhmm(w["start"]), parse_hhmm(w["end"])
@@ -154,4 +157,4 @@ def calendar_validate(*, calendar: TaskCalendar) -> None:
     calendar.excluded_dates, calendar.blackout_windows = calendar_rules_validate(
         tz=calendar.timezone, excluded_dates=calendar.excluded_dates, blackout_windows=calendar.blackout_windows)
     if TaskCalendar.objects.filter(brand_id=calendar.brand_id, name=calendar.name).exclude(pk=calendar.pk).exists():
-        raise validation_error("A calendar with this name already exists in this brand.", "name")
+        raise name_taken("A calendar with this name already exists in this brand.")

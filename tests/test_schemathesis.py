@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 BIN = Path(sys.executable).parent
 MAX_EXAMPLES = 8
-MAX_SECONDS = 600  # a hang fails the test; the run takes a few minutes
+MAX_SECONDS = 1200  # a hang fails the test; the run takes a few minutes (about 9 on a loaded 2-core machine)
 
 
 def finished(brand, user, task_type, params, status, **fields):
@@ -64,7 +64,7 @@ def seed_brand(name: str, user) -> Brand:
     transition(task, "interrupted")
     calendar = calendars.calendar_create(brand=brand, name=f"{name} holidays", timezone="Europe/Paris",
                                          excluded_dates=["2026-12-25"],
-                                         blackout_windows=[{"weekday": 6, "start": "00:00", "end": "23:59"}])
+                                         blackout_windows=[{"days": [6], "start": "00:00", "end": "23:59"}])
     cron = templates.template_create(brand=brand, created_by=user, name=f"{name} nightly", task_type="demo.echo",
                                      parameters={"message": "nightly"}, kind="cron", cron_expression="0 3 * * *",
                                      timezone="Europe/Paris", calendar=calendar, queue="q-nobody")
@@ -105,9 +105,12 @@ def live_web():
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "Work in progress (issue 16): schemathesis still finds ~49 failures, mostly ids the server checks against the "
-    "brand (400 for an unknown periodic_task/calendar/checkpoint), task types and timezones not yet enums, "
-    "page depth limits and non-string values accepted by CharFields; strict, so it fails once they are all fixed"))
+    "Work in progress (issue 16): on 2026-12-03 schemathesis found 2 failures (ST202, down from 45): PATCH "
+    "periodic-tasks/{id}/ where kind and cron_expression are only valid with the stored definition (a PATCH "
+    "kind=cron with an empty cron_expression), and POST validate-cron/ without a body (its requestBody is not "
+    "marked required though cron_expression or expression is); and 2 warnings: an operator gets only 403 from "
+    "the 3 admin-only cleanup operations, and 7 operations never get a usable id (cron-jobs POST/GET/DELETE, "
+    "alerts GET/acknowledge/resolve, tasks retry). Strict: it fails once they are all fixed"))
 def test_every_operation_conforms_to_the_schema(seeded, live_web, tmp_path):
     user, brand = seeded
     token = RefreshToken.for_user(user).access_token

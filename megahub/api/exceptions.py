@@ -40,6 +40,19 @@ def validation_error(message: str, field: str | None = None, *,
     return ApplicationError(message, error_code="VALIDATION_ERROR", field_errors=errors)
 
 
+class RelatedNotFound(ApplicationError):
+    """An id named in a body or a query parameter that is not one of the brand's objects (unknown, or another
+    brand's: the same answer, so nothing tells them apart)."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+    error_code = "NOT_FOUND"
+
+
+def related_not_found(message: str, field: str) -> RelatedNotFound:
+    """A 404 NOT_FOUND naming the body field or query parameter whose id is not one of the brand's."""
+    return RelatedNotFound(message, field_errors={field: [message]})
+
+
 class BrandRequired(ApplicationError):
     default_detail = "The X-Brand-ID header is required."
     error_code = "BRAND_REQUIRED"
@@ -54,6 +67,12 @@ class InvalidTransition(ApplicationError):
 class Conflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
     error_code = "CONFLICT"
+
+
+def name_taken(message: str, field: str = "name") -> Conflict:
+    """A 409 NAME_TAKEN naming the field: the value is valid, another object of the brand holds it (a conflict
+    with the server's state, which no schema can state, not an invalid request)."""
+    return Conflict(message, error_code="NAME_TAKEN", field_errors={field: [message]})
 
 
 class ServiceUnavailable(ApplicationError):

@@ -8,16 +8,80 @@ project's DEFAULT_FILTER_BACKENDS, so every list of every app gets the check. A 
 - what the view declares in `extra_query_params`, for parameters it reads itself.
 A detail route (a viewset action with detail=True) is not checked here: its own parameters are the
 view's business; a list served by such an action calls `refuse_unknown_query_params` itself.
+
+The filters here accept exactly what the OpenAPI schema says (megahub/api/schema.py documents each
+filter's bounds): `BooleanFilter` takes `true` or `false` only, `IntegerFilter` whole numbers only,
+`BrandObjectFilter` the id of one of the brand's objects (another id is a 404 naming the parameter). An
+empty query parameter (`?status=`) is a 400 on any brand-scoped call (`refuse_empty_query_params`).
 """
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django_filters import utils
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.settings import api_settings
 
-from .exceptions import validation_error
+from .exceptions import related_not_found, validation_error
+
+MAX_ID = 2**63 - 1  # a bigint: a larger id names nothing
+
+
+class StrictBooleanField(forms.Field):
+    """`true` or `false` (JSON's spelling, as the schema's boolean is written in a query), nothing else."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValidationError("Use true or false.", code="invalid")
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    """A boolean query parameter: `true` or `false`; anything else is a 400 (django-filter's own would read
+    an unknown value as "not given" and return the whole list)."""
+
+    field_class = StrictBooleanField
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number (django-filter's NumberFilter takes decimals, 0.5 included), up to a bigint."""
+
+    field_class = forms.IntegerField
+
+    def get_max_validator(self):
+        return None if "max_value" in self.extra else MaxValueValidator(MAX_ID)
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
+class BrandObjectFilter(django_filters.Filter):
+    """The id of one of the brand's objects (`objects(brand)` lists them); filters `field_name` by it. An id
+    that is not one of them, unknown or another brand's, is a 404 naming the parameter, never an empty 200
+    that would read as "it has none"."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *, objects: Callable, noun: str, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+        self.objects, self.noun = objects, noun
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        brand = getattr(getattr(self.parent, "request", None), "brand", None)
+        if brand is not None and not self.objects(brand).filter(pk=value).exists():
+            name = next((n for n, f in self.parent.filters.items() if f is self), self.field_name)
+            raise related_not_found(f"No {self.noun} with id {value} in this brand.", name)
+        return qs.filter(**{self.field_name: value})
 
 PAGINATION_PARAMETERS = ("page_query_param", "page_size_query_param", "limit_query_param",
                          "offset_query_param", "cursor_query_param")
@@ -68,6 +132,54 @@ def refuse_unknown_query_params(request, view, filterset_class=None) -> None:
     if repeated:
         raise validation_error(f"Given more than once: {', '.join(repeated)}.",
                                field_errors={name: ["This parameter takes one value."] for name in repeated})
+
+
+def choice_list_pattern(values: Iterable[str]) -> str:
+    """The pattern of a comma-separated list of `values` (`failed, cancelled`: spaces around an item are
+    allowed), as the schema states it."""
+    item = " *(" + "|".join(re.escape(v) for v in sorted(values, key=lambda v: (-len(v), v))) + ") *"
+    return f"^{item}(,{item})*$"
+
+
+def parse_choice_list(value: str, values: Iterable[str], name: str) -> list[str]:
+    """The items of a comma-separated list of `values`, or a 400 naming the parameter (an empty item or an
+    unknown value: what `choice_list_pattern` does not match)."""
+    values = list(values)
+    if re.search(choice_list_pattern(values), value) is None:
+        unknown = next((p for p in value.split(",") if p.strip(" ") not in values), value)
+        raise validation_error(f"Unknown {unknown!r}; give one or more of {', '.join(values)}, comma-separated.",
+                               name)
+    return [item.strip(" ") for item in value.rstrip("\n").split(",")]
+
+
+class ChoiceListFilter(django_filters.CharFilter):
+    """A comma-separated list of `values` (`?status=failed,cancelled`), filtered by the FilterSet's method
+    named `apply` (queryset, name, list of values). Its schema is a string with the pattern of such a list."""
+
+    def __init__(self, *, values: Callable[[], Iterable[str]], apply: str, **kwargs):
+        super().__init__(**kwargs)
+        self.values, self.apply = values, apply
+
+    @property
+    def openapi_schema(self) -> dict:
+        return {"type": "string", "pattern": choice_list_pattern(self.values())}
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        name = next((n for n, f in self.parent.filters.items() if f is self), self.field_name)
+        return getattr(self.parent, self.apply)(qs, name, parse_choice_list(value, self.values(), name))
+
+
+def refuse_empty_query_params(request) -> None:
+    """A 400 naming each query parameter given without a value (`?status=`): leave it out instead. A filter
+    would ignore it and a query serializer would take its default, both reading as a value the caller did not
+    choose; the schema says so (minLength 1)."""
+    empty = sorted({name for name, values in request.query_params.lists() if any(v == "" for v in values)})
+    if empty:
+        message = "Give a value or leave the parameter out."
+        raise validation_error(f"Empty query parameter{'s' if len(empty) > 1 else ''}: {', '.join(empty)}.",
+                               field_errors={name: [message] for name in empty})
 
 
 def utc_datetimes(cleaned_data: dict) -> None:

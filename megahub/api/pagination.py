@@ -5,7 +5,9 @@
   A first page that holds the whole list is counted by its rows (no statement).
   `count` is exact up to API_COUNT_EXACT_LIMIT rows, above that the database planner's estimate, and
   `count_is_exact` says which. Pages reach API_PAGE_MAX_ROWS rows deep at most (an OFFSET reads every
-  row it skips); a deeper page is a 400 on `page`.
+  row it skips): `page` is at most API_PAGE_MAX_ROWS (a 400 beyond, as its schema says), and a page deeper
+  than that for its `page_size` is a 404 PAGE_TOO_DEEP naming `page` (a limit on the product of two
+  parameters, which no schema of either can state; a page past the end is a 404 too).
 - `CursorListPagination` adds DRF's cursor pagination (`cursor`): pages of equal cost at any depth. The
   first page (no `page`, no `cursor`) carries the bounded count and a `next` cursor link; following
   `next` and `previous` links walks by cursor (no count: it would cost a count per page); `page=N`
@@ -34,7 +36,12 @@ from rest_framework.pagination import BasePagination, CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from .exceptions import validation_error
+from .exceptions import ApplicationError, validation_error
+
+
+class PageTooDeep(ApplicationError):
+    status_code = 404
+    error_code = "PAGE_TOO_DEEP"
 
 
 def bounded_int(raw: str, name: str, minimum: int, maximum: int | None = None) -> int:
@@ -109,12 +116,12 @@ class StandardPagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request, self.size = request, self.get_page_size(request)
-        self.number = bounded_int(request.query_params.get(self.page_query_param, "1"), self.page_query_param, 1)
+        self.number = bounded_int(request.query_params.get(self.page_query_param, "1"), self.page_query_param, 1,
+                                  settings.API_PAGE_MAX_ROWS)
         offset = (self.number - 1) * self.size
         if offset + self.size > settings.API_PAGE_MAX_ROWS:
-            raise validation_error(
-                f"Page numbers reach {settings.API_PAGE_MAX_ROWS} rows deep; {self.deep_page_hint}.",
-                self.page_query_param)
+            message = f"Page numbers reach {settings.API_PAGE_MAX_ROWS} rows deep; {self.deep_page_hint}."
+            raise PageTooDeep(message, field_errors={self.page_query_param: [message]})
         stop = offset + self.size + 1  # one more: is there a next page?
         if self.deferred_join and offset and connections[queryset.db].vendor == "postgresql":
             rows = list(deferred_join_page(queryset, offset, stop))
@@ -168,8 +175,9 @@ class StandardPagination(BasePagination):
     def get_schema_operation_parameters(self, view):
         return [
             {"name": self.page_query_param, "required": False, "in": "query",
-             "schema": {"type": "integer", "minimum": 1},
-             "description": f"Page number; pages reach {settings.API_PAGE_MAX_ROWS} rows deep."},
+             "schema": {"type": "integer", "minimum": 1, "maximum": settings.API_PAGE_MAX_ROWS},
+             "description": f"Page number; pages reach {settings.API_PAGE_MAX_ROWS} rows deep (page × page_size): "
+                            "a deeper page is a 404 PAGE_TOO_DEEP."},
             {"name": self.page_size_query_param, "required": False, "in": "query",
              "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size},
              "description": f"Rows per page (default {self.page_size}, at most {self.max_page_size})."},

@@ -43,16 +43,18 @@ def _datetime_converter(field: fields.DateTimeField) -> Callable | None:
 
 def _converter(field) -> Callable:
     """What turns a non-null attribute into its representation; DRF's `to_representation` by default."""
-    kind = type(field)
-    if kind in (fields.CharField, fields.EmailField, fields.SlugField, fields.URLField):
+    # By the representation method a field class has (subclasses that only validate input differently,
+    # such as megahub.api.fields', keep DRF's representation).
+    rep = type(field).to_representation
+    if rep is fields.CharField.to_representation:  # Email, Slug and URL fields too
         return str
-    if kind is fields.IntegerField:
+    if rep is fields.IntegerField.to_representation:
         return int
-    if kind is fields.UUIDField and field.uuid_format == "hex_verbose":
+    if rep is fields.UUIDField.to_representation and field.uuid_format == "hex_verbose":
         return str
-    if kind is fields.JSONField and not field.binary:
+    if rep is fields.JSONField.to_representation and not field.binary:
         return lambda value: value
-    if kind is fields.DateTimeField:
+    if rep is fields.DateTimeField.to_representation:
         return _datetime_converter(field) or field.to_representation
     if isinstance(field, serializers.Serializer) and _compilable(field):
         return compile_representation(field)

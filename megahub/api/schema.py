@@ -1,6 +1,13 @@
 """OpenAPI generation: the error shape on every operation, the brand header as a security scheme (Swagger UI's
-"Authorize" remembers it with the JWT), tags by app and a one-line summary per operation."""
+"Authorize" remembers it with the JWT), tags by app and a one-line summary per operation. Query parameters
+state what the server enforces: each filter's bounds and pattern (`StrictFilterExtension`), and no empty
+value (`postprocess`)."""
 
+import copy
+
+from django.core import validators
+from django_filters import OrderingFilter
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
@@ -64,6 +71,39 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+# Serializers' `schema_variants`, by the key their component carries until `postprocess` applies them.
+SCHEMA_VARIANTS: dict = {}
+VARIANTS_KEY = "x-megahub-variants"
+
+VALIDATOR_KEYWORDS = [(validators.MinValueValidator, "minimum"), (validators.MaxValueValidator, "maximum"),
+                      (validators.MinLengthValidator, "minLength"), (validators.MaxLengthValidator, "maxLength")]
+
+
+class StrictFilterExtension(DjangoFilterExtension):
+    """drf-spectacular's django-filter parameters, plus what each filter enforces: the bounds of its form
+    field's validators, a filter's own `openapi_schema` (megahub.api.filters.ChoiceListFilter), and one value
+    for an ordering that takes one field (`single_field = True`)."""
+
+    target_class = "megahub.api.filters.StrictFilterBackend"
+    priority = 1
+
+    def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
+        parameters = super().resolve_filter_field(auto_schema, model, filterset_class, field_name, filter_field)
+        for parameter in parameters:
+            schema = parameter["schema"]
+            if isinstance(filter_field, OrderingFilter) and getattr(filter_field, "single_field", False):
+                schema = parameter["schema"] = {"type": "string", "enum": schema["items"]["enum"]}
+                parameter.pop("explode", None)
+                parameter.pop("style", None)
+            schema.update(getattr(filter_field, "openapi_schema", {}))
+            # A copy: building the form field on the shared base filter would make every FilterSet copy it.
+            for validator in copy.deepcopy(filter_field).field.validators:
+                for cls, keyword in VALIDATOR_KEYWORDS:
+                    if isinstance(validator, cls) and schema.get("type") in ("integer", "number", "string"):
+                        schema.setdefault(keyword, validator.limit_value)
+        return parameters
+
+
 def tag_for_path(path: str) -> str:
     return next((tag for prefix, tag in TAGS_BY_PREFIX if path.startswith(prefix)), "tasks")
 
@@ -81,6 +121,16 @@ class MegahubAutoSchema(AutoSchema):
             component["required"] = [name for name in component["required"] if name not in optional]
             if not component["required"]:
                 del component["required"]
+        # A body whose fields depend on one another (a task type and its parameters) is one of several
+        # shapes: the serializer's `schema_variants(component)` gives them, applied by `postprocess` (after the
+        # enums are made components, so that each variant's one value stays in it).
+        if direction == "request" and getattr(serializer, "schema_variants", None) and not serializer.partial:
+            key = f"{type(serializer).__module__}.{type(serializer).__qualname__}"
+            SCHEMA_VARIANTS[key] = serializer.schema_variants
+            component[VARIANTS_KEY] = key
+        # A serializer needing one of several fields (its validate() checks) says so: `required_any_of`.
+        if direction == "request" and getattr(serializer, "required_any_of", None) and not serializer.partial:
+            component["anyOf"] = [{"required": [name]} for name in serializer.required_any_of]
         return component
 
     def get_examples(self):
@@ -145,8 +195,63 @@ def first_sentence(doc: str | None, longest: int = 100) -> str | None:
     return sentence or None
 
 
+# Creations whose object is also served under another collection (a cron job is a periodic task; a schedule
+# is created under its template): their links reach that collection's operations too.
+ALSO_SERVED_UNDER = {
+    ("post", "/tasks/scheduled/cron-jobs/"): ["/tasks/scheduled/periodic-tasks/"],
+    ("post", "/tasks/scheduled/periodic-tasks/{id}/schedules/"): ["/tasks/scheduled/schedules/"],
+}
+SUCCESS_CODES = ("201", "200")
+
+
+def add_links(paths: dict) -> None:
+    """OpenAPI links from an object to its operations: a collection's create (POST `P`, 201) links to every
+    operation of `P{id}/` by the created `id`, and each operation of `P{id}/` to the others by the same id.
+    A client (or schemathesis's stateful phase) goes from a created object to its detail, actions, and
+    deletion."""
+    def operations_of(collection: str) -> list[tuple[str, dict]]:
+        detail = f"{collection}{{id}}/"
+        return [(op["operationId"], op) for path, item in paths.items() if path.startswith(detail)
+                for method, op in item.items()]
+
+    def link(op: dict, targets: list[tuple[str, dict]], expression: str) -> None:
+        code = next((c for c in SUCCESS_CODES if c in op["responses"]), None)
+        if code is None:
+            return
+        links = op["responses"][code].setdefault("links", {})
+        for operation_id, _ in targets:
+            links.setdefault(operation_id, {"operationId": operation_id, "parameters": {"id": expression}})
+
+    for path, item in paths.items():
+        for method, op in item.items():
+            if method == "delete":
+                continue
+            if method == "post" and operations_of(path):
+                link(op, operations_of(path), "$response.body#/id")
+            if "/{id}/" in path:
+                link(op, operations_of(path.split("{id}/")[0]), "$request.path.id")
+            for collection in ALSO_SERVED_UNDER.get((method, path), ()):
+                link(op, operations_of(collection), "$response.body#/id")
+
+
 def postprocess(result, generator, request, public):
-    """The tags in the order of TAGS_BY_PREFIX, with their descriptions."""
+    """The tags in the order of TAGS_BY_PREFIX, with their descriptions; no query parameter takes an empty
+    value (megahub.api.filters.refuse_empty_query_params); bodies of several shapes are a `oneOf` of them."""
+    add_links(result["paths"])
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if VARIANTS_KEY in component:
+            variants = SCHEMA_VARIANTS[component.pop(VARIANTS_KEY)]
+            result["components"]["schemas"][name] = {"oneOf": variants(component)}
+    for item in result["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", ()):
+                schema = parameter.get("schema", {})
+                if parameter["in"] != "query":
+                    continue
+                if schema.get("type") == "string" and "enum" not in schema:
+                    schema["minLength"] = max(schema.get("minLength", 0), 1)
+                elif schema.get("type") == "array":
+                    schema["minItems"] = max(schema.get("minItems", 0), 1)
     used = {tag for item in result["paths"].values() for op in item.values() for tag in op.get("tags", ())}
     ordered = [tag for _, tag in TAGS_BY_PREFIX if tag in used] + sorted(used - set(TAG_DESCRIPTIONS))
     result["tags"] = [{"name": tag, "description": TAG_DESCRIPTIONS.get(tag, "")} for tag in ordered]

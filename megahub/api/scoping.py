@@ -12,6 +12,7 @@ from task_core.choices import ROLE_RANK, BrandRole
 from task_core.selectors import brand_role_for_user
 
 from .exceptions import BrandRequired
+from .filters import refuse_empty_query_params
 
 BRAND_HEADER = "HTTP_X_BRAND_ID"
 
@@ -70,6 +71,10 @@ class BrandScopedMixin:
         if request.user and request.user.is_authenticated and getattr(self, request.method.lower(), None) is None:
             self.http_method_not_allowed(request)
         super().check_permissions(request)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        refuse_empty_query_params(request)  # once the caller is known to be allowed here
 
     def initialize_request(self, request, *args, **kwargs):
         request = super().initialize_request(request, *args, **kwargs)

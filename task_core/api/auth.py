@@ -5,6 +5,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from megahub.api.fields import BooleanField, CharField, IntegerField
+
 from .. import selectors
 
 
@@ -20,17 +22,17 @@ class RefreshView(TokenRefreshView):
 
 
 class MembershipSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    slug = serializers.CharField()
-    role = serializers.CharField()
+    id = IntegerField()
+    name = CharField()
+    slug = CharField()
+    role = CharField()
 
 
 class MeSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    email = serializers.CharField()
-    is_superuser = serializers.BooleanField()
+    id = IntegerField()
+    username = CharField()
+    email = CharField()
+    is_superuser = BooleanField()
     brands = MembershipSerializer(many=True)
 
 

@@ -1,25 +1,78 @@
+import copy
+from collections.abc import Callable
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from megahub.api.fields import JSONObjectField
+from megahub.api.fields import CharField, IntegerField, JSONObjectField, ModelSerializer
 from megahub.api.representation import CompiledRepresentation
 
 from ..choices import TaskPriority
 from ..enums import registered_enums
 from ..models import BaseTask, TaskEvent
 from ..querysets import TASK_RELATION_COLUMNS, TASK_RELATIONS
+from ..registry import all_task_types
+
+
+class TaskTypeField(CharField):
+    """The name of a registered task type; its schema is the enum of the registered types (the service
+    refuses another with a 400 UNKNOWN_TASK_TYPE)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 120)
+        kwargs.setdefault("help_text", "A type listed by /tasks/system/task-info/.")
+        super().__init__(**kwargs)
+
+
+class TaskTypeFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = TaskTypeField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": sorted(t.name for t in all_task_types())}
+
+
+def task_type_variants(type_field: str, parameters_field: str, applies: dict | None = None):
+    """The request schema of a body naming a task type and its parameters: one variant per registered type
+    (`oneOf`), its name the only value of `type_field`, its parameter schema that of `parameters_field`
+    (required when the type requires a parameter). `applies`: field name -> which types take it (a field is
+    left out of the others' variants). A serializer's `schema_variants` (megahub.api.schema)."""
+
+    def variants(component: dict) -> list[dict]:
+        out = []
+        for ttype in all_task_types():
+            variant = copy.deepcopy(component)
+            properties = variant["properties"]
+            properties[type_field] = {"type": "string", "enum": [ttype.name]}
+            properties[parameters_field] = {**copy.deepcopy(ttype.schema),
+                                            "description": f"Parameters of {ttype.name}."}
+            for name, applies_to in (applies if applies is not None else TASK_CREATE_FIELD_APPLIES).items():
+                if not applies_to(ttype):
+                    properties.pop(name, None)
+            if ttype.schema.get("required") and parameters_field not in variant.get("required", []):
+                variant["required"] = [*variant.get("required", []), parameters_field]
+            out.append(variant)
+        return out
+
+    return variants
+
+
+def timeout_seconds_field(**kwargs) -> IntegerField:
+    """A task's timeout: 1 to MAX_TASK_TIMEOUT_SECONDS (what services.task_build accepts)."""
+    return IntegerField(min_value=1, max_value=settings.MAX_TASK_TIMEOUT_SECONDS, **kwargs)
 
 
 class BrandRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
+    id = IntegerField()
+    name = CharField()
 
 
 class UserRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
+    id = IntegerField()
+    username = CharField()
 
 
-class TaskSerializer(CompiledRepresentation, serializers.ModelSerializer):
+class TaskSerializer(CompiledRepresentation, ModelSerializer):
     """A task as the reference example shows it. Other apps add fields with `register_task_field`. Its
     representation is compiled once for all requests (megahub/api/representation.py): a page of tasks
     costs no DRF machinery per field and row, nor the building of the serializer's fields."""
@@ -28,7 +81,7 @@ class TaskSerializer(CompiledRepresentation, serializers.ModelSerializer):
 
     brand = BrandRefSerializer(read_only=True)
     created_by = UserRefSerializer(read_only=True, allow_null=True)
-    duration_ms = serializers.IntegerField(read_only=True, allow_null=True)
+    duration_ms = IntegerField(read_only=True, allow_null=True)
     retry_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
@@ -69,14 +122,20 @@ def register_task_field(name: str, field: serializers.Field, *, select_related: 
             cls.Meta.read_only_fields = cls.Meta.fields
 
 
+# Create fields of other apps that only some task types take (register_task_create_field's `applies_to`).
+TASK_CREATE_FIELD_APPLIES: dict[str, Callable] = {}
+
+
 class TaskCreateSerializer(serializers.Serializer):
-    task_type = serializers.CharField(max_length=120, help_text="A type listed by /tasks/system/task-info/.")
+    schema_variants = staticmethod(task_type_variants("task_type", "context_data"))
+
+    task_type = TaskTypeField()
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    description = CharField(max_length=5000, required=False, allow_blank=True, default="")
     context_data = JSONObjectField(required=False, default=dict,
                                          help_text="Parameters, validated against the type's schema (64 KiB max).")
-    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False)
-    timeout_seconds = serializers.IntegerField(min_value=1, required=False)
+    max_retries = IntegerField(min_value=0, max_value=20, required=False)
+    timeout_seconds = timeout_seconds_field(required=False)
 
 
 # Names of the create fields other apps added (register_task_create_field): the view hands their values
@@ -84,15 +143,18 @@ class TaskCreateSerializer(serializers.Serializer):
 TASK_CREATE_EXTRA_FIELDS: list[str] = []
 
 
-def register_task_create_field(name: str, field: serializers.Field) -> None:
+def register_task_create_field(name: str, field: serializers.Field, *, applies_to: Callable | None = None) -> None:
     """Accept an optional field in the POST /tasks/ body, validated by `field` (called by other apps from
-    AppConfig.ready()); its value reaches the `tasks_created` receivers in `extra`."""
+    AppConfig.ready()); its value reaches the `tasks_created` receivers in `extra`. `applies_to(task_type)`:
+    the types that take it (the schema leaves it out of the others')."""
     TaskCreateSerializer._declared_fields[name] = field
+    if applies_to is not None:
+        TASK_CREATE_FIELD_APPLIES[name] = applies_to
     if name not in TASK_CREATE_EXTRA_FIELDS:
         TASK_CREATE_EXTRA_FIELDS.append(name)
 
 
-class TaskEventSerializer(CompiledRepresentation, serializers.ModelSerializer):
+class TaskEventSerializer(CompiledRepresentation, ModelSerializer):
     share_compiled = True
     actor = UserRefSerializer(read_only=True, allow_null=True)
 
@@ -102,20 +164,20 @@ class TaskEventSerializer(CompiledRepresentation, serializers.ModelSerializer):
 
 
 class QueueStatsSerializer(serializers.Serializer):
-    queues = serializers.DictField(child=serializers.IntegerField(), help_text="Messages waiting per queue.")
-    counts_by_status = serializers.DictField(child=serializers.IntegerField(),
+    queues = serializers.DictField(child=IntegerField(), help_text="Messages waiting per queue.")
+    counts_by_status = serializers.DictField(child=IntegerField(),
                                              help_text="This brand's tasks by status.")
-    workers_online = serializers.ListField(child=serializers.CharField())
+    workers_online = serializers.ListField(child=CharField())
 
 
 class SystemStatusSerializer(serializers.Serializer):
-    version = serializers.CharField()
-    database = serializers.CharField()
-    broker = serializers.CharField()
-    task_types = serializers.IntegerField()
-    workers_online = serializers.ListField(child=serializers.CharField())
-    counts_by_status = serializers.DictField(child=serializers.IntegerField())
-    outbox_pending = serializers.IntegerField(help_text="Tasks of this brand waiting for the broker.")
+    version = CharField()
+    database = CharField()
+    broker = CharField()
+    task_types = IntegerField()
+    workers_online = serializers.ListField(child=CharField())
+    counts_by_status = serializers.DictField(child=IntegerField())
+    outbox_pending = IntegerField(help_text="Tasks of this brand waiting for the broker.")
 
 
 class HealthSerializer(serializers.Serializer):
@@ -126,15 +188,15 @@ class HealthSerializer(serializers.Serializer):
 class HealthUnavailableSerializer(HealthSerializer):
     """A 503 health answer: the components, plus the API's error shape like every other error."""
 
-    detail = serializers.CharField()
-    error_code = serializers.CharField()
-    field_errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    detail = CharField()
+    error_code = CharField()
+    field_errors = serializers.DictField(child=serializers.ListField(child=CharField()))
 
 
 class TaskTypeInfoSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    label = serializers.CharField()
-    description = serializers.CharField()
+    name = CharField()
+    label = CharField()
+    description = CharField()
     parameters_schema = serializers.DictField(help_text="JSON Schema (2020-12) of context_data.")
     ui = serializers.DictField(help_text="Rendering hints per parameter.")
     defaults = serializers.DictField()
@@ -147,7 +209,7 @@ class EnumsSerializer(serializers.Serializer):
     priorities = serializers.ListField(child=serializers.DictField())
     origins = serializers.ListField(child=serializers.DictField())
     roles = serializers.ListField(child=serializers.DictField())
-    transitions = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    transitions = serializers.DictField(child=serializers.ListField(child=CharField()))
 
     def get_fields(self):
         fields = super().get_fields()

@@ -3,6 +3,7 @@ import copy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from megahub.api.fields import BooleanField, CharField, FloatField, IntegerField, ModelSerializer
 from megahub.api.representation import CompiledRepresentation
 from task_core.api.serializers import register_task_field
 from task_core.choices import TaskStatus
@@ -12,7 +13,7 @@ from ..models import Alert, AlertDelivery, AlertRule, TaskMetrics, Worker
 from ..selectors import PERIODS
 
 
-class TaskMetricsSummarySerializer(CompiledRepresentation, serializers.ModelSerializer):
+class TaskMetricsSummarySerializer(CompiledRepresentation, ModelSerializer):
     """The `metrics` object of a task (null before it ran)."""
 
     share_compiled = True
@@ -45,11 +46,11 @@ def register_task_fields() -> None:
                         only=tuple(f"metrics__{name}" for name in TaskMetricsSummarySerializer.Meta.fields))
 
 
-class TaskMetricsSerializer(serializers.ModelSerializer):
+class TaskMetricsSerializer(ModelSerializer):
     task_id = serializers.UUIDField(source="task.task_id", read_only=True)
-    id = serializers.IntegerField(source="task_id", read_only=True)
-    description = serializers.CharField(source="task.description", read_only=True)
-    flags = serializers.ListField(source="flag_list", child=serializers.CharField(), read_only=True)
+    id = IntegerField(source="task_id", read_only=True)
+    description = CharField(source="task.description", read_only=True)
+    flags = serializers.ListField(source="flag_list", child=CharField(), read_only=True)
 
     class Meta:
         model = TaskMetrics
@@ -59,8 +60,8 @@ class TaskMetricsSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WorkerSerializer(serializers.ModelSerializer):
-    online = serializers.BooleanField(read_only=True)
+class WorkerSerializer(ModelSerializer):
+    online = BooleanField(read_only=True)
 
     class Meta:
         model = Worker
@@ -69,7 +70,7 @@ class WorkerSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AlertRuleSerializer(serializers.ModelSerializer):
+class AlertRuleSerializer(ModelSerializer):
     webhook_urls = serializers.ListField(child=serializers.RegexField(r"^https?://", max_length=500), required=False,
                                          help_text="HTTPS/HTTP URLs; each gets a signed JSON POST.")
     emails = serializers.ListField(child=serializers.EmailField(), required=False)
@@ -94,10 +95,10 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         return [field.run_validation(v) for v in value]
 
 
-class AlertSerializer(serializers.ModelSerializer):
-    rule_name = serializers.CharField(source="rule.name", read_only=True)
-    metric = serializers.CharField(source="rule.metric", read_only=True)
-    acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, allow_null=True)
+class AlertSerializer(ModelSerializer):
+    rule_name = CharField(source="rule.name", read_only=True)
+    metric = CharField(source="rule.metric", read_only=True)
+    acknowledged_by = CharField(source="acknowledged_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = Alert
@@ -108,10 +109,10 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class AcknowledgeSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    note = CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class AlertDeliverySerializer(serializers.ModelSerializer):
+class AlertDeliverySerializer(ModelSerializer):
     class Meta:
         model = AlertDelivery
         fields = ["id", "channel", "target", "event", "status", "attempts", "response_code", "error", "created_at",
@@ -119,8 +120,8 @@ class AlertDeliverySerializer(serializers.ModelSerializer):
 
 
 class CleanupRequestSerializer(serializers.Serializer):
-    older_than_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
-    dry_run = serializers.BooleanField(required=False, default=False)
+    older_than_days = IntegerField(min_value=1, max_value=36500, required=False)
+    dry_run = BooleanField(required=False, default=False)
 
 
 # --- responses of the dashboards (they shape and document what the selectors return) ----------------
@@ -130,7 +131,7 @@ def _usd(**kwargs):
 
 
 def _ms(help_text: str):
-    return serializers.FloatField(allow_null=True, help_text=help_text)
+    return FloatField(allow_null=True, help_text=help_text)
 
 
 class DurationStatsSerializer(serializers.Serializer):
@@ -145,33 +146,33 @@ class ExecutionTimeStatsSerializer(DurationStatsSerializer):
 
 
 class OutcomeCountsSerializer(serializers.Serializer):
-    completed = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    cancelled = serializers.IntegerField()
-    retried = serializers.IntegerField(help_text="Runs that failed and were retried.")
+    completed = IntegerField()
+    failed = IntegerField()
+    cancelled = IntegerField()
+    retried = IntegerField(help_text="Runs that failed and were retried.")
 
 
 # One count per unfinished status (zeros included).
 ActiveCountsSerializer = type("ActiveCountsSerializer", (serializers.Serializer,), {
-    status: serializers.IntegerField(help_text=f"Tasks now {status}.") for status in TaskStatus.unfinished()})
+    status: IntegerField(help_text=f"Tasks now {status}.") for status in TaskStatus.unfinished()})
 
 
 class ThroughputPointSerializer(serializers.Serializer):
     bucket = serializers.DateTimeField(help_text="Start of the bucket (minute, hour or day by period).")
-    completed = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    cancelled = serializers.IntegerField()
+    completed = IntegerField()
+    failed = IntegerField()
+    cancelled = IntegerField()
     cost_usd = _usd()
 
 
 class TaskTypeStatsSerializer(OutcomeCountsSerializer):
-    task_type = serializers.CharField()
-    success_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed).")
+    task_type = CharField()
+    success_rate = FloatField(allow_null=True, help_text="completed / (completed + failed).")
     execution_time_ms = ExecutionTimeStatsSerializer()
     queue_wait_ms = DurationStatsSerializer()
-    cpu_time_ms = serializers.IntegerField(help_text="CPU time of the runs, summed.")
-    memory_mb_avg = serializers.FloatField(allow_null=True)
-    memory_mb_max = serializers.FloatField(allow_null=True)
+    cpu_time_ms = IntegerField(help_text="CPU time of the runs, summed.")
+    memory_mb_avg = FloatField(allow_null=True)
+    memory_mb_max = FloatField(allow_null=True)
     cost_usd = _usd()
 
 
@@ -181,15 +182,15 @@ class DayCostSerializer(serializers.Serializer):
 
 
 class TopFailureSerializer(serializers.Serializer):
-    task_type = serializers.CharField()
-    failed = serializers.IntegerField()
-    failure_rate = serializers.FloatField()
-    last_error = serializers.CharField(allow_blank=True, help_text="Message of its latest failure (500 chars).")
+    task_type = CharField()
+    failed = IntegerField()
+    failure_rate = FloatField()
+    last_error = CharField(allow_blank=True, help_text="Message of its latest failure (500 chars).")
     last_failed_at = serializers.DateTimeField(allow_null=True)
 
 
 def _queue_lengths(**kwargs):
-    return serializers.DictField(child=serializers.IntegerField(), allow_null=True, **kwargs)
+    return serializers.DictField(child=IntegerField(), allow_null=True, **kwargs)
 
 
 class MetricsDashboardSerializer(serializers.Serializer):
@@ -197,10 +198,10 @@ class MetricsDashboardSerializer(serializers.Serializer):
     since = serializers.DateTimeField(help_text="Start of the period (the series starts at its bucket).")
     until = serializers.DateTimeField()
     bucket = serializers.ChoiceField(choices=["minute", "hour", "day"], help_text="Width of a throughput point.")
-    task_type = serializers.CharField(allow_null=True)
+    task_type = CharField(allow_null=True)
     counts_by_status = OutcomeCountsSerializer(help_text="Runs that ended in the period.")
     active_by_status = ActiveCountsSerializer(help_text="Unfinished tasks now.")
-    success_rate = serializers.FloatField(allow_null=True)
+    success_rate = FloatField(allow_null=True)
     execution_time_ms = ExecutionTimeStatsSerializer()
     queue_wait_ms = DurationStatsSerializer()
     cost_usd = _usd()
@@ -212,22 +213,22 @@ class MetricsDashboardSerializer(serializers.Serializer):
 
 
 class QueueStateSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    length = serializers.IntegerField(allow_null=True, help_text="Messages waiting; null: broker unreachable.")
-    consumers = serializers.ListField(child=serializers.CharField(), help_text="Online workers consuming it.")
+    name = CharField()
+    length = IntegerField(allow_null=True, help_text="Messages waiting; null: broker unreachable.")
+    consumers = serializers.ListField(child=CharField(), help_text="Online workers consuming it.")
 
 
 class WorkersOverviewSerializer(serializers.Serializer):
-    online = serializers.IntegerField()
-    offline = serializers.IntegerField()
-    total_slots = serializers.IntegerField(help_text="Pool slots of the online workers.")
-    busy_slots = serializers.IntegerField(help_text="Tasks running on them at their last heartbeat.")
+    online = IntegerField()
+    offline = IntegerField()
+    total_slots = IntegerField(help_text="Pool slots of the online workers.")
+    busy_slots = IntegerField(help_text="Tasks running on them at their last heartbeat.")
     queues = QueueStateSerializer(many=True)
     broker = serializers.ChoiceField(choices=["up", "down"])
 
 
 SystemTaskCountsSerializer = type("SystemTaskCountsSerializer", (ActiveCountsSerializer,), {
-    f"{status}_24h": serializers.IntegerField(help_text=f"Runs {status} in the last 24 h.")
+    f"{status}_24h": IntegerField(help_text=f"Runs {status} in the last 24 h.")
     for status in ("completed", "failed", "cancelled")})
 
 
@@ -235,15 +236,15 @@ class SystemDashboardSerializer(serializers.Serializer):
     """The front page; apps add sections with task_core.dashboard.register_dashboard_section."""
 
     tasks_by_status = SystemTaskCountsSerializer()
-    success_rate_24h = serializers.FloatField(allow_null=True)
-    throughput_24h = serializers.IntegerField(help_text="Runs completed or failed in the last 24 h.")
+    success_rate_24h = FloatField(allow_null=True)
+    throughput_24h = IntegerField(help_text="Runs completed or failed in the last 24 h.")
     cost_usd_24h = _usd()
-    workers_online = serializers.IntegerField()
-    workers_offline = serializers.IntegerField()
-    busy_slots = serializers.IntegerField()
-    total_slots = serializers.IntegerField()
-    alerts_firing = serializers.IntegerField()
-    alerts_acknowledged = serializers.IntegerField()
+    workers_online = IntegerField()
+    workers_offline = IntegerField()
+    busy_slots = IntegerField()
+    total_slots = IntegerField()
+    alerts_firing = IntegerField()
+    alerts_acknowledged = IntegerField()
     queues = QueueStateSerializer(many=True)
 
     def get_fields(self):
@@ -255,24 +256,24 @@ class SystemDashboardSerializer(serializers.Serializer):
 
 
 class RuleResultSerializer(serializers.Serializer):
-    scope = serializers.CharField(allow_blank=True)
-    value = serializers.FloatField(allow_null=True)
-    samples = serializers.IntegerField()
-    breaching = serializers.BooleanField()
+    scope = CharField(allow_blank=True)
+    value = FloatField(allow_null=True)
+    samples = IntegerField()
+    breaching = BooleanField()
 
 
 class RuleTestSerializer(serializers.Serializer):
-    rule = serializers.IntegerField()
-    metric = serializers.CharField(required=False)
-    comparator = serializers.CharField(required=False)
-    threshold = serializers.FloatField(required=False)
-    error = serializers.CharField(required=False, help_text="Set when the metric could not be read (broker down).")
+    rule = IntegerField()
+    metric = CharField(required=False)
+    comparator = CharField(required=False)
+    threshold = FloatField(required=False)
+    error = CharField(required=False, help_text="Set when the metric could not be read (broker down).")
     results = RuleResultSerializer(many=True)
 
 
 class CleanupResultSerializer(serializers.Serializer):
-    older_than_days = serializers.IntegerField()
-    dry_run = serializers.BooleanField()
-    tasks = serializers.IntegerField()
-    events = serializers.IntegerField()
-    metrics = serializers.IntegerField()
+    older_than_days = IntegerField()
+    dry_run = BooleanField()
+    tasks = IntegerField()
+    events = IntegerField()
+    metrics = IntegerField()

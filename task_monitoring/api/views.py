@@ -1,8 +1,9 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from megahub.api.fields import CharField
 from megahub.api.scoping import BrandScopedMixin
 
 from .. import selectors, services
@@ -27,7 +28,7 @@ from .serializers import (
 
 class DashboardQuerySerializer(serializers.Serializer):
     period = serializers.ChoiceField(choices=list(selectors.PERIODS), default="24h")
-    task_type = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
+    task_type = CharField(required=False, allow_blank=True, default="", max_length=120)
 
 
 class MetricsViewSet(BrandScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -148,8 +149,7 @@ class MonitoringSystemViewSet(BrandScopedMixin, viewsets.ViewSet):
         the sections other apps add (schedules by status)."""
         return Response(SystemDashboardSerializer(selectors.system_dashboard(brand=request.brand)).data)
 
-    @extend_schema(request=CleanupRequestSerializer, responses={200: CleanupResultSerializer},
-                   parameters=[OpenApiParameter("older_than_days", int, required=False)])
+    @extend_schema(request=CleanupRequestSerializer, responses={200: CleanupResultSerializer})
     @action(detail=False, methods=["post"], url_path="cleanup/executions")
     def cleanup_executions(self, request):
         """Delete the brand's finished tasks older than `older_than_days` (default MONITORING_RETENTION_DAYS)

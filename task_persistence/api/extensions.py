@@ -20,4 +20,5 @@ def register_task_extensions() -> None:
                               "persistent_job__last_checkpoint", "persistent_job__last_checkpoint__created_at"))
     register_task_create_field("resume_policy", serializers.ChoiceField(
         choices=ResumePolicy.choices, required=False,
-        help_text="Resumable task types only: auto or manual resume after an interruption (default: the type's)."))
+        help_text="Resumable task types only: auto or manual resume after an interruption (default: the type's)."),
+        applies_to=lambda task_type: task_type.resumable)

@@ -3,7 +3,9 @@
 import django_filters
 from django.db.models import F, Q
 
+from megahub.api.filters import BooleanFilter, BrandObjectFilter
 from task_core.choices import TaskStatus
+from task_core.models import BaseTask
 
 from ..models import Checkpoint, PersistentJob
 
@@ -21,7 +23,7 @@ class PersistentJobFilter(django_filters.FilterSet):
                                                  distinct=False, method="filter_status",
                                                  help_text="The task's status (repeat for several).")
     task_type = django_filters.CharFilter(field_name="task__task_type")
-    resumable = django_filters.BooleanFilter(method="filter_resumable",
+    resumable = BooleanFilter(method="filter_resumable",
                                              help_text="true: interrupted, or failed with a checkpoint.")
 
     class Meta:
@@ -44,15 +46,17 @@ class PersistentJobFilter(django_filters.FilterSet):
 
 
 class CheckpointFilter(django_filters.FilterSet):
-    job = django_filters.NumberFilter(field_name="job_id", help_text="Id of a persistent job.")
-    task = django_filters.NumberFilter(field_name="job__task_id", help_text="Id of the job's task.")
+    job = BrandObjectFilter(field_name="job_id", objects=lambda brand: PersistentJob.objects.filter(brand=brand),
+                            noun="persistent job", help_text="Id of one of the brand's persistent jobs.")
+    task = BrandObjectFilter(field_name="job__task_id", objects=lambda brand: BaseTask.objects.filter(brand=brand),
+                             noun="task", help_text="Id of the job's task (one of the brand's tasks).")
 
     class Meta:
         model = Checkpoint
         fields = []
 
 
-class IsResumableTaskFilter(django_filters.BooleanFilter):
+class IsResumableTaskFilter(BooleanFilter):
     """/tasks/?is_resumable=true: tasks an operator can resume now (interrupted, or failed with a checkpoint)."""
 
     def filter(self, qs, value):

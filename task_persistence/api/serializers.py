@@ -1,26 +1,27 @@
 from rest_framework import serializers
 
+from megahub.api.fields import CharField, IntegerField, ModelSerializer
 from task_core.choices import TaskStatus
 
 from ..models import Checkpoint, PersistentJob
 
 
-class CheckpointRefSerializer(serializers.ModelSerializer):
+class CheckpointRefSerializer(ModelSerializer):
     class Meta:
         model = Checkpoint
         fields = ["id", "sequence", "step", "created_at"]
 
 
 class JobTaskSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = IntegerField()
     task_id = serializers.UUIDField()
-    task_type = serializers.CharField()
+    task_type = CharField()
     status = serializers.ChoiceField(choices=TaskStatus.choices)
 
 
-class PersistentJobSerializer(serializers.ModelSerializer):
+class PersistentJobSerializer(ModelSerializer):
     task = JobTaskSerializer(read_only=True)
-    task_type = serializers.CharField(source="task.task_type", read_only=True)
+    task_type = CharField(source="task.task_type", read_only=True)
     status = serializers.ChoiceField(source="task.status", choices=TaskStatus.choices, read_only=True,
                                      help_text="The job's task's status.")
     resumable = serializers.SerializerMethodField(help_text="Interrupted, or failed with a checkpoint.")
@@ -38,8 +39,8 @@ class PersistentJobSerializer(serializers.ModelSerializer):
             job.task.status == TaskStatus.FAILED and job.last_checkpoint_id is not None)
 
 
-class CheckpointSerializer(serializers.ModelSerializer):
-    task = serializers.IntegerField(source="job.task_id", read_only=True, help_text="Id of the job's task.")
+class CheckpointSerializer(ModelSerializer):
+    task = IntegerField(source="job.task_id", read_only=True, help_text="Id of the job's task.")
 
     class Meta:
         model = Checkpoint
@@ -48,17 +49,17 @@ class CheckpointSerializer(serializers.ModelSerializer):
 
 
 class ResumeInputSerializer(serializers.Serializer):
-    checkpoint = serializers.IntegerField(required=False, min_value=1,
+    checkpoint = IntegerField(required=False, min_value=1,
                                           help_text="Id of one of the job's checkpoints; default: its last one.")
 
 
 class TaskPersistentJobSerializer(serializers.Serializer):
     """The `persistent_job` of a task in core's task representation (null for other types)."""
 
-    id = serializers.IntegerField()
-    current_step = serializers.IntegerField()
-    total_steps = serializers.IntegerField(allow_null=True)
-    resume_count = serializers.IntegerField()
-    resume_policy = serializers.CharField()
+    id = IntegerField()
+    current_step = IntegerField()
+    total_steps = IntegerField(allow_null=True)
+    resume_count = IntegerField()
+    resume_policy = CharField()
     last_checkpoint_at = serializers.DateTimeField(source="last_checkpoint.created_at", allow_null=True,
                                                    default=None)

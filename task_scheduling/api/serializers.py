@@ -1,8 +1,21 @@
 """Input serializers (validate requests) and output serializers (shape responses), kept apart."""
 
+import copy
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from megahub.api.fields import JSONObjectField, LocalDateTimeField
+from megahub.api.fields import (
+    BooleanField,
+    CharField,
+    FloatField,
+    IntegerField,
+    JSONObjectField,
+    LocalDateTimeField,
+    ModelSerializer,
+    TimezoneField,
+)
+from task_core.api.serializers import TaskTypeField, task_type_variants, timeout_seconds_field
 from task_core.choices import TaskPriority, TaskStatus
 
 from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
@@ -10,22 +23,41 @@ from ..models import Schedule, ScheduledRun, ScheduleEvent, ScheduleTemplate, Ta
 from ..selectors.executions import STATS_RUNS
 from ..selectors.schedules import schedule_events
 from ..selectors.templates import next_run_of_template
-from ..timing import describe_cron, local_iso
+from ..timing import CRON_PATTERN, describe_cron, local_iso
 
 # --- output ----------------------------------------------------------------------------------------
 
-class CalendarSerializer(serializers.ModelSerializer):
+HHMM = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "22:00"}
+BLACKOUT_WINDOW = {
+    "type": "object", "required": ["start", "end"], "additionalProperties": False,
+    "properties": {"start": HHMM, "end": HHMM, "days": {
+        "type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 6},
+        "description": "Weekdays, Monday=0; every day when left out."}},
+}
+
+
+@extend_schema_field({"type": "string", "format": "date"})
+class DateTextField(CharField):
+    """A date as YYYY-MM-DD (validators.calendar_rules_validate checks it)."""
+
+
+@extend_schema_field(BLACKOUT_WINDOW)
+class BlackoutWindowField(serializers.DictField):
+    """A weekly window (validators.calendar_rules_validate checks it)."""
+
+
+class CalendarSerializer(ModelSerializer):
     class Meta:
         model = TaskCalendar
         fields = ["id", "name", "description", "timezone", "excluded_dates", "blackout_windows",
                   "created_at", "updated_at"]
 
 
-class PeriodicTaskSerializer(serializers.ModelSerializer):
+class PeriodicTaskSerializer(ModelSerializer):
     cron_description = serializers.SerializerMethodField(help_text="Human description of the cron expression.")
     next_run_at = serializers.SerializerMethodField(help_text="Next run of its active schedules, in its timezone.")
-    schedules_total = serializers.IntegerField(read_only=True, default=0)
-    schedules_active = serializers.IntegerField(read_only=True, default=0)
+    schedules_total = IntegerField(read_only=True, default=0)
+    schedules_active = IntegerField(read_only=True, default=0)
     calendar = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
@@ -47,8 +79,8 @@ class PeriodicTaskSerializer(serializers.ModelSerializer):
         return local_iso(value, obj.timezone)
 
 
-class ScheduleEventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+class ScheduleEventSerializer(ModelSerializer):
+    actor = CharField(source="actor.username", default=None, read_only=True)
 
     class Meta:
         model = ScheduleEvent
@@ -56,9 +88,9 @@ class ScheduleEventSerializer(serializers.ModelSerializer):
                   "created_at"]
 
 
-class ScheduleSerializer(serializers.ModelSerializer):
-    periodic_task_name = serializers.CharField(source="periodic_task.name", default="", read_only=True)
-    timezone = serializers.CharField(source="periodic_task.timezone", default="UTC", read_only=True)
+class ScheduleSerializer(ModelSerializer):
+    periodic_task_name = CharField(source="periodic_task.name", default="", read_only=True)
+    timezone = CharField(source="periodic_task.timezone", default="UTC", read_only=True)
     next_run_at = serializers.SerializerMethodField(help_text="Next due time in the template's timezone.")
     last_run_at = serializers.SerializerMethodField(help_text="Last due time that fired, in the template's timezone.")
 
@@ -93,13 +125,13 @@ class ScheduleDetailSerializer(ScheduleSerializer):
 
 
 class RunTaskSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = IntegerField()
     task_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = CharField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
-    duration_ms = serializers.IntegerField(allow_null=True)
-    error_message = serializers.CharField()
+    duration_ms = IntegerField(allow_null=True)
+    error_message = CharField()
 
 
 def _duration(task):
@@ -108,7 +140,7 @@ def _duration(task):
     return (task.completed_at - task.started_at).total_seconds()
 
 
-class ExecutionSerializer(serializers.ModelSerializer):
+class ExecutionSerializer(ModelSerializer):
     """One run of a periodic task: the due time and what the fire did, and (flattened, as the reference
     specs show an execution) the task it created."""
 
@@ -124,7 +156,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
                                                    "null while running or when no task was created.")
     result_data = serializers.JSONField(source="task.result_data", default=None, read_only=True)
     error_message = serializers.SerializerMethodField()
-    error_traceback = serializers.CharField(source="task.error_traceback", default="", read_only=True,
+    error_traceback = CharField(source="task.error_traceback", default="", read_only=True,
                                             help_text="The failed task's traceback.")
 
     class Meta:
@@ -160,29 +192,29 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
 
 class ExecutionStatsSerializer(serializers.Serializer):
-    total_runs = serializers.IntegerField(help_text=f"Runs counted: the newest {STATS_RUNS} at most (every figure "
+    total_runs = IntegerField(help_text=f"Runs counted: the newest {STATS_RUNS} at most (every figure "
                                                     "here is over these).")
-    by_status = serializers.DictField(child=serializers.IntegerField(), help_text=(
+    by_status = serializers.DictField(child=IntegerField(), help_text=(
         "Runs per task status (every status, zeros included), and per outcome for runs that created no task."))
-    finished_runs = serializers.IntegerField()
-    successful_runs = serializers.IntegerField()
-    failed_runs = serializers.IntegerField()
-    success_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed), 0..1.")
-    average_duration_ms = serializers.IntegerField(allow_null=True)
-    average_duration_seconds = serializers.FloatField(allow_null=True)
-    p95_duration_ms = serializers.IntegerField(allow_null=True, help_text="95th percentile (nearest rank) of "
+    finished_runs = IntegerField()
+    successful_runs = IntegerField()
+    failed_runs = IntegerField()
+    success_rate = FloatField(allow_null=True, help_text="completed / (completed + failed), 0..1.")
+    average_duration_ms = IntegerField(allow_null=True)
+    average_duration_seconds = FloatField(allow_null=True)
+    p95_duration_ms = IntegerField(allow_null=True, help_text="95th percentile (nearest rank) of "
                                                "the completed runs' durations.")
-    p95_duration_seconds = serializers.FloatField(allow_null=True)
+    p95_duration_seconds = FloatField(allow_null=True)
     last_run_at = serializers.DateTimeField(allow_null=True)
     next_run_at = serializers.DateTimeField(allow_null=True, help_text="The template's next run (stats of one "
                                             "template only).")
 
 
 class ExecutionPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField(allow_null=True, help_text="Null on a page reached by cursor.")
-    count_is_exact = serializers.BooleanField(allow_null=True, help_text="false when `count` is an estimate.")
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
+    count = IntegerField(allow_null=True, help_text="Null on a page reached by cursor.")
+    count_is_exact = BooleanField(allow_null=True, help_text="false when `count` is an estimate.")
+    next = CharField(allow_null=True)
+    previous = CharField(allow_null=True)
     stats = ExecutionStatsSerializer()
     results = ExecutionSerializer(many=True)
 
@@ -197,11 +229,11 @@ class PeriodicTaskDetailSerializer(PeriodicTaskSerializer):
 
 
 class RunNowSerializer(serializers.Serializer):
-    id = serializers.IntegerField(help_text="The new task's database id.")
+    id = IntegerField(help_text="The new task's database id.")
     task_id = serializers.UUIDField(help_text="The new task's public id (also its Celery id).")
-    status = serializers.CharField()
-    execution_id = serializers.IntegerField(help_text="The run (execution) recorded for it, in executions/.")
-    message = serializers.CharField()
+    status = CharField()
+    execution_id = IntegerField(help_text="The run (execution) recorded for it, in executions/.")
+    message = CharField()
 
 
 class RunTimeSerializer(serializers.Serializer):
@@ -210,41 +242,41 @@ class RunTimeSerializer(serializers.Serializer):
 
 
 class CronRunSerializer(RunTimeSerializer):
-    dst = serializers.CharField(allow_null=True, help_text='"gap" or "repeat" when DST affects this run.')
-    wall_times = serializers.ListField(child=serializers.CharField(), help_text=(
+    dst = CharField(allow_null=True, help_text='"gap" or "repeat" when DST affects this run.')
+    wall_times = serializers.ListField(child=CharField(), help_text=(
         "The wall-clock times (HH:MM) of the expression this run stands for: more than one when a DST gap "
         "collapses several into one run."))
-    excluded = serializers.BooleanField(help_text="Removed by the calendar.")
-    excluded_reason = serializers.CharField()
+    excluded = BooleanField(help_text="Removed by the calendar.")
+    excluded_reason = CharField()
 
 
 class ValidateCronResultSerializer(serializers.Serializer):
-    valid = serializers.BooleanField()
-    error = serializers.CharField(allow_blank=True)
-    expression = serializers.CharField()
-    normalized = serializers.CharField(allow_blank=True)
-    description = serializers.CharField(allow_blank=True)
-    timezone = serializers.CharField()
+    valid = BooleanField()
+    error = CharField(allow_blank=True)
+    expression = CharField()
+    normalized = CharField(allow_blank=True)
+    description = CharField(allow_blank=True)
+    timezone = CharField()
     next_runs = CronRunSerializer(many=True, help_text="The next fire times, each marked if the calendar removes it.")
     effective_runs = RunTimeSerializer(many=True, help_text="The next `count` runs that will actually happen "
                                        "(calendar applied).")
-    warnings = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=CharField())
 
 
 # Runs due in the last 24 h: `total` (tasks created), one count per task status (zeros included),
 # `not_run` (calendar, overlap, missed, error) and one count per outcome.
 Runs24hSerializer = type("Runs24hSerializer", (serializers.Serializer,), {
-    "total": serializers.IntegerField(help_text="Runs that created a task."),
-    **{status: serializers.IntegerField(help_text=f"Of those, tasks now {status}.") for status in TaskStatus.values},
-    "not_run": serializers.IntegerField(help_text="Due times that created no task (calendar, overlap, missed, error)."),
-    "outcomes": serializers.DictField(child=serializers.IntegerField(), help_text="Runs per outcome."),
+    "total": IntegerField(help_text="Runs that created a task."),
+    **{status: IntegerField(help_text=f"Of those, tasks now {status}.") for status in TaskStatus.values},
+    "not_run": IntegerField(help_text="Due times that created no task (calendar, overlap, missed, error)."),
+    "outcomes": serializers.DictField(child=IntegerField(), help_text="Runs per outcome."),
 })
 
 
 class SummarySerializer(serializers.Serializer):
-    schedules_by_status = serializers.DictField(child=serializers.IntegerField())
-    schedules_total = serializers.IntegerField()
-    periodic_tasks = serializers.DictField(child=serializers.IntegerField())
+    schedules_by_status = serializers.DictField(child=IntegerField())
+    schedules_total = IntegerField()
+    periodic_tasks = serializers.DictField(child=IntegerField())
     next_fire = serializers.DictField(allow_null=True)
     runs_24h = Runs24hSerializer()
     timestamp = serializers.DateTimeField()
@@ -252,15 +284,15 @@ class SummarySerializer(serializers.Serializer):
 
 # The brand's schedules by status, the section task_scheduling adds to /tasks/system/dashboard/.
 ScheduleCountsSerializer = type("ScheduleCountsSerializer", (serializers.Serializer,), {
-    **{status: serializers.IntegerField(help_text=f"Schedules now {status}.") for status in ScheduleStatus.values},
-    "total": serializers.IntegerField(help_text="Every schedule of the brand."),
+    **{status: IntegerField(help_text=f"Schedules now {status}.") for status in ScheduleStatus.values},
+    "total": IntegerField(help_text="Every schedule of the brand."),
 })
 
 
 class CalendarPreviewSerializer(serializers.Serializer):
-    periodic_task_id = serializers.IntegerField()
-    name = serializers.CharField()
-    removed = serializers.IntegerField(help_text="How many of the listed runs the calendar removes.")
+    periodic_task_id = IntegerField()
+    name = CharField()
+    removed = IntegerField(help_text="How many of the listed runs the calendar removes.")
     runs = CronRunSerializer(many=True)
 
 
@@ -270,52 +302,97 @@ class OrphansSerializer(serializers.Serializer):
 
 
 class OrphansCleanupSerializer(OrphansSerializer):
-    beat_entries_removed = serializers.IntegerField()
-    schedules_removed = serializers.IntegerField()
+    beat_entries_removed = IntegerField()
+    schedules_removed = IntegerField()
 
 
 class LegacyBeatEntrySerializer(serializers.Serializer):
-    name = serializers.CharField()
-    task = serializers.CharField()
-    enabled = serializers.BooleanField()
-    reason = serializers.CharField()
+    name = CharField()
+    task = CharField()
+    enabled = BooleanField()
+    reason = CharField()
 
 
 class LegacyCleanupSerializer(serializers.Serializer):
-    dry_run = serializers.BooleanField(help_text="true: nothing was removed, this is what would be.")
+    dry_run = BooleanField(help_text="true: nothing was removed, this is what would be.")
     beat_entries = LegacyBeatEntrySerializer(many=True)
-    celery_results_expired = serializers.IntegerField(help_text="Celery result rows past their expiry.")
-    celery_results_expire_after_seconds = serializers.IntegerField()
-    beat_entries_removed = serializers.IntegerField()
-    celery_results_removed = serializers.IntegerField()
+    celery_results_expired = IntegerField(help_text="Celery result rows past their expiry.")
+    celery_results_expire_after_seconds = IntegerField()
+    beat_entries_removed = IntegerField()
+    celery_results_removed = IntegerField()
 
 
 # --- input -----------------------------------------------------------------------------------------
 
+CRON_EXPRESSION_SCHEMA = {"type": "string", "pattern": CRON_PATTERN, "description": (
+    "5-field cron expression (minute hour day-of-month month day-of-week) or an alias (@daily). The pattern is a "
+    "sufficient form: ranges (1-5) and names (mon) are accepted too.")}
+
+
+@extend_schema_field(CRON_EXPRESSION_SCHEMA)
+class CronExpressionField(CharField):
+    """A cron expression (validators.timing_validate checks it); its schema is CRON_PATTERN."""
+
+
+def kind_variants(component: dict) -> list[dict]:
+    """The shapes of a template body by `kind` (cron when left out): a cron expression, an interval or a
+    date each required by its kind (a serializer's `schema_variants`)."""
+    needs = {ScheduleKind.CRON: "cron_expression", ScheduleKind.INTERVAL: "interval_seconds",
+             ScheduleKind.DATE: "run_at", ScheduleKind.MANUAL: None}
+    out = []
+    for kind, needed in needs.items():
+        variant = copy.deepcopy(component)
+        variant["properties"]["kind"] = {"type": "string", "enum": [kind]}
+        required = [name for name in variant.get("required", []) if name != "kind"]
+        if kind != ScheduleKind.CRON:
+            required.append("kind")  # cron is the default
+        if needed:
+            required.append(needed)
+            variant["properties"][needed] = {k: v for k, v in variant["properties"][needed].items()
+                                             if k != "nullable"}
+        if kind == ScheduleKind.CRON:
+            variant["properties"]["cron_expression"] = dict(CRON_EXPRESSION_SCHEMA)
+        variant["required"] = required
+        out.append(variant)
+    return out
+
+
+def product_of_variants(*functions):
+    """`schema_variants` of several independent choices: each shape of the first, in each shape of the next."""
+    def variants(component: dict) -> list[dict]:
+        shapes = [component]
+        for function in functions:
+            shapes = [shape for base in shapes for shape in function(base)]
+        return shapes
+    return variants
+
+
 class PeriodicTaskInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False, help_text=(
+    schema_variants = staticmethod(product_of_variants(task_type_variants("task_type", "parameters"), kind_variants))
+
+    name = CharField(max_length=200, required=False, help_text=(
         "Unique in the brand. On create, when left out: the task type's label and the cron expression, "
         "numbered when taken. Required by PUT."))
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    task_type = serializers.CharField(max_length=120)
+    description = CharField(max_length=5000, required=False, allow_blank=True)
+    task_type = TaskTypeField()
     parameters = JSONObjectField(required=False, help_text="Validated against the task type's schema.")
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
-    cron_expression = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    interval_seconds = serializers.IntegerField(min_value=1, max_value=366 * 86400, required=False, allow_null=True)
+    cron_expression = CharField(max_length=120, required=False, allow_blank=True)
+    interval_seconds = IntegerField(min_value=1, max_value=366 * 86400, required=False, allow_null=True)
     run_at = serializers.DateTimeField(required=False, allow_null=True)
-    timezone = serializers.CharField(max_length=64, required=False, help_text="IANA timezone; default: the brand's.")
-    calendar = serializers.IntegerField(required=False, allow_null=True, help_text="Id of a calendar of the brand.")
+    timezone = TimezoneField(required=False, help_text="IANA timezone; default: the brand's.")
+    calendar = IntegerField(required=False, allow_null=True, help_text="Id of a calendar of the brand.")
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
-    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False, allow_null=True)
-    timeout_seconds = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    queue = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    max_retries = IntegerField(min_value=0, max_value=20, required=False, allow_null=True)
+    timeout_seconds = timeout_seconds_field(required=False, allow_null=True)
+    queue = CharField(max_length=64, required=False, allow_blank=True)
     overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, required=False)
     missed_run_policy = serializers.ChoiceField(choices=MissedRunPolicy.choices, required=False)
-    auto_pause_after = serializers.IntegerField(min_value=0, max_value=1000, required=False)
-    is_active = serializers.BooleanField(required=False)
-    connection_id = serializers.IntegerField(min_value=0, max_value=2147483647, required=False, allow_null=True,
+    auto_pause_after = IntegerField(min_value=0, max_value=1000, required=False)
+    is_active = BooleanField(required=False)
+    connection_id = IntegerField(min_value=0, max_value=2147483647, required=False, allow_null=True,
                                              help_text="A client's own connection id, kept and filterable.")
-    register = serializers.BooleanField(required=False, default=True, write_only=True,
+    register = BooleanField(required=False, default=True, write_only=True,
                                         help_text="Create: also register its first schedule in Beat (default).")
 
     def validate_parameters(self, value):
@@ -324,35 +401,51 @@ class PeriodicTaskInputSerializer(serializers.Serializer):
         return value
 
 
+class PeriodicTaskReplaceSerializer(PeriodicTaskInputSerializer):
+    """PUT replaces the definition: its name is required."""
+
+    name = CharField(max_length=200, help_text="Unique in the brand.")
+
+
 class CronJobInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    task_type = serializers.CharField(max_length=120)
+    schema_variants = staticmethod(task_type_variants("task_type", "parameters", applies={}))
+
+    name = CharField(max_length=200)
+    description = CharField(max_length=5000, required=False, allow_blank=True)
+    task_type = TaskTypeField()
     parameters = JSONObjectField(required=False)
     run_at = serializers.DateTimeField(help_text="When it runs, with a UTC offset.")
-    timezone = serializers.CharField(max_length=64, required=False)
-    calendar = serializers.IntegerField(required=False, allow_null=True)
+    timezone = TimezoneField(required=False)
+    calendar = IntegerField(required=False, allow_null=True)
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
-    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False, allow_null=True)
-    timeout_seconds = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    max_retries = IntegerField(min_value=0, max_value=20, required=False, allow_null=True)
+    timeout_seconds = timeout_seconds_field(required=False, allow_null=True)
     missed_run_policy = serializers.ChoiceField(choices=MissedRunPolicy.choices, required=False)
 
 
 class ScheduleCreateSerializer(serializers.Serializer):
     parameter_overrides = JSONObjectField(required=False, default=dict,
                                                 help_text="Merged over the template's parameters at each run.")
-    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    label = CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+@extend_schema_field({"type": "string", "format": "date-time",
+                      "pattern": "^(197[1-9]|19[89][0-9]|2[0-8][0-9]{2}|29[0-8][0-9]|299[0-8])-"})
+class AfterField(serializers.DateTimeField):
+    """A date-time whose year (in UTC too) is within what validate_after accepts, as its schema says."""
 
 
 class ValidateCronInputSerializer(serializers.Serializer):
-    cron_expression = serializers.CharField(max_length=120, allow_blank=True, required=False,
+    required_any_of = ("cron_expression", "expression")  # the schema: one of them (validate() checks)
+
+    cron_expression = CharField(max_length=120, allow_blank=True, required=False,
                                             help_text="The expression, named as in the create body.")
-    expression = serializers.CharField(max_length=120, allow_blank=True, required=False,
+    expression = CharField(max_length=120, allow_blank=True, required=False,
                                        help_text="Alias of cron_expression.")
-    timezone = serializers.CharField(max_length=64, required=False, default="UTC")
-    count = serializers.IntegerField(min_value=1, max_value=100, required=False, default=5)
-    calendar = serializers.IntegerField(required=False, allow_null=True, help_text="Apply this calendar (id).")
-    after = serializers.DateTimeField(required=False, help_text="List runs after this instant (default now).")
+    timezone = TimezoneField(required=False, default="UTC")
+    count = IntegerField(min_value=1, max_value=100, required=False, default=5)
+    calendar = IntegerField(required=False, allow_null=True, help_text="Apply this calendar (id).")
+    after = AfterField(required=False, help_text="List runs after this instant (default now), years 1971-2998.")
 
     def validate_after(self, value):
         if not 1970 <= value.year <= 2999:
@@ -368,13 +461,12 @@ class ValidateCronInputSerializer(serializers.Serializer):
 
 
 class LegacyCleanupInputSerializer(serializers.Serializer):
-    dry_run = serializers.BooleanField(required=False, default=True, help_text="Only report (default true).")
+    dry_run = BooleanField(required=False, default=True, help_text="Only report (default true).")
 
 
 class CalendarInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    timezone = serializers.CharField(max_length=64, required=False)
-    excluded_dates = serializers.ListField(child=serializers.CharField(max_length=10), required=False,
-                                           max_length=3660)
-    blackout_windows = serializers.ListField(child=serializers.DictField(), required=False, max_length=100)
+    name = CharField(max_length=120)
+    description = CharField(max_length=5000, required=False, allow_blank=True)
+    timezone = TimezoneField(required=False)
+    excluded_dates = serializers.ListField(child=DateTextField(max_length=10), required=False, max_length=3660)
+    blackout_windows = serializers.ListField(child=BlackoutWindowField(), required=False, max_length=100)

@@ -1,6 +1,6 @@
 """Reads of calendars: the brand's calendars and the preview of what a calendar removes."""
 
-from megahub.api.exceptions import validation_error
+from megahub.api.exceptions import related_not_found
 
 from ..choices import ScheduleKind, ScheduleStatus
 from ..models import TaskCalendar
@@ -12,10 +12,10 @@ def calendar_queryset(*, brand):
 
 
 def calendar_of_brand(*, brand, calendar_id: int, field: str = "calendar") -> TaskCalendar:
-    """The brand's calendar with this id, named in a request body: a 400 naming the field otherwise."""
+    """The brand's calendar with this id, named in a request body: a 404 naming the field otherwise."""
     calendar = calendar_queryset(brand=brand).filter(pk=calendar_id).first()
     if calendar is None:
-        raise validation_error("Unknown calendar.", field_errors={field: ["No calendar with this id in this brand."]})
+        raise related_not_found("No calendar with this id in this brand.", field)
     return calendar
 
 

@@ -5,7 +5,7 @@ same transaction, so the django-celery-beat rows never drift from our Schedules.
 from django.db import transaction
 from django.utils import timezone
 
-from megahub.api.exceptions import InvalidTransition, validation_error
+from megahub.api.exceptions import InvalidTransition
 from megahub.iterables import chunked
 from megahub.read_cache import invalidate
 
@@ -28,7 +28,8 @@ def schedule_create(*, template: ScheduleTemplate, parameter_overrides: dict | N
         raise InvalidTransition("This periodic task is paused; resume it before adding schedules.")
     overrides = overrides_validate(template=template, overrides=parameter_overrides or {})
     if template.kind == ScheduleKind.DATE and template.run_at <= timezone.now():
-        raise validation_error("The one-off date of this periodic task is in the past.", "run_at")
+        message = "The one-off date of this periodic task is in the past."
+        raise InvalidTransition(message, field_errors={"run_at": [message]})
     now = timezone.now()
     schedule = Schedule.objects.create(
         brand=template.brand, periodic_task=template, label=label, status=ScheduleStatus.ACTIVE,

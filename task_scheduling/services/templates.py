@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from megahub.api.exceptions import ApplicationError, InvalidTransition, validation_error
+from megahub.api.exceptions import ApplicationError, InvalidTransition
 from megahub.read_cache import invalidate
 from task_core.choices import TaskOrigin
 from task_core.registry import UnknownTaskType, get_task_type
@@ -85,7 +85,8 @@ def template_update(*, template: ScheduleTemplate, actor=None, **fields) -> Sche
     live = list(template.schedules.exclude(status=ScheduleStatus.INACTIVE)
                 .only("pk", "brand_id", "periodic_task_id", "status", "anchor_at", "next_run_at"))
     if template.kind == ScheduleKind.MANUAL and live:
-        raise validation_error("Delete this template's schedules before making it manual-only.", "kind")
+        message = "Delete this template's schedules before making it manual-only."
+        raise InvalidTransition(message, field_errors={"kind": [message]})
     template.save()
     invalidate([template.brand_id])
     for s in live:

@@ -125,7 +125,7 @@ def test_resume_of_a_failed_job_is_a_new_task_continuing_from_its_checkpoint(ope
     assert new_job.last_checkpoint.state == {"cursor": 1, "done": 2} and new_job.current_step == 2
     assert "resumed as task" in job.task.events.last().detail
     other = operator_api.post(f"{JOBS}{job.pk}/resume/", {"checkpoint": 999999}, format="json")
-    assert other.status_code == 400 and "checkpoint" in other.json()["field_errors"]
+    assert other.status_code == 404 and "checkpoint" in other.json()["field_errors"]
 
 
 def test_completed_queued_and_cancelled_jobs_cannot_be_resumed(operator_api, brand, operator):

@@ -3,12 +3,15 @@
 
 from rest_framework import serializers
 
+from megahub.api.fields import BooleanField, CharField, IntegerField, JSONObjectField, ModelSerializer
+from task_core.api.serializers import TaskTypeField, task_type_variants
+
 from ...models import ScheduledRun, ScheduleTemplate
-from ..serializers import ExecutionSerializer
+from ..serializers import CronExpressionField, ExecutionSerializer
 
 
-class ScheduledTaskSerializer(serializers.ModelSerializer):
-    cron_schedule = serializers.CharField(source="cron_expression")
+class ScheduledTaskSerializer(ModelSerializer):
+    cron_schedule = CharField(source="cron_expression")
     task_params = serializers.JSONField(source="parameters")
 
     class Meta:
@@ -21,11 +24,11 @@ class ScheduledTaskSerializer(serializers.ModelSerializer):
 class ScheduledTaskUpdateSerializer(serializers.Serializer):
     """PUT: every field optional (the reference's update body)."""
 
-    name = serializers.CharField(max_length=200, required=False)
-    cron_schedule = serializers.CharField(max_length=120, required=False, help_text="5-field cron expression.")
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    task_params = serializers.JSONField(required=False, help_text="Validated against the task type's schema.")
-    is_active = serializers.BooleanField(required=False)
+    name = CharField(max_length=200, required=False)
+    cron_schedule = CronExpressionField(max_length=120, required=False)
+    description = CharField(max_length=5000, required=False, allow_blank=True)
+    task_params = JSONObjectField(required=False, help_text="Validated against the task type's schema.")
+    is_active = BooleanField(required=False)
 
     def validate_task_params(self, value):
         if not isinstance(value, dict):
@@ -38,25 +41,27 @@ class ScheduledTaskUpdateSerializer(serializers.Serializer):
 
 
 class ScheduledTaskCreateSerializer(ScheduledTaskUpdateSerializer):
-    name = serializers.CharField(max_length=200)
-    task_type = serializers.CharField(max_length=120, help_text="A type listed by /tasks/system/task-info/.")
-    connection_id = serializers.IntegerField(min_value=0, max_value=2147483647, required=False, allow_null=True)
-    cron_schedule = serializers.CharField(max_length=120, help_text="5-field cron expression.")
+    schema_variants = staticmethod(task_type_variants("task_type", "task_params", applies={}))
+
+    name = CharField(max_length=200)
+    task_type = TaskTypeField()
+    connection_id = IntegerField(min_value=0, max_value=2147483647, required=False, allow_null=True)
+    cron_schedule = CronExpressionField(max_length=120)
 
 
 class RunSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    execution_id = serializers.IntegerField(help_text="Id of the execution (GET executions/{id}).")
+    message = CharField()
+    execution_id = IntegerField(help_text="Id of the execution (GET executions/{id}).")
 
 
 class QueuedSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    task_id = serializers.IntegerField(help_text="The scheduled task's id.")
+    message = CharField()
+    task_id = IntegerField(help_text="The scheduled task's id.")
 
 
-class ExecutionV1Serializer(serializers.ModelSerializer):
-    scheduled_task_id = serializers.IntegerField(source="periodic_task_id", allow_null=True)
-    connection_id = serializers.IntegerField(source="periodic_task.connection_id", default=None, allow_null=True)
+class ExecutionV1Serializer(ModelSerializer):
+    scheduled_task_id = IntegerField(source="periodic_task_id", allow_null=True)
+    connection_id = IntegerField(source="periodic_task.connection_id", default=None, allow_null=True)
     task_type = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField(help_text="The task's status, or the outcome when none was created.")
     started_at = serializers.DateTimeField(source="task.started_at", default=None, allow_null=True)
@@ -78,14 +83,14 @@ class ExecutionV1Serializer(serializers.ModelSerializer):
 
 
 class QueueStatusSerializer(serializers.Serializer):
-    queue_length = serializers.IntegerField(help_text="Messages waiting in the broker, all queues.")
+    queue_length = IntegerField(help_text="Messages waiting in the broker, all queues.")
     timestamp = serializers.DateTimeField()
 
 
 StatsTasksSerializer = type("StatsTasksSerializer", (serializers.Serializer,), {
-    name: serializers.IntegerField() for name in ("total_tasks", "active_tasks", "inactive_tasks")})
+    name: IntegerField() for name in ("total_tasks", "active_tasks", "inactive_tasks")})
 StatsExecutionsSerializer = type("StatsExecutionsSerializer", (serializers.Serializer,), {
-    name: serializers.IntegerField() for name in ("total_executions", "completed", "failed", "running")})
+    name: IntegerField() for name in ("total_executions", "completed", "failed", "running")})
 
 
 class StatsSerializer(serializers.Serializer):

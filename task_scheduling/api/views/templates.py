@@ -5,7 +5,6 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from megahub.api.exceptions import validation_error
 from megahub.api.pagination import CursorListPagination
 from megahub.read_cache import cached_read
 
@@ -22,6 +21,7 @@ from ..serializers import (
     ExecutionStatsSerializer,
     PeriodicTaskDetailSerializer,
     PeriodicTaskInputSerializer,
+    PeriodicTaskReplaceSerializer,
     PeriodicTaskSerializer,
     RunNowSerializer,
     ScheduleCreateSerializer,
@@ -77,14 +77,15 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
                                              **fields)
         return Response(self._shown(template), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=PeriodicTaskInputSerializer, responses={200: PeriodicTaskSerializer})
+    @extend_schema(request=PeriodicTaskReplaceSerializer, responses={200: PeriodicTaskSerializer})
     def update(self, request, pk=None, partial=False):
         template = self.get_object()
-        data = PeriodicTaskInputSerializer(data=request.data, partial=partial)
+        data = (PeriodicTaskInputSerializer if partial else PeriodicTaskReplaceSerializer)(data=request.data,
+                                                                                          partial=partial)
         data.is_valid(raise_exception=True)
-        if not partial and "name" not in data.validated_data:
-            raise validation_error("PUT replaces the definition: name is required.", "name")
         fields = with_calendar(request, dict(data.validated_data))
+        if not partial:
+            fields.setdefault("parameters", {})  # PUT replaces the definition: no parameters are the type's defaults
         fields.pop("register", None)
         templates.template_update(template=template, actor=request.user, **fields)
         return Response(self._shown(template))

@@ -25,5 +25,5 @@ def test_cron_jobs_one_off(operator_api):
     assert [j["name"] for j in listing["results"]] == ["once"]
     assert_error(operator_api.post("/tasks/scheduled/cron-jobs/", {"name": "late", "task_type": "demo.echo",
                                                                    "run_at": "2000-01-01T00:00:00Z"},
-                                   format="json"), 400, "VALIDATION_ERROR", "run_at")
+                                   format="json"), 409, "RUN_AT_PASSED", "run_at")  # valid, but passed
     assert operator_api.delete(f"/tasks/scheduled/cron-jobs/{resp.json()['id']}/").status_code == 204

@@ -65,8 +65,9 @@ def test_unsupported_methods_are_405(objects, admin_api, method, path):
 @pytest.mark.parametrize("path", [
     P + "?is_active=maybe", P + "?kind=weekly", P + "{t}/?include=everything", P + "{t}/executions/?status=bogus",
     P + "{t}/executions/?due_at__gte=yesterday", S + "?status=sleeping", S + "?periodic_task=abc",
-    S + "?periodic_task=999999", C + "{c}/preview/?count=abc", C + "{c}/preview/?count=1000",
-    "/tasks/?periodic_task=999999", "/tasks/?periodic_task=abc", S + "{s}/?events=0", S + "{s}/?events=x",
+    S + "?periodic_task=0", C + "{c}/preview/?count=abc", C + "{c}/preview/?count=1000",
+    "/tasks/?periodic_task=0.5", "/tasks/?periodic_task=abc", S + "{s}/?events=0", S + "{s}/?events=x",
+    P + "?is_active=1", P + "?connection_id=0.5", P + "?search=",
 ])
 def test_bad_query_parameters_are_400_naming_them(objects, operator_api, path):
     resp = operator_api.get(path.format(t=objects["template"], c=objects["calendar"], s=objects["schedule"]))
@@ -74,18 +75,18 @@ def test_bad_query_parameters_are_400_naming_them(objects, operator_api, path):
     assert_error(resp, 400, "VALIDATION_ERROR", name)
 
 
-def test_ids_of_another_brand_in_a_body_or_filter_are_400_naming_the_field(operator_api, api, outsider, other_brand):
-    """The rule: an id in the path that is not the brand's is a 404; an id in a body or a query filter is
-    a 400 naming the field (the same answer as for an id that does not exist)."""
+def test_ids_of_another_brand_in_a_body_or_filter_are_404_naming_the_field(operator_api, api, outsider, other_brand):
+    """The rule: an id that is not one of the brand's objects is a 404, in the path, in a body or in a query
+    filter (there naming the field); the same answer as for an id that does not exist."""
     other = api(outsider, other_brand)
     their_cal = other.post(C, {"name": "theirs"}, format="json").json()["id"]
     their_template = create(other).json()["id"]
-    assert_error(create(operator_api, calendar=their_cal), 400, "VALIDATION_ERROR", "calendar")
+    assert_error(create(operator_api, calendar=their_cal), 404, "NOT_FOUND", "calendar")
     assert_error(operator_api.post(f"{P}validate-cron/", {"expression": "@daily", "calendar": their_cal},
-                                   format="json"), 400, "VALIDATION_ERROR", "calendar")
-    assert_error(operator_api.get(f"/tasks/?periodic_task={their_template}"), 400, "VALIDATION_ERROR",
-                 "periodic_task")
-    assert_error(operator_api.get(f"{S}?periodic_task={their_template}"), 400, "VALIDATION_ERROR", "periodic_task")
+                                   format="json"), 404, "NOT_FOUND", "calendar")
+    assert_error(operator_api.get(f"/tasks/?periodic_task={their_template}"), 404, "NOT_FOUND", "periodic_task")
+    assert_error(operator_api.get(f"{S}?periodic_task={their_template}"), 404, "NOT_FOUND", "periodic_task")
+    assert_error(operator_api.get(f"{S}?periodic_task=999999"), 404, "NOT_FOUND", "periodic_task")
     mine = create(operator_api).json()["id"]
     assert operator_api.get(f"/tasks/?periodic_task={mine}").status_code == 200
 

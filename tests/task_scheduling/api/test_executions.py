@@ -63,7 +63,7 @@ def test_every_run_of_the_brand_newest_first_and_filters(operator_api, runs):
     until = (timezone.now() - timedelta(minutes=45)).isoformat()
     assert ids(operator_api.get(E, {"since": since, "until": until})) == [r["ok1"].pk, r["ok2"].pk]
     assert ids(operator_api.get(E, {"limit": 2})) == [r["seo"].pk, r["ok1"].pk]
-    assert_error(operator_api.get(E, {"periodic_task": r["foreign_template"].pk}), 400, "VALIDATION_ERROR",
+    assert_error(operator_api.get(E, {"periodic_task": r["foreign_template"].pk}), 404, "NOT_FOUND",
                  "periodic_task")
     assert_error(operator_api.get(E, {"limit": 0}), 400, "VALIDATION_ERROR", "limit")
     assert_error(operator_api.get(E, {"connection": 1}), 400, "VALIDATION_ERROR", "connection")
@@ -130,8 +130,8 @@ def test_stats_global_and_of_one_periodic_task(operator_api, runs):
     one = operator_api.get(f"{E}stats/", {"periodic_task": runs["a"].pk}).json()
     assert (one["total_runs"], one["successful_runs"], one["failed_runs"]) == (4, 2, 1)
     assert one["p95_duration_ms"] == 3000 and one["next_run_at"] is not None
-    assert_error(operator_api.get(f"{E}stats/", {"periodic_task": runs["foreign_template"].pk}), 400,
-                 "VALIDATION_ERROR", "periodic_task")
+    assert_error(operator_api.get(f"{E}stats/", {"periodic_task": runs["foreign_template"].pk}), 404,
+                 "NOT_FOUND", "periodic_task")
 
 
 def test_periodic_task_list_ordering(operator_api):

@@ -34,9 +34,7 @@ def test_create_registers_one_beat_entry_and_shows_next_run_in_its_timezone(oper
     ({"parameters": {"message": 5}}, "parameters.message"),
     ({"task_type": "nope"}, "task_type"),
     ({"kind": "interval", "interval_seconds": None}, "interval_seconds"),
-    ({"kind": "date", "run_at": "2001-01-01T00:00:00Z"}, "run_at"),
     ({"priority": "urgent"}, "priority"),
-    ({"calendar": 999999}, "calendar"),
 ])
 def test_create_validation_errors(operator_api, extra, field):
     resp = create(operator_api, **extra)
@@ -45,9 +43,21 @@ def test_create_validation_errors(operator_api, extra, field):
     assert not ScheduleTemplate.objects.exists()
 
 
-def test_duplicate_name_is_400(operator_api):
+def test_a_run_at_that_has_passed_is_a_409(operator_api):
+    assert_error(create(operator_api, kind="date", run_at="2001-01-01T00:00:00Z"), 409, "RUN_AT_PASSED", "run_at")
+    assert not ScheduleTemplate.objects.exists()
+
+
+def test_an_unknown_calendar_is_a_404_naming_it(operator_api):
+    resp = create(operator_api, calendar=999999)
+    assert_error(resp, 404, "NOT_FOUND", "calendar")
+    assert not ScheduleTemplate.objects.exists()
+
+
+def test_duplicate_name_is_a_409_once_the_definition_is_valid(operator_api):
     assert create(operator_api).status_code == 201
-    assert_error(create(operator_api), 400, "VALIDATION_ERROR", "name")
+    assert_error(create(operator_api), 409, "NAME_TAKEN", "name")
+    assert_error(create(operator_api, cron_expression="bad"), 400, "VALIDATION_ERROR", "cron_expression")
 
 
 def test_list_filters(operator_api):
@@ -257,3 +267,19 @@ def test_summary_runs_24h_has_every_key(operator_api):
     runs = operator_api.get(f"{P}summary/").json()["runs_24h"]
     assert runs["total"] == 1 and runs["outcomes"]["manual"] == 1 and runs["completed"] + runs["queued"] + \
         runs["pending"] + runs["running"] == 1
+
+
+def test_put_replaces_the_definition_so_left_out_parameters_are_the_types_defaults(operator_api):
+    template = create(operator_api, task_type="demo.sleep", parameters={"seconds": 1}, register=False).json()["id"]
+    resp = operator_api.put(f"{P}{template}/", {"name": "memory", "task_type": "demo.memory", "kind": "manual"},
+                            format="json")
+    assert resp.status_code == 200, resp.json()
+    assert resp.json()["parameters"] == {"megabytes": 100}
+    assert_error(operator_api.put(f"{P}{template}/", {"task_type": "demo.memory"}, format="json"), 400,
+                 "VALIDATION_ERROR", "name")
+
+
+def test_validate_cron_refuses_a_year_outside_its_documented_range(operator_api):
+    resp = operator_api.post(f"{P}validate-cron/", {"expression": "@daily", "after": "0964-07-27T06:18:47Z"},
+                             format="json")
+    assert_error(resp, 400, "VALIDATION_ERROR", "after")
