@@ -76,11 +76,11 @@ def test_summary_counts_by_status_and_the_last_24_hours(make_template, brand):
     assert data["next_fire"]["periodic_task_id"] == template.pk
 
 
-def test_a_calendar_of_another_brand_is_a_400_naming_the_field(brand, other_brand):
+def test_a_calendar_of_another_brand_is_a_404_naming_the_field(brand, other_brand):
     theirs = calendars.calendar_create(brand=other_brand, name="theirs")
     with pytest.raises(ApplicationError) as err:
         calendar_of_brand(brand=brand, calendar_id=theirs.pk)
-    assert err.value.status_code == 400 and "calendar" in err.value.field_errors
+    assert err.value.status_code == 404 and "calendar" in err.value.field_errors
     assert calendar_of_brand(brand=other_brand, calendar_id=theirs.pk) == theirs
 
 
