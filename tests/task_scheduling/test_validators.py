@@ -28,6 +28,10 @@ def test_calendar_rules_report_every_error_at_once_and_normalize_the_rest():
         calendar_rules_validate(tz="X/Y", excluded_dates=["2025-02-30"], blackout_windows=[{"start": "9"}])
     assert set(err.value.field_errors) == {"timezone", "excluded_dates.0", "blackout_windows.0"}
     dates, windows = calendar_rules_validate(tz="UTC", excluded_dates=["2025-12-26", "2025-12-25", "2025-12-25"],
-                                             blackout_windows=[{"days": [6, 5, 5], "start": "9:00", "end": "17:00"}])
+                                             blackout_windows=[{"days": [6, 5, 5], "start": "09:00", "end": "17:00"}])
     assert dates == ["2025-12-25", "2025-12-26"]
     assert windows == [{"days": [5, 6], "start": "09:00", "end": "17:00"}]
+    # HH:MM as the schema's pattern says: an hour of one digit is refused, not guessed.
+    with pytest.raises(ApplicationError) as err:
+        calendar_rules_validate(tz="UTC", excluded_dates=[], blackout_windows=[{"start": "9:00", "end": "17:00"}])
+    assert set(err.value.field_errors) == {"blackout_windows.0"}
