@@ -336,7 +336,7 @@ MONITORING_HEARTBEAT_SECONDS = float(os.environ.get("MONITORING_HEARTBEAT_SECOND
 MONITORING_WORKER_OFFLINE_SECONDS = env_int("MONITORING_WORKER_OFFLINE_SECONDS", 60)
 # Alert rules are evaluated by a Beat entry this often.
 MONITORING_EVALUATE_SECONDS = env_int("MONITORING_EVALUATE_SECONDS", 30)
-# The queue alert notifications are delivered from (a worker must consume it).
+# The queue alert rules are evaluated on and notifications delivered from (a worker must consume it).
 MONITORING_NOTIFY_QUEUE = os.environ.get("MONITORING_NOTIFY_QUEUE", "default")
 # Finished tasks (with their events and metrics) older than this are deleted daily; rollups stay.
 MONITORING_RETENTION_DAYS = env_int("MONITORING_RETENTION_DAYS", 90)
@@ -356,7 +356,8 @@ PROMETHEUS_BRAND_LABEL = env_bool("PROMETHEUS_BRAND_LABEL", False)
 CELERY_BEAT_SCHEDULE.update({
     "megahub.monitoring.evaluate_alerts": {
         "task": "megahub.monitoring.evaluate_alerts", "schedule": float(MONITORING_EVALUATE_SECONDS),
-        "options": {"expire_seconds": max(1, MONITORING_EVALUATE_SECONDS - 1), "priority": 0}},
+        "options": {"expire_seconds": max(1, MONITORING_EVALUATE_SECONDS - 1), "priority": 0,
+                    "queue": MONITORING_NOTIFY_QUEUE}},
     "megahub.monitoring.cleanup_executions": {
         "task": "megahub.monitoring.cleanup_executions", "schedule": 86400.0,
         "options": {"expire_seconds": 3600, "priority": 0}},

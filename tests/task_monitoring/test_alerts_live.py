@@ -41,7 +41,8 @@ def webhook_server():
 def test_failures_fire_a_signed_webhook_then_acknowledge_and_resolve(operator_api, brand, operator, queue,
                                                                     webhook_server, settings):
     url, received = webhook_server
-    # Deliveries on this test's queue: the session's worker (default queue) refuses loopback webhooks.
+    # Evaluation and deliveries on this test's queue: the session's worker (default queue) refuses loopback
+    # webhooks, so only this test's worker (which allows them) may evaluate and deliver.
     env = child_env(MONITORING_EVALUATE_SECONDS="1", ALERT_WEBHOOK_ALLOW_PRIVATE="1", MONITORING_NOTIFY_QUEUE=queue)
     worker = LiveWorker(queues=f"default,{queue}", concurrency=2, env=env).start()
     beat = LiveBeat(env=env).start()
