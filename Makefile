@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# `make test TEST_PROCESSES=1` runs the suite in one process (default 2: pytest-xdist).
+TEST_PROCESSES ?= 2
 # `make run PORT=8080` serves the web process on another port (HOST=127.0.0.1 to listen locally only).
 PORT ?= 8000
 HOST ?= 0.0.0.0
@@ -31,7 +33,7 @@ run: demo
 
 test: install
 	@$(PY) -c "from django.conf import settings; import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','megahub.settings'); django.setup(); print('Test run on', settings.DB_VENDOR, '+', settings.BROKER_KIND, 'broker')"
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

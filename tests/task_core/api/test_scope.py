@@ -1,6 +1,5 @@
 """Brand scope and roles on every /tasks/ endpoint: authentication, X-Brand-ID, membership, isolation."""
 
-import uuid
 
 import pytest
 
@@ -130,7 +129,7 @@ def test_another_brands_task_is_404_task_not_found_and_untouched(
     assert BaseTask.objects.count() == 1  # no retry was created
 
 
-@pytest.mark.parametrize("lookup", ["999999", str(uuid.uuid4())])
+@pytest.mark.parametrize("lookup", ["999999", "5f0c8a52-6c1e-4d3b-9a8e-2f4b1d7e9c10"])
 def test_an_unknown_task_id_is_404_task_not_found(operator_api, lookup):
     assert_error(operator_api.get(f"/tasks/{lookup}/"), 404, "TASK_NOT_FOUND")
 
