@@ -25,6 +25,10 @@ Two options of a paginator class (/tasks/ sets both, `task_core.api.views.TaskPa
   filters); the estimate reads none.
 - `deferred_join`: a page by number selects the ids of its rows first (the OFFSET skips index entries,
   not joined rows), then their rows with the joins of the representation.
+And one of `CursorListPagination` (scheduling's executions set it):
+- `deferred_join_cursor`: a cursor page selects its rows' ordering columns and ids first (a statement an
+  index can answer alone when the list's filters are in it), then their rows with the joins: one statement
+  more, but a filter answered from an index is not joined to every candidate before the sort.
 """
 
 import json
