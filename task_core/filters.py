@@ -8,10 +8,9 @@ import django_filters
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django_filters.filters import QuerySetRequestMixin
 
 from megahub.api.exceptions import validation_error
-from megahub.api.filters import ChoiceListFilter
+from megahub.api.filters import ChoiceListFilter, FilterSet
 
 from .choices import TaskPriority, TaskStatus
 from .models import BaseTask
@@ -61,7 +60,7 @@ class TaskOrderingFilter(django_filters.OrderingFilter):
         return super().filter(qs, value)
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(FilterSet):
     """Every filter and ordering here is served by an index of BaseTask in the list's order (newest
     first, or by completion), so a page reads about a page of rows at any size of the brand's list. What
     no index worth its cost to every status change would serve is not offered (ordering by priority,
@@ -89,21 +88,6 @@ class TaskFilter(django_filters.FilterSet):
     class Meta:
         model = BaseTask
         fields = []
-
-    # The form class of the filters, built once (django-filter builds it, and every filter's form field, per
-    # request); rebuilt when a filter is registered. A filter whose field depends on the request (a model
-    # choice of the request's brand) keeps it built per request.
-    _form_classes: dict = {}
-
-    def get_form_class(self):
-        key = tuple((name, id(f)) for name, f in type(self).base_filters.items())
-        form_class = self._form_classes.get(key)
-        if form_class is None:
-            form_class = super().get_form_class()
-            if not any(isinstance(f, QuerySetRequestMixin) for f in self.filters.values()):
-                self._form_classes.clear()
-                self._form_classes[key] = form_class
-        return form_class
 
     def filter_status(self, queryset, name, values):
         wanted: set[str] = set()

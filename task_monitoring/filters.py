@@ -4,7 +4,7 @@ import django_filters
 from django.conf import settings
 from django.db.models import Q
 
-from megahub.api.filters import BooleanFilter, BrandObjectFilter, IntegerFilter
+from megahub.api.filters import BooleanFilter, BrandObjectFilter, FilterSet, IntegerFilter
 from task_core.choices import TaskStatus
 from task_core.filters import (
     InRangeIsoDateTimeFilter,
@@ -37,7 +37,7 @@ def register_task_filters() -> None:
         field_name="metrics__cost_usd", lookup_expr="gte", help_text="Cost >= this (USD)."))
 
 
-class TaskMetricsFilter(django_filters.FilterSet):
+class TaskMetricsFilter(FilterSet):
     task_type = django_filters.CharFilter(field_name="task_type")
     status = django_filters.MultipleChoiceFilter(field_name="status", choices=TaskStatus.choices, distinct=False)
     finished_at__gte = InRangeIsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
@@ -91,7 +91,7 @@ def flagged(*flags: str) -> Q:
     return ~Q(flags="") & any_flag
 
 
-class AlertFilter(django_filters.FilterSet):
+class AlertFilter(FilterSet):
     state = django_filters.ChoiceFilter(
         method="filter_state", choices=[*AlertState.choices, ("all", "All")], empty_label=None,
         help_text="One state, or `all`; default: firing and acknowledged.")

@@ -7,7 +7,7 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.utils import extend_schema_field
 
-from megahub.api.filters import BooleanFilter, BrandObjectFilter, ChoiceListFilter, IntegerFilter
+from megahub.api.filters import BooleanFilter, BrandObjectFilter, ChoiceListFilter, FilterSet, IntegerFilter
 from task_core.choices import TaskStatus
 from task_core.filters import InRangeIsoDateTimeFilter, register_task_filter
 
@@ -52,7 +52,7 @@ class ChoiceOption(django_filters.ChoiceFilter):
         return qs
 
 
-class TemplateFilter(django_filters.FilterSet):
+class TemplateFilter(FilterSet):
     """GET /tasks/scheduled/periodic-tasks/."""
 
     is_active = BooleanFilter()
@@ -73,7 +73,7 @@ class TemplateFilter(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
 
 
-class TemplateDetailOptions(django_filters.FilterSet):
+class TemplateDetailOptions(FilterSet):
     """GET /tasks/scheduled/periodic-tasks/{id}/."""
 
     include = ChoiceOption(choices=[("stats", "stats")], help_text="stats: add its execution statistics.")
@@ -83,7 +83,7 @@ class TemplateDetailOptions(django_filters.FilterSet):
         fields = []
 
 
-class ScheduleFilter(django_filters.FilterSet):
+class ScheduleFilter(FilterSet):
     """GET /tasks/scheduled/schedules/."""
 
     status = django_filters.ChoiceFilter(choices=ScheduleStatus.choices)
@@ -94,7 +94,7 @@ class ScheduleFilter(django_filters.FilterSet):
         fields = []
 
 
-class ScheduleDetailOptions(django_filters.FilterSet):
+class ScheduleDetailOptions(FilterSet):
     """GET /tasks/scheduled/schedules/{id}/."""
 
     events = integer_option(minimum=1, maximum=100, description="Recent events to include (1-100, default 20; "
@@ -105,7 +105,7 @@ class ScheduleDetailOptions(django_filters.FilterSet):
         fields = []
 
 
-class ExecutionFilter(django_filters.FilterSet):
+class ExecutionFilter(FilterSet):
     """GET /tasks/scheduled/periodic-tasks/{id}/executions/ (runs of ScheduledRun; no Meta.model, because
     the route's view is the templates' and the OpenAPI generator checks the FilterSet against it)."""
 
@@ -119,7 +119,7 @@ class ExecutionFilter(django_filters.FilterSet):
         # own columns and indexes (querysets.run_task_status_in, run_outcome_in).
         condition = Q()
         if statuses := [s for s in wanted if s in TaskStatus.values]:
-            condition |= run_task_status_in(statuses)
+            condition |= run_task_status_in(statuses, brand=getattr(self.request, "brand", None))
         if outcomes := [s for s in wanted if s in RunOutcome.values]:
             condition |= run_outcome_in(outcomes)
         return queryset.filter(condition)
@@ -138,25 +138,25 @@ class BrandExecutionFilter(ExecutionFilter):
         return queryset.filter(Q(task__task_type=value) | Q(task__isnull=True, periodic_task__task_type=value))
 
 
-class ExecutionStatsOptions(django_filters.FilterSet):
+class ExecutionStatsOptions(FilterSet):
     """GET /tasks/scheduled/executions/stats/: all the brand's runs, or one template's."""
 
     periodic_task = TemplateIdFilter(field_name="periodic_task_id", help_text=TEMPLATE_ID_HELP)
 
 
-class RecentExecutionsOptions(django_filters.FilterSet):
+class RecentExecutionsOptions(FilterSet):
     """GET /tasks/scheduled/executions/recent/."""
 
     hours = integer_option(minimum=1, maximum=24 * 90, description="Runs due in the last N hours (default 24).")
 
 
-class FailedExecutionsOptions(django_filters.FilterSet):
+class FailedExecutionsOptions(FilterSet):
     """GET /tasks/scheduled/executions/failed/."""
 
     days = integer_option(minimum=1, maximum=366, description="Failed runs due in the last N days (default 7).")
 
 
-class SchedulerTaskFilter(django_filters.FilterSet):
+class SchedulerTaskFilter(FilterSet):
     """GET /api/v1/scheduler/tasks (the Russian reference's names)."""
 
     is_active = BooleanFilter(help_text="true|false.")
@@ -172,7 +172,7 @@ class SchedulerTaskFilter(django_filters.FilterSet):
 SCHEDULER_V1_LIMIT_MAX = 200
 
 
-class SchedulerExecutionFilter(django_filters.FilterSet):
+class SchedulerExecutionFilter(FilterSet):
     """GET /api/v1/scheduler/executions (the Russian reference's names; `limit` defaults to 100)."""
 
     connection_id = IntegerFilter(field_name="periodic_task__connection_id", min_value=0,
@@ -189,7 +189,7 @@ class SchedulerExecutionFilter(django_filters.FilterSet):
     filter_status = ExecutionFilter.filter_status
 
 
-class CalendarPreviewOptions(django_filters.FilterSet):
+class CalendarPreviewOptions(FilterSet):
     """GET /tasks/scheduled/calendars/{id}/preview/."""
 
     count = integer_option(minimum=1, maximum=100, description="Runs per template (1-100, default 10).")

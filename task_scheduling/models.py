@@ -254,6 +254,13 @@ class ScheduledRun(models.Model):
                          condition=Q(task__isnull=False)),
             models.Index(fields=["periodic_task", "task_state", "-due_at", "-id"],
                          name="schedrun_template_state", condition=Q(task__isnull=False)),
+            # Runs in flight (task unfinished), with their task id: a filter on an unfinished status reads
+            # them from the index alone and joins the brand's tasks of that status by id (querysets.
+            # run_task_status_in), never each run's task row.
+            models.Index(fields=["brand", "-due_at", "-id"], include=["task"], name="schedrun_brand_inflight",
+                         condition=Q(task_state=RunTaskState.UNFINISHED)),
+            models.Index(fields=["periodic_task", "-due_at", "-id"], include=["task"],
+                         name="schedrun_template_inflight", condition=Q(task_state=RunTaskState.UNFINISHED)),
             models.Index(fields=["brand", "outcome", "-due_at", "-id"], name="schedrun_brand_taskless",
                          condition=TASKLESS_OUTCOME),
             models.Index(fields=["periodic_task", "outcome", "-due_at", "-id"], name="schedrun_template_taskless",

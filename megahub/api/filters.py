@@ -24,6 +24,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django_filters import utils
+from django_filters.filters import QuerySetRequestMixin
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.settings import api_settings
@@ -31,6 +32,27 @@ from rest_framework.settings import api_settings
 from .exceptions import related_not_found, validation_error
 
 MAX_ID = 2**63 - 1  # a bigint: a larger id names nothing
+
+
+class FilterSet(django_filters.FilterSet):
+    """django-filter's FilterSet, its form class built once: django-filter builds it, and every filter's form
+    field (labels, widgets, choices), on every request. Rebuilt when the filters change (another app
+    registered one); a FilterSet with a filter whose form field depends on the request (a model choice of
+    the request's brand) keeps building it per request. Every FilterSet of the project derives from it."""
+
+    # {FilterSet class: (its filters' identity, form class)}
+    _form_classes: dict = {}
+
+    def get_form_class(self):
+        cls = type(self)
+        key = tuple((name, id(f)) for name, f in cls.base_filters.items())
+        cached = FilterSet._form_classes.get(cls)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        form_class = super().get_form_class()
+        if not any(isinstance(f, QuerySetRequestMixin) for f in self.filters.values()):
+            FilterSet._form_classes[cls] = (key, form_class)
+        return form_class
 
 
 class StrictBooleanField(forms.Field):

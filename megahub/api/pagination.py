@@ -25,6 +25,10 @@ Two options of a paginator class (/tasks/ sets both, `task_core.api.views.TaskPa
   filters); the estimate reads none.
 - `deferred_join`: a page by number selects the ids of its rows first (the OFFSET skips index entries,
   not joined rows), then their rows with the joins of the representation.
+And one of `CursorListPagination` (scheduling's executions set it):
+- `deferred_join_cursor`: a cursor page selects its rows' ordering columns and ids first (a statement an
+  index can answer alone when the list's filters are in it), then their rows with the joins: one statement
+  more, but a filter answered from an index is not joined to every candidate before the sort.
 """
 
 import json
@@ -193,10 +197,24 @@ class _Cursor(CursorPagination):
         return tuple(queryset.query.order_by) or tuple(queryset.model._meta.ordering)
 
 
+def deferred_join_cursor_page(cursor: _Cursor, queryset, request, view) -> list:
+    """The cursor page of `queryset`, its rows chosen by a statement that reads only the ordering columns
+    (no select_related joins, no other column: an index can answer it alone), then read whole by id."""
+    ordering = cursor.get_ordering(request, queryset, view)
+    slim = queryset.select_related(None).only(*{o.lstrip("-") for o in ordering if o.lstrip("-") != "pk"})
+    page = cursor.paginate_queryset(slim, request, view)
+    rows = {row.pk: row for row in queryset.filter(pk__in=[row.pk for row in page])} if page else {}
+    return [rows[row.pk] for row in page if row.pk in rows]
+
+
 class CursorListPagination(StandardPagination):
     """Cursor pagination by default, page numbers on request (see the module)."""
 
     cursor_query_param = "cursor"
+    # A cursor page's rows chosen by their ordering columns first, then read whole by id (PostgreSQL):
+    # for a list whose filters are answered from an index that holds those columns, where the page's
+    # statement with its joins would read every candidate row before sorting them.
+    deferred_join_cursor = False
     deep_page_hint = "follow the `next` links (cursor) instead"
 
     def paginate_queryset(self, queryset, request, view=None):
@@ -206,7 +224,10 @@ class CursorListPagination(StandardPagination):
         self.cursor = _Cursor()
         self.cursor.page_size, self.cursor.max_page_size = self.get_page_size(request), self.max_page_size
         self.cursor.page_size_query_param = None  # read above, strictly
-        rows = self.cursor.paginate_queryset(queryset, request, view)
+        if self.deferred_join_cursor and connections[queryset.db].vendor == "postgresql":
+            rows = deferred_join_cursor_page(self.cursor, queryset, request, view)
+        else:
+            rows = self.cursor.paginate_queryset(queryset, request, view)
         self.count = self.count_is_exact = None
         if self.cursor_query_param not in request.query_params:
             self.count, self.count_is_exact = self.first_page_count(queryset, rows, not self.cursor.has_next)

@@ -8,11 +8,19 @@ import copy
 from django.core import validators
 from django_filters import OrderingFilter
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
 from .scoping import BrandAccess
+
+
+class BrandJWTScheme(SimpleJWTScheme):
+    """The API's authentication (megahub/api/authentication.py) is simplejwt's JWT: the same `jwtAuth`
+    bearer scheme (drf-spectacular's extension matches simplejwt's class only, not its subclasses)."""
+
+    target_class = "megahub.api.authentication.BrandJWTAuthentication"
 
 
 class ErrorSerializer(serializers.Serializer):

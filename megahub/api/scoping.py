@@ -11,22 +11,27 @@ from rest_framework.exceptions import PermissionDenied
 from task_core.choices import ROLE_RANK, BrandRole
 from task_core.selectors import brand_role_for_user
 
+from .authentication import BRAND_HEADER, MAX_BRAND_ID
 from .exceptions import BrandRequired
 from .filters import refuse_empty_query_params
 
-BRAND_HEADER = "HTTP_X_BRAND_ID"
-
 
 def resolve_brand(request):
-    """Return (brand, role) for the request's user and X-Brand-ID header, or raise."""
+    """Return (brand, role) for the request's user and X-Brand-ID header, or raise. The authentication read
+    them with the user (`brand_access`, megahub/api/authentication.py) unless the user came another way."""
     raw = request.META.get(BRAND_HEADER, "").strip()
     if not raw:
         raise BrandRequired()
     if not (raw.isascii() and raw.isdigit()):  # '²'.isdigit() is True, int('²') fails
         raise BrandRequired("X-Brand-ID must be a brand id (an integer).", error_code="BRAND_INVALID")
     brand_id = int(raw)
-    # An id beyond a bigint names no brand (and SQLite cannot even bind it).
-    brand, role = brand_role_for_user(user=request.user, brand_id=brand_id) if brand_id < 2**63 else (None, None)
+    access = getattr(request, "brand_access", None)
+    if access is not None and access[0] is request.user and access[1] == brand_id:
+        brand, role = access[2], access[3]
+    else:
+        # An id beyond a bigint names no brand (and SQLite cannot even bind it).
+        brand, role = brand_role_for_user(user=request.user, brand_id=brand_id) if brand_id <= MAX_BRAND_ID \
+            else (None, None)
     if brand is None:
         raise PermissionDenied(f"You have no access to brand {raw}.")
     return brand, role

@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import F, Q
 
-from megahub.api.filters import BooleanFilter, BrandObjectFilter
+from megahub.api.filters import BooleanFilter, BrandObjectFilter, FilterSet
 from task_core.choices import TaskStatus
 from task_core.models import BaseTask
 
@@ -17,7 +17,7 @@ def resumable_tasks(prefix: str = "") -> Q:
                    f"{prefix}persistent_job__last_checkpoint__isnull": False}))
 
 
-class PersistentJobFilter(django_filters.FilterSet):
+class PersistentJobFilter(FilterSet):
     # distinct=False: a job has one task, and django-filter's DISTINCT would sort every match.
     status = django_filters.MultipleChoiceFilter(field_name="task__status", choices=TaskStatus.choices,
                                                  distinct=False, method="filter_status",
@@ -45,7 +45,7 @@ class PersistentJobFilter(django_filters.FilterSet):
         return queryset.resumable() if value else queryset.not_resumable()
 
 
-class CheckpointFilter(django_filters.FilterSet):
+class CheckpointFilter(FilterSet):
     job = BrandObjectFilter(field_name="job_id", objects=lambda brand: PersistentJob.objects.filter(brand=brand),
                             noun="persistent job", help_text="Id of one of the brand's persistent jobs.")
     task = BrandObjectFilter(field_name="job__task_id", objects=lambda brand: BaseTask.objects.filter(brand=brand),

@@ -15,6 +15,7 @@ from megahub.api.fields import (
     ModelSerializer,
     TimezoneField,
 )
+from megahub.api.representation import CompiledRepresentation
 from task_core.api.serializers import TaskTypeField, task_type_variants, timeout_seconds_field
 from task_core.choices import TaskPriority, TaskStatus
 
@@ -140,9 +141,12 @@ def _duration(task):
     return (task.completed_at - task.started_at).total_seconds()
 
 
-class ExecutionSerializer(ModelSerializer):
+class ExecutionSerializer(CompiledRepresentation, ModelSerializer):
     """One run of a periodic task: the due time and what the fire did, and (flattened, as the reference
-    specs show an execution) the task it created."""
+    specs show an execution) the task it created. Its representation is compiled once for every request
+    (megahub/api/representation.py): no field reads the request."""
+
+    share_compiled = True
 
     task = RunTaskSerializer(read_only=True, allow_null=True)
     status = serializers.SerializerMethodField(help_text="The task's status, or the outcome when none was created.")

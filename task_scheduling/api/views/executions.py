@@ -26,12 +26,20 @@ from ..serializers import ExecutionSerializer, ExecutionStatsSerializer
 from .base import ScopedViewSet
 
 
+class ExecutionPagination(CursorListPagination):
+    """A cursor page's runs are chosen by their due time and id first, then read with their task and
+    template: a status filter answered from an index of runs (the in-flight runs' holds their task id,
+    querysets.run_task_status_in) then sorts ids, not joined rows (megahub/api/pagination.py)."""
+
+    deferred_join_cursor = True
+
+
 class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     """Runs of the brand's periodic tasks (fired by a schedule or run now), newest first, by cursor (page
     numbers on request). The id is the `execution_id` run-now answers with."""
 
     serializer_class = ExecutionSerializer
-    pagination_class = CursorListPagination
+    pagination_class = ExecutionPagination
     not_found_code = "EXECUTION_NOT_FOUND"
     not_found_detail = "Execution not found or access denied"
     lookup_value_regex = "[0-9]+"

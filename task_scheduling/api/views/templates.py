@@ -5,7 +5,6 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from megahub.api.pagination import CursorListPagination
 from megahub.read_cache import cached_read
 
 from ...filters import ExecutionFilter, TemplateDetailOptions, TemplateFilter
@@ -32,6 +31,7 @@ from ..serializers import (
     ValidateCronResultSerializer,
 )
 from .base import ScopedViewSet, with_calendar
+from .executions import ExecutionPagination
 
 
 class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
@@ -124,7 +124,7 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(filters=True, responses={200: ExecutionPageSerializer})
-    @action(detail=True, methods=["get"], pagination_class=CursorListPagination)
+    @action(detail=True, methods=["get"], pagination_class=ExecutionPagination)
     def executions(self, request, pk=None):
         """Its runs (newest due time first; by cursor, page numbers on request) with success rate, average
         duration, last and next run."""

@@ -98,6 +98,34 @@ def test_an_inactive_brand_is_refused_even_to_its_members(api, operator, brand):
     assert_error(api(operator, brand).get("/tasks/"), 403, "PERMISSION_DENIED")
 
 
+def test_an_inactive_brand_is_refused_to_a_superuser_too(api, superuser, brand):
+    brand.is_active = False
+    brand.save()
+    assert_error(api(superuser, brand).get("/tasks/"), 403, "PERMISSION_DENIED")
+
+
+def test_a_token_of_a_user_made_inactive_or_deleted_is_401(api, operator, brand):
+    client = api(operator, brand)
+    assert client.get("/tasks/").status_code == 200
+    operator.is_active = False
+    operator.save()
+    assert_error(client.get("/tasks/"), 401, "AUTHENTICATION_FAILED")
+    operator.delete()
+    assert_error(client.get("/tasks/"), 401, "AUTHENTICATION_FAILED")
+
+
+def test_the_user_and_their_role_in_the_brand_are_read_in_one_statement(api, operator, brand):
+    """What every brand-scoped call pays before its own work: a call refused at validation reads nothing
+    else."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api(operator, brand)
+    with CaptureQueriesContext(connection) as queries:
+        assert_error(client.get("/tasks/?bogus=1"), 400, "VALIDATION_ERROR")
+    assert len(queries) == 1, [q["sql"] for q in queries]
+
+
 # --- isolation: another brand's objects are 404 and never leak -------------------------------------
 
 OBJECT_ENDPOINTS = [

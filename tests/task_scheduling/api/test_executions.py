@@ -240,3 +240,18 @@ def test_other_scheduling_lists_query_count_does_not_grow(operator_api, tied_run
     counts = queries_per_size(operator_api, "/api/v1/scheduler/executions", {"status_filter": "completed"},
                               size_param="limit", rows=lambda b: b)
     assert counts[2] == counts[5], counts
+
+
+def test_an_execution_is_represented_as_drf_would(operator_api, runs):
+    """The compiled representation (megahub/api/representation.py) answers DRF's own, key for key, for runs
+    with a task (finished, failed with its error) and without one (skipped)."""
+    from rest_framework import serializers
+
+    from task_scheduling.api.serializers import ExecutionSerializer
+    from task_scheduling.selectors.executions import brand_executions
+
+    rows = list(brand_executions(brand=runs["a"].brand))
+    assert {r.outcome for r in rows} >= {"fired", "skipped_overlap"}
+    compiled = ExecutionSerializer(rows, many=True).data
+    assert [dict(r) for r in compiled] == [serializers.Serializer.to_representation(ExecutionSerializer(), r)
+                                           for r in rows]
