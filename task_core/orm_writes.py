@@ -13,11 +13,17 @@ from django.db import transaction
 from .models import BaseTask, TaskEvent, TaskStatusDelta
 
 
-def insert_task(task: BaseTask, event: dict) -> int:
-    """INSERT the task and its first event; returns the new primary key."""
+def insert_task(task: BaseTask, event: dict, *then: dict, at_creation: tuple[str, ...] = ()) -> int:
+    """INSERT the task, its first event and the events `then` of the transitions it was created through
+    (`task.status` is the last one's); returns the new primary key. `at_creation`: timestamp fields (e.g.
+    queued_at) set to the creation time (created_at), on `task` too."""
     with transaction.atomic():
         task.save(force_insert=True)
-        TaskEvent.objects.create(task=task, **event)
+        if at_creation:  # created_at is only known once saved (auto_now_add)
+            for name in at_creation:
+                setattr(task, name, task.created_at)
+            BaseTask.objects.filter(pk=task.pk).update(**dict.fromkeys(at_creation, task.created_at))
+        TaskEvent.objects.bulk_create([TaskEvent(task=task, **ev) for ev in (event, *then)])
         TaskStatusDelta.objects.create(brand_id=task.brand_id, to_status=task.status)
     return task.pk
 

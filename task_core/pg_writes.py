@@ -73,23 +73,52 @@ def _event_params(event: dict) -> list:
 
 
 @cache
-def _insert_sql() -> tuple[str, tuple]:
-    fields = tuple(f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk)
+def _insert_sql(n_events: int = 1) -> str:
+    """The INSERT of a task with its `n_events` first events (in order) and its status delta."""
+    fields = [f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk]
     event_cols, event_values = _event_sql()
-    sql = (f"WITH t AS (INSERT INTO {_TASK} ({', '.join(_q(f.column) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id, brand_id, status), "
-           f"ev AS (INSERT INTO {_EVENT} ({event_cols}) SELECT t.id, {event_values} FROM t), "
-           f"d AS (INSERT INTO {_DELTA} SELECT brand_id, '', status, 1 FROM t) SELECT id FROM t")
-    return sql, fields
+    if n_events == 1:
+        events = f"SELECT t.id, {event_values} FROM t"
+    else:
+        # The events that differ (from, to, actor, detail) as rows; one INSERT numbers them in this order.
+        actor = f"CAST(%s AS {TaskEvent._meta.get_field('actor').db_type(connection)})"
+        rows = ", ".join(f"({n}, %s, %s, {actor}, %s)" for n in range(n_events))
+        events = (f"SELECT t.id, x.from_status, x.to_status, x.actor, %s, x.detail, %s FROM t "
+                  f"CROSS JOIN (VALUES {rows}) AS x(n, from_status, to_status, actor, detail) ORDER BY x.n")
+    return (f"WITH t AS (INSERT INTO {_TASK} ({', '.join(_q(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id, brand_id, status), "
+            f"ev AS (INSERT INTO {_EVENT} ({event_cols}) {events}), "
+            f"d AS (INSERT INTO {_DELTA} SELECT brand_id, '', status, 1 FROM t) SELECT id FROM t")
 
 
-def insert_task(task: BaseTask, event: dict) -> int:
-    """INSERT the task and its first event; returns the new primary key."""
-    sql, fields = _insert_sql()
+def insert_task(task: BaseTask, event: dict, *then: dict, at_creation: tuple[str, ...] = ()) -> int:
+    """INSERT the task and its first event, and the events `then` of the transitions it was created
+    through (e.g. pending -> queued; `task.status` is the last one's), in one statement; returns the new
+    primary key. `then` events share the first one's worker and time. `at_creation`: timestamp fields
+    (e.g. queued_at) set to the creation time (created_at), on `task` too."""
+    plan = _copy_plan()[0]
     conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: `connection` is a per-access proxy
-    params = [f.get_db_prep_save(f.pre_save(task, add=True), conn) for f in fields]
+    params = []
+    for field, attname, unchanged, stamped in plan:
+        if stamped:
+            value = field.pre_save(task, add=True)
+        elif attname in at_creation:
+            value = task.created_at  # set by pre_save above: created_at precedes the other stamps
+            setattr(task, attname, value)
+        else:
+            value = getattr(task, attname)
+        if not (value is None or unchanged is object or type(value) is unchanged):
+            value = field.get_db_prep_save(value, conn)
+        params.append(value)
+    if then:
+        params += [event.get("worker", ""), timezone.now()]
+        for ev in (event, *then):
+            actor = ev.get("actor")
+            params += [ev["from_status"], ev["to_status"], getattr(actor, "pk", actor), ev.get("detail", "")[:5000]]
+    else:
+        params += _event_params(event)
     with conn.cursor() as cursor:
-        run_prepared(cursor, sql, params + _event_params(event))
+        run_prepared(cursor, _insert_sql(1 + len(then)), params)
         return cursor.fetchone()[0]
 
 
@@ -111,6 +140,8 @@ def _copy_plan() -> tuple[tuple, str, str]:
     fields = [f for f in BaseTask._meta.concrete_fields if f is not BaseTask._meta.pk]
     plan = tuple((f, f.attname, _UNCHANGED.get(f.get_internal_type()),
                   bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))) for f in fields)
+    names = [f.name for f in fields]  # insert_task's at_creation stamps are read after created_at is set
+    assert all(names.index("created_at") < names.index(name) for name in ("queued_at", "started_at", "completed_at"))
     tasks = f"COPY {_TASK} (id, {', '.join(_q(f.column) for f in fields)}) FROM STDIN"
     events = f"COPY {_EVENT} ({_event_sql()[0]}) FROM STDIN"
     return plan, tasks, events

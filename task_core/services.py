@@ -13,7 +13,7 @@ from megahub.api.exceptions import Conflict, InvalidTransition, validation_error
 from . import signals, state_machine
 from .choices import TaskOrigin, TaskPriority, TaskStatus
 from .models import BaseTask
-from .pipeline.publishing import dispatch, dispatch_many
+from .pipeline.publishing import dispatch, dispatch_many, send_queued
 from .registry import get_task_type
 from .state_machine import record_note, transition
 
@@ -57,6 +57,12 @@ def task_create(*, brand, created_by=None, task_type: str, context_data: dict | 
                 idempotency_key: str | None = None, extra: dict | None = None, **options) -> tuple[BaseTask, bool]:
     """Create a task and enqueue it when the transaction commits. Returns (task, created).
 
+    Called outside a transaction (the API), the row is written already `queued`, with its events
+    (created, sent to queue), in one statement, and its message is sent as soon as that commits: should
+    the broker refuse it, the task goes back to `pending` for the outbox sweep (publishing.send_queued).
+    Inside a caller's transaction, whose commit may come much later, the task stays `pending` until its
+    message is sent on commit (publishing.dispatch).
+
     With an idempotency key, a replay returns the task the first call created (created=False); the
     same key with different parameters is a 409. `extra`: the app-contributed create fields, handed to
     the `tasks_created` receivers (which may refuse them with a 400).
@@ -70,9 +76,12 @@ def task_create(*, brand, created_by=None, task_type: str, context_data: dict | 
     # The receivers run in the creating transaction. One is opened only where a receiver may write (app
     # fields given, or a resumable type): a plain create stays the one autocommitted statement it is.
     joined = extra or get_task_type(task_type).resumable
+    at_once = not transaction.get_connection().in_atomic_block
     try:
         with transaction.atomic() if joined else nullcontext():
-            state_machine.create(task, actor=created_by, detail=f"created ({task.origin})")
+            state_machine.create(task, actor=created_by, detail=f"created ({task.origin})",
+                                 then=TaskStatus.QUEUED if at_once else None,
+                                 then_detail=f"sent to queue {task.queue}")
             signals.tasks_created.send(sender=BaseTask, tasks=[task], created_by=created_by, extra=extra or {})
     except IntegrityError:
         existing = BaseTask.objects.filter(brand=brand, idempotency_key=idempotency_key).first()
@@ -80,7 +89,7 @@ def task_create(*, brand, created_by=None, task_type: str, context_data: dict | 
             return _replay(existing, task), False
         raise
     # At once outside a transaction; inside one, when it commits (the worker must find the row).
-    transaction.on_commit(lambda: dispatch(task))
+    transaction.on_commit(lambda: send_queued(task) if at_once else dispatch(task))
     return task, True
 
 

@@ -102,19 +102,40 @@ def send_finished(task: BaseTask, written: frozenset[str] = frozenset()) -> None
             logger.error("task_finished receiver %r failed for task %s", receiver, task.pk, exc_info=result)
 
 
-def create(task: BaseTask, *, actor=None, detail: str = "") -> BaseTask:
+def create(task: BaseTask, *, actor=None, detail: str = "", then: str | None = None,
+           then_detail: str = "") -> BaseTask:
     """Insert a new task in its initial status together with its first event (one statement on PostgreSQL).
+
+    `then`: a status the task moves to at once from its initial one (e.g. queued, when its message is
+    sent after the commit: task_core.services.task_create), written in the same statement as the
+    transition it is, with its own event (`then_detail`, no actor) and its timestamp (the creation time).
+    A failed insert leaves `task` as it was.
 
     Inside a caller's transaction it runs in a savepoint, so an IntegrityError (a duplicate idempotency
     key) leaves that transaction usable.
     """
-    event = {"from_status": "", "to_status": task.status, "actor": actor, "worker": "", "detail": detail}
-    if connection.vendor != "postgresql":
-        orm_writes.insert_task(task, event)
-    else:
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            task.pk = pg_writes.insert_task(task, event)
-        task._state.adding, task._state.db = False, connection.alias
+    initial = task.status
+    events = [{"from_status": "", "to_status": initial, "actor": actor, "worker": "", "detail": detail}]
+    saved, stamps = {}, ()
+    if then is not None:
+        if not can_transition(initial, then):
+            raise ValueError(f"a task cannot be created through {initial} -> {then}")
+        stamps = (_STAMPS[then],) if then in _STAMPS else ()
+        saved = {"status": initial, **{name: getattr(task, name) for name in stamps}}
+        task.status = then
+        events.append({"from_status": initial, "to_status": then, "actor": None, "worker": "",
+                       "detail": then_detail[:5000]})
+    try:
+        if connection.vendor != "postgresql":
+            orm_writes.insert_task(task, *events, at_creation=stamps)
+        else:
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                task.pk = pg_writes.insert_task(task, *events, at_creation=stamps)
+            task._state.adding, task._state.db = False, connection.alias
+    except BaseException:
+        for name, value in saved.items():
+            setattr(task, name, value)
+        raise
     return task
 
 

@@ -25,9 +25,12 @@ def time_limits(timeout_seconds: int) -> tuple[int, int]:
 def publish(task: BaseTask, producer=None) -> None:
     """Send the task's message to the broker. Raises if the broker cannot be reached."""
     soft, hard = time_limits(task.timeout_seconds)
+    task_id = str(task.task_id)
     current_app.send_task(
-        task.task_type, args=[str(task.task_id)], task_id=str(task.task_id), queue=task.queue,
+        task.task_type, args=[task_id], task_id=task_id, queue=task.queue,
         priority=PRIORITY_LEVELS[task.priority], soft_time_limit=soft, time_limit=hard, producer=producer,
+        # What Celery would compute (saferepr of the arguments), without its generic repr machinery.
+        argsrepr=f"['{task_id}']", kwargsrepr="{}",
     )
 
 
@@ -40,6 +43,26 @@ def dispatch(task: BaseTask, *, detail: str = "") -> bool:
         return False
     # The worker may already have marked it running; then this guarded update changes nothing.
     transition(task, TaskStatus.QUEUED, detail=detail or f"sent to queue {task.queue}")
+    return True
+
+
+def send_queued(task: BaseTask) -> bool:
+    """Publish the message of a task created already `queued` (task_core.services.task_create: the row,
+    its events and the queued mark are one write, committed before the message is sent, so the worker
+    always finds the row).
+
+    When the broker cannot be reached the task goes back to `pending`, where the outbox sweep finds it.
+    Lost between the commit and the send (the process died; or the database was gone too when going back
+    to pending), it stays queued without a message: the reaper sends it again (recovery.resend_lost_messages).
+    """
+    try:
+        publish(task)
+    except Exception as exc:  # any broker/network error: keep the task, the sweep retries it
+        logger.warning("Broker unavailable, task %s goes back to pending: %s", task.task_id, exc)
+        # Guarded: a worker that got the message after all (e.g. a timeout after the send) moved it on.
+        transition(task, TaskStatus.PENDING, queued_at=None,
+                   detail="not sent: broker unavailable; kept for the outbox sweep")
+        return False
     return True
 
 

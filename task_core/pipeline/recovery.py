@@ -14,7 +14,7 @@ from django.utils import timezone
 from megahub.api.exceptions import BrokerUnavailable
 
 from .. import signals
-from ..broker import queue_lengths
+from ..broker import message_task_ids, queue_lengths
 from ..choices import TaskStatus
 from ..models import BaseTask
 from ..registry import UnknownTaskType, get_task_type
@@ -106,26 +106,32 @@ def _retry_backoff(task: BaseTask) -> int:
 
 
 def resend_lost_messages(now=None) -> int:
-    """Publish again the tasks queued for too long in a queue that holds no message at all."""
+    """Publish again the tasks queued for too long whose message the broker does not hold: their queue
+    holds no message at all (the broker lost them, e.g. Redis restarted without persistence), or, on
+    Redis, none of the messages it holds or its workers have taken is theirs (the process that created
+    the task died between its commit and the send: services.task_create). A queue holding more messages
+    than broker.MESSAGE_SCAN_LIMIT is looked at again when it has fewer."""
     cutoff = (now or timezone.now()) - timezone.timedelta(seconds=settings.QUEUED_STALE_SECONDS)
     stale = list(BaseTask.objects.filter(status=TaskStatus.QUEUED, queued_at__lt=cutoff).order_by("queued_at")[:1000])
     if not stale:
         return 0
     try:
         lengths = queue_lengths(sorted({t.queue for t in stale}))
+        busy = sorted(name for name, n in lengths.items() if n)
+        present = message_task_ids(busy) if busy else set()
     except BrokerUnavailable:
         return 0  # nothing can be sent now; the next pass looks again
     resent = 0
     for task in stale:
-        if lengths.get(task.queue):
+        if lengths.get(task.queue) and (present is None or str(task.task_id) in present):
             continue  # messages are waiting there: this one may be among them
         try:
             publish(task)
         except Exception as exc:  # noqa: BLE001 - broker gone meanwhile; the next pass retries
             logger.warning("Could not re-send task %s: %s", task.task_id, exc)
             break
-        record_note(task, f"queued since {task.queued_at:%Y-%m-%d %H:%M:%S} UTC but its queue {task.queue} is "
-                          "empty: the message was lost; sent again")
+        record_note(task, f"queued since {task.queued_at:%Y-%m-%d %H:%M:%S} UTC but the broker holds no message "
+                          f"of it (queue {task.queue}): the message was lost; sent again")
         resent += 1
     return resent
 

@@ -93,3 +93,25 @@ def test_pg_writes_and_the_orm_path_leave_the_same_rows(brand, operator):
     assert [e[:2] for e in events(pg_pks)[0]] == [("", S.PENDING), (S.PENDING, S.QUEUED), (S.QUEUED, S.RUNNING),
                                                   (S.RUNNING, S.RETRYING), (S.RUNNING, S.COMPLETED)]
     assert [e[:2] for e in events(pg_pks)[1]] == [("", S.PENDING), (S.PENDING, S.QUEUED)]
+
+
+def test_both_writers_create_a_task_through_its_first_transitions_alike(brand, operator):
+    """A creation already queued (task_create outside a transaction): the row, both events, one delta."""
+    from task_core.status_counts import status_counts
+
+    pks = []
+    for writes in (pg_writes, orm_writes):
+        task = BaseTask(brand=brand, task_type="demo.echo", created_by=operator, context_data={"n": 1},
+                        status=S.QUEUED, queue="default", origin="api")
+        pk = writes.insert_task(task, event("", S.PENDING, actor=operator, detail="created (api)"),
+                                event(S.PENDING, S.QUEUED, detail="sent to queue default"), at_creation=("queued_at",))
+        assert task.queued_at == task.created_at is not None
+        stored = BaseTask.objects.get(pk=pk)
+        assert (stored.status, stored.queued_at) == (S.QUEUED, stored.created_at)
+        pks.append(pk)
+    pg_row, orm_row = ({k: v for k, v in row.items() if k != "queued_at"} for row in rows(pks))  # its own time
+    assert pg_row == orm_row
+    assert events(pks[:1]) == events(pks[1:]) == [[("", S.PENDING, operator.pk, "", "created (api)"),
+                                                   (S.PENDING, S.QUEUED, None, "", "sent to queue default")]]
+    counts = status_counts(brand=brand)
+    assert counts[S.QUEUED] == 2 and counts[S.PENDING] == 0

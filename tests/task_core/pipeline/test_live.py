@@ -334,7 +334,9 @@ def test_work_survives_a_broker_outage(workers, operator_api, settings):
                      timeout=30, interval=1, message="the outbox sweep to dispatch the kept tasks")
             kept = wait_status(kept, "completed", "failed", timeout=40)
             assert kept.status == "completed" and kept.result_data == {"echo": {"message": "kept"}}
-            assert statuses(kept)[:3] == ["pending", "queued", "running"]
+            # Written queued, its message refused, back to pending; then sent by the sweep.
+            assert statuses(kept)[:5] == ["pending", "queued", "pending", "queued", "running"], history(kept)
+            assert "broker unavailable" in kept.events.filter(to_status="pending").last().detail
             lost = wait_status(lost, "completed", "failed", timeout=40)
             assert lost.status == "completed", statuses(lost)
             assert contains_in_order(statuses(lost), ["running", "interrupted", "pending", "queued", "running",
