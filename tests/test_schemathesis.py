@@ -1,8 +1,8 @@
 """The OpenAPI schema is a contract: schemathesis runs every operation of the live schema against a live server.
 
 A gunicorn process serves the test database; a brand with data in it (tasks in several states with metrics
-and events, a resumable job with checkpoints, schedule templates with schedules and runs, a one-off job, a
-calendar, alert rules and an alert, a worker) is seeded first, and schemathesis calls every operation as an
+and events, a resumable job with checkpoints, schedule templates with schedules and runs, one-off jobs, a
+calendar, alert rules and alerts, a worker) is seeded first, and schemathesis calls every operation as an
 admin of that brand (a real JWT and X-Brand-ID: the cleanup operations need the admin role, and an admin may do
 all that an operator may), with every check (`--checks all`), in every phase (the schema's examples, boundary
 coverage, fuzzing, and stateful sequences that follow the schema's links from created and listed objects).
@@ -67,8 +67,8 @@ SEEDED = {  # operation -> {parameter: dictionary}
     "POST /auth/token/refresh/": {"body.refresh": "refresh"},
     "POST /tasks/{id}/retry/": {"path.id": "failed_task"},
     "GET /tasks/monitoring/alerts/{id}/": {"path.id": "alert"},
-    "POST /tasks/monitoring/alerts/{id}/acknowledge/": {"path.id": "alert"},
-    "POST /tasks/monitoring/alerts/{id}/resolve/": {"path.id": "alert"},
+    "POST /tasks/monitoring/alerts/{id}/acknowledge/": {"path.id": "alert_to_acknowledge"},
+    "POST /tasks/monitoring/alerts/{id}/resolve/": {"path.id": "alert_to_resolve"},
     "POST /tasks/persistent-jobs/persistent-jobs/{id}/resume/": {"path.id": "job"},
     "GET /api/v1/scheduler/tasks/{id}/": {"path.id": "template"},
     "GET /tasks/scheduled/cron-jobs/{id}/": {"path.id": "one_off"},
@@ -122,11 +122,17 @@ def seed_brand(name: str, user) -> Brand:
                               parameters={"message": "hourly"}, kind="interval", interval_seconds=3600,
                               queue="q-nobody")
     templates.template_run_now(template=cron, actor=user)
-    templates.template_create(brand=brand, created_by=user, name=f"{name} one-off", task_type="demo.echo",
-                              parameters={"message": "once"}, kind="date",
-                              run_at=datetime(2099, 1, 1, 9, tzinfo=UTC), queue="q-nobody")
+    # One-off jobs and alerts, several: other operations (a periodic task's delete, a resolve) may use one up
+    # first, from ids they read in responses
+    for n in range(1, 4):
+        templates.template_create(brand=brand, created_by=user, name=f"{name} one-off {n}", task_type="demo.echo",
+                                  parameters={"message": "once"}, kind="date",
+                                  run_at=datetime(2099, 1, n, 9, tzinfo=UTC), queue="q-nobody")
     rule = AlertRule.objects.create(brand=brand, name=f"{name} failures", metric="failure_rate", threshold=0.5)
-    Alert.objects.create(rule=rule, brand=brand, severity="warning", value=0.8, threshold=0.5, state="firing")
+    for value, scope in ((0.8, "demo.fail"), (0.8, "demo.sleep"), (0.8, "demo.iterate"), (0.9, "demo.echo")):
+        # three to acknowledge, one to resolve
+        Alert.objects.create(rule=rule, brand=brand, scope=scope, severity="warning", value=value, threshold=0.5,
+                             state="firing")
     return brand
 
 
@@ -144,10 +150,14 @@ def seeded_values(user, brand) -> dict:
     templates_of = ScheduleTemplate.objects.filter(brand=brand)
     return {
         "username": [user.username], "password": ["contract-pass-123"], "refresh": [str(RefreshToken.for_user(user))],
-        "failed_task": list(BaseTask.objects.filter(brand=brand, status="failed").values_list("pk", flat=True)),
+        # as the path parameter's schema has them: a string of digits or an integer
+        "failed_task": [str(pk) for pk in BaseTask.objects.filter(brand=brand, status="failed")
+                        .values_list("pk", flat=True)],
         "alert": list(Alert.objects.filter(brand=brand).values_list("pk", flat=True)),
-        "job": list(PersistentJob.objects.filter(brand=brand).values_list("pk", flat=True)),
-        "template": list(templates_of.values_list("pk", flat=True)),
+        "alert_to_acknowledge": list(Alert.objects.filter(brand=brand, value=0.8).values_list("pk", flat=True)),
+        "alert_to_resolve": list(Alert.objects.filter(brand=brand, value=0.9).values_list("pk", flat=True)),
+        "job": [str(pk) for pk in PersistentJob.objects.filter(brand=brand).values_list("pk", flat=True)],
+        "template": [str(pk) for pk in templates_of.values_list("pk", flat=True)],
         "one_off": list(templates_of.filter(kind="date").values_list("pk", flat=True)),
     }
 
