@@ -69,6 +69,17 @@ def template_patch_validate(fields: dict) -> None:
                 raise renamed(exc, "parameters") from None
 
 
+def template_replace_validate(fields: dict) -> None:
+    """A PUT's timing, read as a create reads it: the kind's timing field must be in the body (its schema's
+    branches require it), whatever is stored. A 400 naming the field."""
+    needed = KIND_TIMING_FIELD.get(fields["kind"])
+    if needed:
+        timing_validate(kind=fields["kind"], **{needed: fields.get(needed) or KIND_EMPTY[needed]}, require_future=False)
+
+
+KIND_EMPTY = {"cron_expression": "", "interval_seconds": None, "run_at": None}
+
+
 def template_validate(*, template: ScheduleTemplate, require_future: bool = True) -> None:
     """All the checks a template must pass before it is saved, every error at once (the first one's
     detail and code, the field errors of all). Normalizes `template.parameters` (schema defaults applied)."""

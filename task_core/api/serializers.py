@@ -65,7 +65,7 @@ def task_type_variants(type_field: str, parameters_field: str, applies: dict | N
                       "required": [type_field]}
             branch["properties"].update({field: copy.deepcopy(schema) for field, schema in own.items()
                                          if applying[field](ttype)})
-            if ttype.schema.get("required"):
+            if ttype.schema.get("required") and not left_out:  # a PATCH may keep the stored parameters
                 branch["required"].append(parameters_field)
             out.append(branch)
         if left_out:

@@ -16,6 +16,7 @@ from ...selectors.schedules import ready_for_execution, schedule_queryset
 from ...selectors.summary import summary, summary_schedules
 from ...selectors.templates import template_queryset
 from ...services import schedules, templates
+from ...validators import template_replace_validate
 from ..serializers import (
     ExecutionPageSerializer,
     ExecutionSerializer,
@@ -90,6 +91,7 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
             # kind is cron (its schema's branches)
             fields.setdefault("parameters", {})
             fields.setdefault("kind", ScheduleKind.CRON)
+            template_replace_validate(fields)
         fields.pop("register", None)
         if partial:
             templates.template_patch(template=template, actor=request.user, **fields)
