@@ -46,6 +46,40 @@ def timing_validate(*, kind: str, cron_expression: str = "", interval_seconds=No
     return ""
 
 
+# The timing field each kind needs (a manual template needs none).
+KIND_TIMING_FIELD = {ScheduleKind.CRON: "cron_expression", ScheduleKind.INTERVAL: "interval_seconds",
+                     ScheduleKind.DATE: "run_at"}
+
+
+def template_patch_validate(fields: dict) -> None:
+    """The fields of a PATCH checked together, whatever is stored: a kind with its timing field when both
+    are given (a cron expression with kind cron, a non-null interval or date), a task type with the
+    parameters given beside it; the task type and timezone themselves. Each raises a 400 naming the field."""
+    if "timezone" in fields:
+        timezone_validate(fields["timezone"])
+    needed = KIND_TIMING_FIELD.get(fields.get("kind"))
+    if needed in fields:
+        timing_validate(kind=fields["kind"], **{needed: fields[needed]}, require_future=False)
+    if "task_type" in fields:
+        task_type = get_task_type(fields["task_type"])  # an unknown one: 400 UNKNOWN_TASK_TYPE
+        if "parameters" in fields:
+            try:
+                task_type.validate(fields["parameters"] or {})
+            except ApplicationError as exc:
+                raise renamed(exc, "parameters") from None
+
+
+def template_replace_validate(fields: dict) -> None:
+    """A PUT's timing, read as a create reads it: the kind's timing field must be in the body (its schema's
+    branches require it), whatever is stored. A 400 naming the field."""
+    needed = KIND_TIMING_FIELD.get(fields["kind"])
+    if needed:
+        timing_validate(kind=fields["kind"], **{needed: fields.get(needed) or KIND_EMPTY[needed]}, require_future=False)
+
+
+KIND_EMPTY = {"cron_expression": "", "interval_seconds": None, "run_at": None}
+
+
 def template_validate(*, template: ScheduleTemplate, require_future: bool = True) -> None:
     """All the checks a template must pass before it is saved, every error at once (the first one's
     detail and code, the field errors of all). Normalizes `template.parameters` (schema defaults applied)."""

@@ -132,14 +132,24 @@ class MegahubAutoSchema(AutoSchema):
         # A body whose fields depend on one another (a task type and its parameters) is one of several
         # shapes: the serializer's `schema_variants(component)` gives them, applied by `postprocess` (after the
         # enums are made components, so that each variant's one value stays in it).
-        if direction == "request" and getattr(serializer, "schema_variants", None) and not serializer.partial:
-            key = f"{type(serializer).__module__}.{type(serializer).__qualname__}"
-            SCHEMA_VARIANTS[key] = serializer.schema_variants
+        # A PATCH body (partial) has its own: `partial_schema_variants`, where the choices may be left out.
+        variants = getattr(serializer, "partial_schema_variants" if serializer.partial else "schema_variants", None)
+        if direction == "request" and variants:
+            key = f"{type(serializer).__module__}.{type(serializer).__qualname__}.{serializer.partial}"
+            SCHEMA_VARIANTS[key] = variants
             component[VARIANTS_KEY] = key
         # A serializer needing one of several fields (its validate() checks) says so: `required_any_of`.
         if direction == "request" and getattr(serializer, "required_any_of", None) and not serializer.partial:
             component["anyOf"] = [{"required": [name]} for name in serializer.required_any_of]
         return component
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        """A body that needs one of several fields (`required_any_of`) is required, as one with a required
+        field is."""
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if getattr(serializer, "required_any_of", None) and not getattr(serializer, "partial", False):
+            required = True
+        return schema, required
 
     def get_examples(self):
         """A view's `schema_examples` (action name -> callable): examples built when the schema is, from data
@@ -212,11 +222,11 @@ ALSO_SERVED_UNDER = {
 SUCCESS_CODES = ("201", "200")
 
 
-def add_links(paths: dict) -> None:
+def add_links(paths: dict, components: dict | None = None) -> None:
     """OpenAPI links from an object to its operations: a collection's create (POST `P`, 201) links to every
-    operation of `P{id}/` by the created `id`, and each operation of `P{id}/` to the others by the same id.
-    A client (or schemathesis's stateful phase) goes from a created object to its detail, actions, and
-    deletion."""
+    operation of `P{id}/` by the created `id`, a collection's page (GET `P`) by the `id` of its first item,
+    and each operation of `P{id}/` to the others by the same id. A client (or schemathesis's stateful phase)
+    goes from a created or listed object to its detail, actions, and deletion."""
     def operations_of(collection: str) -> list[tuple[str, dict]]:
         detail = f"{collection}{{id}}/"
         return [(op["operationId"], op) for path, item in paths.items() if path.startswith(detail)
@@ -236,20 +246,33 @@ def add_links(paths: dict) -> None:
                 continue
             if method == "post" and operations_of(path):
                 link(op, operations_of(path), "$response.body#/id")
+            if method == "get" and operations_of(path) and is_page(op, components or {}):
+                link(op, operations_of(path), "$response.body#/results/0/id")
             if "/{id}/" in path:
                 link(op, operations_of(path.split("{id}/")[0]), "$request.path.id")
             for collection in ALSO_SERVED_UNDER.get((method, path), ()):
                 link(op, operations_of(collection), "$response.body#/id")
 
 
+def is_page(op: dict, components: dict) -> bool:
+    """Whether the operation answers a page of objects with ids (`results`)."""
+    schema = op["responses"].get("200", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    schema = components.get(schema.get("$ref", "").rsplit("/", 1)[-1], schema)
+    items = schema.get("properties", {}).get("results", {}).get("items", {})
+    items = components.get(items.get("$ref", "").rsplit("/", 1)[-1], items)
+    return "id" in items.get("properties", {})
+
+
 def postprocess(result, generator, request, public):
     """The tags in the order of TAGS_BY_PREFIX, with their descriptions; no query parameter takes an empty
     value (megahub.api.filters.refuse_empty_query_params); bodies of several shapes are a `oneOf` of them."""
-    add_links(result["paths"])
-    for name, component in result.get("components", {}).get("schemas", {}).items():
+    components = result.get("components", {}).get("schemas", {})
+    add_links(result["paths"], components)
+    for name, component in list(components.items()):
         if VARIANTS_KEY in component:
             variants = SCHEMA_VARIANTS[component.pop(VARIANTS_KEY)]
-            result["components"]["schemas"][name] = {"oneOf": variants(component)}
+            components[name] = variants(component, components)
+    result["components"]["schemas"] = dict(sorted(components.items()))
     for item in result["paths"].values():
         for operation in item.values():
             for parameter in operation.get("parameters", ()):

@@ -32,29 +32,58 @@ class TaskTypeFieldExtension(OpenApiSerializerFieldExtension):
         return {"type": "string", "enum": sorted(t.name for t in all_task_types())}
 
 
-def task_type_variants(type_field: str, parameters_field: str, applies: dict | None = None):
-    """The request schema of a body naming a task type and its parameters: one variant per registered type
-    (`oneOf`), its name the only value of `type_field`, its parameter schema that of `parameters_field`
-    (required when the type requires a parameter). `applies`: field name -> which types take it (a field is
-    left out of the others' variants). A serializer's `schema_variants` (megahub.api.schema)."""
+def parameters_component(name: str) -> str:
+    """The component name of a task type's parameter schema: demo.echo -> DemoEchoParameters."""
+    return "".join(part.capitalize() for part in name.replace(".", "_").split("_")) + "Parameters"
 
-    def variants(component: dict) -> list[dict]:
+
+def task_type_variants(type_field: str, parameters_field: str, applies: dict | None = None, *,
+                       left_out: bool = False):
+    """The request schema of a body naming a task type and its parameters: one branch per registered type
+    (`oneOf`), its name the only value of `type_field`, its parameters the type's schema (a component,
+    `<Type>Parameters`, shared by every body that names the type), required when the type requires a
+    parameter. The other fields stay in the body's schema, once. `applies`: field name -> which types take
+    it (a field only the branches of those types have). `left_out`: a PATCH body, where the type may be left
+    out (one more branch: no `type_field`, its parameters checked against the stored type by the server).
+    A serializer's `schema_variants` dimension (megahub.api.schema)."""
+
+    def variants(component: dict, components: dict) -> list[dict]:
+        properties = component["properties"]
+        properties.pop(type_field, None)
+        any_parameters = properties.pop(parameters_field, {"type": "object"})
+        component["required"] = [name for name in component.get("required", []) if name != type_field]
+        if not component["required"]:
+            del component["required"]
+        applying = applies if applies is not None else TASK_CREATE_FIELD_APPLIES
+        own = {name: properties.pop(name) for name in applying if name in properties}
         out = []
         for ttype in all_task_types():
-            variant = copy.deepcopy(component)
-            properties = variant["properties"]
-            properties[type_field] = {"type": "string", "enum": [ttype.name]}
-            properties[parameters_field] = {**copy.deepcopy(ttype.schema),
-                                            "description": f"Parameters of {ttype.name}."}
-            for name, applies_to in (applies if applies is not None else TASK_CREATE_FIELD_APPLIES).items():
-                if not applies_to(ttype):
-                    properties.pop(name, None)
-            if ttype.schema.get("required") and parameters_field not in variant.get("required", []):
-                variant["required"] = [*variant.get("required", []), parameters_field]
-            out.append(variant)
+            name = parameters_component(ttype.name)
+            components.setdefault(name, {**copy.deepcopy(ttype.schema), "description": f"Parameters of {ttype.name}."})
+            branch = {"properties": {type_field: {"type": "string", "enum": [ttype.name]},
+                                     parameters_field: {"$ref": f"#/components/schemas/{name}"}},
+                      "required": [type_field]}
+            branch["properties"].update({field: copy.deepcopy(schema) for field, schema in own.items()
+                                         if applying[field](ttype)})
+            if ttype.schema.get("required") and not left_out:  # a PATCH may keep the stored parameters
+                branch["required"].append(parameters_field)
+            out.append(branch)
+        if left_out:
+            out.append({"properties": {type_field: {"not": {}}, parameters_field: any_parameters}})
         return out
 
     return variants
+
+
+def variant_dimensions(*dimensions):
+    """`schema_variants` of independent choices (the task type; the kind): each a `oneOf` of its branches,
+    together an `allOf` of them; the body's other fields stay in its schema, once."""
+    def apply(component: dict, components: dict) -> dict:
+        branches = [dimension(component, components) for dimension in dimensions]
+        if len(branches) == 1:
+            return {**component, "oneOf": branches[0]}
+        return {**component, "allOf": [{"oneOf": b} for b in branches]}
+    return apply
 
 
 def timeout_seconds_field(**kwargs) -> IntegerField:
@@ -127,7 +156,7 @@ TASK_CREATE_FIELD_APPLIES: dict[str, Callable] = {}
 
 
 class TaskCreateSerializer(serializers.Serializer):
-    schema_variants = staticmethod(task_type_variants("task_type", "context_data"))
+    schema_variants = staticmethod(variant_dimensions(task_type_variants("task_type", "context_data")))
 
     task_type = TaskTypeField()
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)

@@ -113,6 +113,11 @@ class AlertViewSet(BrandScopedMixin, mixins.ListModelMixin, mixins.RetrieveModel
             return Alert.objects.none()
         return Alert.objects.for_brand(self.request.brand).select_related("rule", "acknowledged_by")
 
+    def filter_queryset(self, queryset):
+        """The list's filters (firing and acknowledged by default) apply to the list only: a resolved alert
+        is still found by its id (its detail, deliveries; resolving it again is a 409)."""
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     @extend_schema(request=AcknowledgeSerializer, responses={200: AlertSerializer})
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):

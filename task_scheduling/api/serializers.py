@@ -1,6 +1,6 @@
 """Input serializers (validate requests) and output serializers (shape responses), kept apart."""
 
-import copy
+from datetime import UTC
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -16,7 +16,7 @@ from megahub.api.fields import (
     TimezoneField,
 )
 from megahub.api.representation import CompiledRepresentation
-from task_core.api.serializers import TaskTypeField, task_type_variants, timeout_seconds_field
+from task_core.api.serializers import TaskTypeField, task_type_variants, timeout_seconds_field, variant_dimensions
 from task_core.choices import TaskPriority, TaskStatus
 
 from ..choices import MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
@@ -333,46 +333,71 @@ CRON_EXPRESSION_SCHEMA = {"type": "string", "pattern": CRON_PATTERN, "descriptio
     "sufficient form: ranges (1-5) and names (mon) are accepted too.")}
 
 
+# A date-time in the years 1971-2998 with a UTC offset, as a pattern: a sufficient form (days up to the 28th,
+# offsets up to 13:59), so that every string it matches is one the server accepts; other valid date-times
+# within the years are accepted too. A client generating values draws them from the pattern.
+BOUNDED_DATETIME_PATTERN = (
+    "^(197[1-9]|19[89][0-9]|2[0-8][0-9]{2}|29[0-8][0-9]|299[0-8])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])$")
+
+
+@extend_schema_field({"type": "string", "format": "date-time", "pattern": BOUNDED_DATETIME_PATTERN})
+class BoundedDateTimeField(serializers.DateTimeField):
+    """A date-time in the years 1970-2999 in UTC (a 400 outside), its schema the sufficient form
+    BOUNDED_DATETIME_PATTERN: a date the API writes back as it reads it (RFC 3339, four-digit years)."""
+
+    def to_internal_value(self, value):
+        result = super().to_internal_value(value)
+        if not 1970 <= result.year <= 2999 or not 1970 <= result.astimezone(UTC).year <= 2999:
+            raise serializers.ValidationError("Must be between the years 1970 and 2999.")
+        return result
+
+
 @extend_schema_field(CRON_EXPRESSION_SCHEMA)
 class CronExpressionField(CharField):
     """A cron expression (validators.timing_validate checks it); its schema is CRON_PATTERN."""
 
 
-def kind_variants(component: dict) -> list[dict]:
-    """The shapes of a template body by `kind` (cron when left out): a cron expression, an interval or a
-    date each required by its kind (a serializer's `schema_variants`)."""
-    needs = {ScheduleKind.CRON: "cron_expression", ScheduleKind.INTERVAL: "interval_seconds",
-             ScheduleKind.DATE: "run_at", ScheduleKind.MANUAL: None}
-    out = []
-    for kind, needed in needs.items():
-        variant = copy.deepcopy(component)
-        variant["properties"]["kind"] = {"type": "string", "enum": [kind]}
-        required = [name for name in variant.get("required", []) if name != "kind"]
-        if kind != ScheduleKind.CRON:
-            required.append("kind")  # cron is the default
-        if needed:
-            required.append(needed)
-            variant["properties"][needed] = {k: v for k, v in variant["properties"][needed].items()
-                                             if k != "nullable"}
-        if kind == ScheduleKind.CRON:
-            variant["properties"]["cron_expression"] = dict(CRON_EXPRESSION_SCHEMA)
-        variant["required"] = required
-        out.append(variant)
-    return out
+TIMING_FIELDS = ("kind", "cron_expression", "interval_seconds", "run_at")
+# The field each kind needs (cron is the kind when left out of a create; manual needs none).
+KIND_NEEDS = {ScheduleKind.CRON: "cron_expression", ScheduleKind.INTERVAL: "interval_seconds",
+              ScheduleKind.DATE: "run_at", ScheduleKind.MANUAL: None}
 
 
-def product_of_variants(*functions):
-    """`schema_variants` of several independent choices: each shape of the first, in each shape of the next."""
-    def variants(component: dict) -> list[dict]:
-        shapes = [component]
-        for function in functions:
-            shapes = [shape for base in shapes for shape in function(base)]
-        return shapes
+def kind_variants(*, left_out: bool = False):
+    """The shapes of a template body by `kind`, one branch each (`oneOf`): a cron expression (matching
+    CRON_PATTERN), an interval or a date, each required by its kind and not null (cron when the kind is left
+    out). `left_out`: a PATCH body, where the kind may be left out (the stored one stays: one more branch, the
+    timing fields checked against the stored kind by the server) and a kind given needs its field only when
+    that is given too. A serializer's `schema_variants` dimension."""
+
+    def variants(component: dict, components: dict) -> list[dict]:
+        fields = {name: component["properties"].pop(name) for name in TIMING_FIELDS}
+        out = []
+        for kind, needed in KIND_NEEDS.items():
+            properties = {name: schema for name, schema in fields.items() if name != "kind"}
+            properties["kind"] = {"type": "string", "enum": [kind]}
+            required = ["kind"] if kind != ScheduleKind.CRON or left_out else []
+            if needed:
+                properties[needed] = {k: v for k, v in fields[needed].items() if k != "nullable"}
+                if not left_out:
+                    required.append(needed)
+            if kind == ScheduleKind.CRON:
+                properties["cron_expression"] = dict(CRON_EXPRESSION_SCHEMA)
+            out.append({"properties": properties, "required": required} if required else {"properties": properties})
+        if left_out:
+            out.append({"properties": {**{name: schema for name, schema in fields.items() if name != "kind"},
+                                       "kind": {"not": {}}}})
+        return out
+
     return variants
 
 
 class PeriodicTaskInputSerializer(serializers.Serializer):
-    schema_variants = staticmethod(product_of_variants(task_type_variants("task_type", "parameters"), kind_variants))
+    schema_variants = staticmethod(variant_dimensions(task_type_variants("task_type", "parameters"), kind_variants()))
+    # PATCH: the task type and the kind may be left out (the stored ones stay)
+    partial_schema_variants = staticmethod(variant_dimensions(
+        task_type_variants("task_type", "parameters", left_out=True), kind_variants(left_out=True)))
 
     name = CharField(max_length=200, required=False, help_text=(
         "Unique in the brand. On create, when left out: the task type's label and the cron expression, "
@@ -383,7 +408,7 @@ class PeriodicTaskInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
     cron_expression = CharField(max_length=120, required=False, allow_blank=True)
     interval_seconds = IntegerField(min_value=1, max_value=366 * 86400, required=False, allow_null=True)
-    run_at = serializers.DateTimeField(required=False, allow_null=True)
+    run_at = BoundedDateTimeField(required=False, allow_null=True)
     timezone = TimezoneField(required=False, help_text="IANA timezone; default: the brand's.")
     calendar = IntegerField(required=False, allow_null=True, help_text="Id of a calendar of the brand.")
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
@@ -412,13 +437,13 @@ class PeriodicTaskReplaceSerializer(PeriodicTaskInputSerializer):
 
 
 class CronJobInputSerializer(serializers.Serializer):
-    schema_variants = staticmethod(task_type_variants("task_type", "parameters", applies={}))
+    schema_variants = staticmethod(variant_dimensions(task_type_variants("task_type", "parameters", applies={})))
 
     name = CharField(max_length=200)
     description = CharField(max_length=5000, required=False, allow_blank=True)
     task_type = TaskTypeField()
     parameters = JSONObjectField(required=False)
-    run_at = serializers.DateTimeField(help_text="When it runs, with a UTC offset.")
+    run_at = BoundedDateTimeField(help_text="When it runs, with a UTC offset (years 1971-2998).")
     timezone = TimezoneField(required=False)
     calendar = IntegerField(required=False, allow_null=True)
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
@@ -433,9 +458,7 @@ class ScheduleCreateSerializer(serializers.Serializer):
     label = CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-@extend_schema_field({"type": "string", "format": "date-time",
-                      "pattern": "^(197[1-9]|19[89][0-9]|2[0-8][0-9]{2}|29[0-8][0-9]|299[0-8])-"})
-class AfterField(serializers.DateTimeField):
+class AfterField(BoundedDateTimeField):
     """A date-time whose year (in UTC too) is within what validate_after accepts, as its schema says."""
 
 

@@ -5,7 +5,7 @@ same transaction, so the django-celery-beat rows never drift from our Schedules.
 from django.db import transaction
 from django.utils import timezone
 
-from megahub.api.exceptions import InvalidTransition
+from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition
 from megahub.iterables import chunked
 from megahub.read_cache import invalidate
 
@@ -21,12 +21,20 @@ from .next_runs import next_run
 @transaction.atomic
 def schedule_create(*, template: ScheduleTemplate, parameter_overrides: dict | None = None, label: str = "",
                     actor=None) -> Schedule:
-    """Register a new, independent instance of the template in Beat."""
+    """Register a new, independent instance of the template in Beat. Overrides the template's task type
+    refuses are a 409 DEFINITION_CONFLICT naming them."""
     if template.kind == ScheduleKind.MANUAL:
         raise InvalidTransition("A manual-only periodic task has no schedules; use run-now.")
     if not template.is_active:
         raise InvalidTransition("This periodic task is paused; resume it before adding schedules.")
-    overrides = overrides_validate(template=template, overrides=parameter_overrides or {})
+    try:
+        overrides = overrides_validate(template=template, overrides=parameter_overrides or {})
+    except ApplicationError as exc:
+        if exc.status_code != 400:
+            raise
+        # Any JSON object is valid overrides; the template's task type refusing these is a conflict with the
+        # stored definition (a 409), as a PATCH's parameters are (templates.template_patch).
+        raise Conflict(exc.detail, error_code="DEFINITION_CONFLICT", field_errors=exc.field_errors) from None
     if template.kind == ScheduleKind.DATE and template.run_at <= timezone.now():
         message = "The one-off date of this periodic task is in the past."
         raise InvalidTransition(message, field_errors={"run_at": [message]})

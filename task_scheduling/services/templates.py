@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from megahub.api.exceptions import ApplicationError, InvalidTransition
+from megahub.api.exceptions import ApplicationError, Conflict, InvalidTransition
 from megahub.read_cache import invalidate
 from task_core.choices import TaskOrigin
 from task_core.registry import UnknownTaskType, get_task_type
@@ -17,7 +17,7 @@ from ..models import Schedule, ScheduledRun, ScheduleTemplate
 from ..run_specs import renamed, task_spec
 from ..state_machine import schedules_set_status
 from ..timing import Timing
-from ..validators import template_validate
+from ..validators import template_patch_validate, template_validate
 from .events import event, events_add
 from .next_runs import next_run, next_runs_save
 from .schedules import schedule_create, schedules_delete_of_template
@@ -112,6 +112,24 @@ def template_update(*, template: ScheduleTemplate, actor=None, **fields) -> Sche
     if not live and (became_timed or timing_changed or (template.is_active and not was_active)):
         _register_if_runnable(template=template, actor=actor, now=now)
     return template
+
+
+@transaction.atomic
+def template_patch(*, template: ScheduleTemplate, actor=None, **fields) -> ScheduleTemplate:
+    """Edit some fields of a template (PATCH). The fields given are first checked together (a 400, as the
+    PATCH schema says: a kind with the timing field given beside it, a task type with the parameters given
+    beside it). What they make with the stored fields is checked next: a definition that is invalid only
+    because of what is stored (a cron expression cleared on a cron template, parameters the stored task
+    type refuses, a kind whose timing field is not stored) is a 409 DEFINITION_CONFLICT naming the fields:
+    the request is valid, the template's current state refuses it."""
+    template_patch_validate(fields)
+    try:
+        return template_update(template=template, actor=actor, **fields)
+    except ApplicationError as exc:
+        if exc.status_code != 400:
+            raise
+        raise Conflict(f"With the stored definition, this edit makes an invalid periodic task: {exc.detail}",
+                       error_code="DEFINITION_CONFLICT", field_errors=exc.field_errors) from None
 
 
 def _register_if_runnable(*, template: ScheduleTemplate, actor, now: datetime) -> Schedule | None:

@@ -4,7 +4,7 @@
 from rest_framework import serializers
 
 from megahub.api.fields import BooleanField, CharField, IntegerField, JSONObjectField, ModelSerializer
-from task_core.api.serializers import TaskTypeField, task_type_variants
+from task_core.api.serializers import TaskTypeField, task_type_variants, variant_dimensions
 
 from ...models import ScheduledRun, ScheduleTemplate
 from ..serializers import CronExpressionField, ExecutionSerializer
@@ -41,7 +41,7 @@ class ScheduledTaskUpdateSerializer(serializers.Serializer):
 
 
 class ScheduledTaskCreateSerializer(ScheduledTaskUpdateSerializer):
-    schema_variants = staticmethod(task_type_variants("task_type", "task_params", applies={}))
+    schema_variants = staticmethod(variant_dimensions(task_type_variants("task_type", "task_params", applies={})))
 
     name = CharField(max_length=200)
     task_type = TaskTypeField()

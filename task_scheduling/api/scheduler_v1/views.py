@@ -98,7 +98,8 @@ class SchedulerTaskViewSet(V1ViewSet):
         if "cron_expression" in fields:
             fields["kind"] = ScheduleKind.CRON
         with v1_field_names():
-            template = templates.template_update(template=template, actor=request.user, **fields)
+            # every field optional, as a PATCH: what only the stored definition refuses is a 409
+            template = templates.template_patch(template=template, actor=request.user, **fields)
         return self._shown(template)
 
     def destroy(self, request, pk=None):

@@ -1,6 +1,6 @@
 """/tasks/scheduled/cron-jobs/: one-off jobs, templates of kind "date" that run once at `run_at`."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
@@ -11,12 +11,20 @@ from ..serializers import CronJobInputSerializer, PeriodicTaskSerializer
 from .base import ScopedViewSet, with_calendar
 
 
+def create_examples() -> list[OpenApiExample]:
+    """A one-off job at a date far enough ahead to stay in the future (a past `run_at` is a 409)."""
+    return [OpenApiExample("A one-off job", request_only=True, value={
+        "name": "New year report", "task_type": "demo.echo", "parameters": {"message": "happy new year"},
+        "run_at": "2099-01-01T09:00:00+01:00", "timezone": "Europe/Paris"})]
+
+
 class CronJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     """One-off jobs: periodic tasks of kind "date" that run once at `run_at`."""
 
     serializer_class = PeriodicTaskSerializer
     not_found_code = "CRON_JOB_NOT_FOUND"
     not_found_detail = "Cron job not found or access denied"
+    schema_examples = {"create": create_examples}
 
     def get_queryset(self):
         return template_queryset(brand=self.request.brand).one_off()

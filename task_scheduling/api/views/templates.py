@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from megahub.read_cache import cached_read
 
+from ...choices import ScheduleKind
 from ...filters import ExecutionFilter, TemplateDetailOptions, TemplateFilter
 from ...selectors.cron import cron_validate
 from ...selectors.executions import executions_queryset, executions_stats
@@ -14,6 +15,7 @@ from ...selectors.schedules import ready_for_execution, schedule_queryset
 from ...selectors.summary import summary, summary_schedules
 from ...selectors.templates import template_queryset
 from ...services import schedules, templates
+from ...validators import template_replace_validate
 from ..serializers import (
     ExecutionPageSerializer,
     ExecutionSerializer,
@@ -85,9 +87,16 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
         data.is_valid(raise_exception=True)
         fields = with_calendar(request, dict(data.validated_data))
         if not partial:
-            fields.setdefault("parameters", {})  # PUT replaces the definition: no parameters are the type's defaults
+            # PUT replaces the definition, read as a create reads it: no parameters are the type's defaults, no
+            # kind is cron (its schema's branches)
+            fields.setdefault("parameters", {})
+            fields.setdefault("kind", ScheduleKind.CRON)
+            template_replace_validate(fields)
         fields.pop("register", None)
-        templates.template_update(template=template, actor=request.user, **fields)
+        if partial:
+            templates.template_patch(template=template, actor=request.user, **fields)
+        else:
+            templates.template_update(template=template, actor=request.user, **fields)
         return Response(self._shown(template))
 
     @extend_schema(request=PeriodicTaskInputSerializer, responses={200: PeriodicTaskSerializer})

@@ -20,7 +20,7 @@ def test_schedules_instances_with_overrides_pause_resume_delete(operator_api):
     assert resp.json()["recent_events"][0]["event_type"] == "registered"
     assert operator_api.get(f"{P}{pk}/schedules/").json()["count"] == 2
     assert_error(operator_api.post(f"{P}{pk}/schedules/", {"parameter_overrides": {"message": 1}}, format="json"),
-                 400, "VALIDATION_ERROR", "parameter_overrides.message")
+                 409, "DEFINITION_CONFLICT", "parameter_overrides.message")
     assert operator_api.post(f"{S}{sid}/pause/").json()["status"] == "paused"
     assert_error(operator_api.post(f"{S}{sid}/pause/"), 409, "INVALID_TRANSITION")
     detail = operator_api.post(f"{S}{sid}/resume/").json()

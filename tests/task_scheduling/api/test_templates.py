@@ -82,8 +82,19 @@ def test_update_timing_rewrites_the_beat_entry(operator_api):
     assert resp.status_code == 200, resp.json()
     entry = BeatEntry.objects.get(name=Schedule.objects.get(periodic_task_id=pk).beat_name)
     assert (entry.crontab.minute, entry.crontab.hour) == ("0", "*")
-    assert_error(operator_api.patch(f"{P}{pk}/", {"cron_expression": "bad"}, format="json"), 400,
+    # kind and expression given together: invalid on its own, a 400; an expression alone is read with the stored
+    # kind (cron): a 409, the template unchanged
+    assert_error(operator_api.patch(f"{P}{pk}/", {"kind": "cron", "cron_expression": ""}, format="json"), 400,
                  "VALIDATION_ERROR", "cron_expression")
+    assert_error(operator_api.patch(f"{P}{pk}/", {"cron_expression": "bad"}, format="json"), 409,
+                 "DEFINITION_CONFLICT", "cron_expression")
+    assert_error(operator_api.patch(f"{P}{pk}/", {"kind": "interval"}, format="json"), 409,
+                 "DEFINITION_CONFLICT", "interval_seconds")
+    assert_error(operator_api.patch(f"{P}{pk}/", {"task_type": "demo.sleep"}, format="json"), 409,
+                 "DEFINITION_CONFLICT", "parameters")
+    assert_error(operator_api.patch(f"{P}{pk}/", {"task_type": "demo.echo", "parameters": {"message": 1}},
+                                    format="json"), 400, "VALIDATION_ERROR", "parameters.message")
+    assert operator_api.get(f"{P}{pk}/").json()["cron_expression"] == "@hourly"
 
 
 def test_put_replaces_the_definition(operator_api):
