@@ -6,7 +6,7 @@ calendar, alert rules and alerts, a worker) is seeded first, and schemathesis ca
 admin of that brand (a real JWT and X-Brand-ID: the cleanup operations need the admin role, and an admin may do
 all that an operator may), with every check (`--checks all`), in every phase (the schema's examples, boundary
 coverage, fuzzing, and stateful sequences that follow the schema's links from created and listed objects).
-It must find nothing: no failure and no warning.
+It must find no failure, and no warning but one (a template's PUT, see the end of the test).
 
 Deterministic and bounded: deterministic generation (no seed, no example database), few examples per
 operation, two schemathesis workers against gunicorn's two. Every operation of the schema is covered:
@@ -16,10 +16,11 @@ more requests (mostly a value of each wrong type for each field of each body), f
 machine; negative data is still sent by the fuzzing phase for every operation. The stateful phase runs more
 scenarios than the default (50 of up to 10 steps), so that it follows more links. What only this test knows
 (the user's password, a refresh token, the ids of a failed task, the alerts, the resumable job, the one-off
-jobs, the templates and the calendar) is given to schemathesis as dictionaries it draws from half of the time for the
-operations that need it (SEEDED): each operation is reached with data it can act on. Side effects stay on
-this machine: the server publishes to a private broker that no worker consumes, so nothing schemathesis
-submits (tasks, alert notifications) ever runs.
+jobs, the templates and the calendars) is given to schemathesis as dictionaries it draws from half of the time
+(always for a template's PUT) for the operations that need it (SEEDED): each operation is reached with data it
+can act on. In the stateful phase, the links to a template's update carry its calendar (megahub.api.schema
+BODY_REFERENCES). Side effects stay on this machine: the server publishes to a private broker that no worker
+consumes, so nothing schemathesis submits (tasks, alert notifications) ever runs.
 """
 
 import json
@@ -88,6 +89,9 @@ SEEDED = {  # operation -> {parameter: dictionary}
     "GET /tasks/scheduled/cron-jobs/{id}/": {"path.id": "one_off"},
     "DELETE /tasks/scheduled/cron-jobs/{id}/": {"path.id": "one_off"},
 }
+# Operations that always draw their seeded values: a PUT's positive case is valid only when both its path id
+# and its body's calendar exist, so at one chance in two each, a whole phase of them could all be 404 by chance.
+ALWAYS_SEEDED = {"PUT /tasks/scheduled/periodic-tasks/{id}/"}
 
 
 def seeded_config(values: dict) -> str:
@@ -96,7 +100,8 @@ def seeded_config(values: dict) -> str:
     for name, items in values.items():
         lines += [f"[dictionaries.{name}]", f"values = {json.dumps(items)}", ""]
     for operation, bindings in SEEDED.items():
-        parameters = ", ".join(f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}'
+        probability = 1.0 if operation in ALWAYS_SEEDED else 0.5
+        parameters = ", ".join(f'"{key}" = {{ dictionary = "{name}", probability = {probability} }}'
                                for key, name in bindings.items())
         lines += ["[[operations]]", f"include-name = {json.dumps(operation)}", f"parameters = {{ {parameters} }}", ""]
     return "\n".join(lines)
@@ -129,6 +134,8 @@ def seed_brand(name: str, user) -> Brand:
     calendar = calendars.calendar_create(brand=brand, name=f"{name} holidays", timezone="Europe/Paris",
                                          excluded_dates=["2026-12-25"],
                                          blackout_windows=[{"days": [6], "start": "00:00", "end": "23:59"}])
+    for n in (2, 3):  # more calendars: a delete (from a link) may remove one before a PUT names it
+        calendars.calendar_create(brand=brand, name=f"{name} closures {n}", timezone="UTC")
     cron = templates.template_create(brand=brand, created_by=user, name=f"{name} nightly", task_type="demo.echo",
                                      parameters={"message": "nightly"}, kind="cron", cron_expression="0 3 * * *",
                                      timezone="Europe/Paris", calendar=calendar, queue="q-nobody")
@@ -196,11 +203,6 @@ def live_web():
         broker.stop()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Issue 16, 2026-12-03 18:00: no failure in the last 4 runs (one run 'No issues found'), but the last 3 runs "
-    "warned 'missing test data' for PUT periodic-tasks/{id}/ (its positive cases answered 404: likely a random "
-    "body `calendar` id, NOT_FOUND naming the field, or a template deleted first); not strict while that is "
-    "fixed"))
 def test_every_operation_conforms_to_the_schema(seeded, live_web, tmp_path):
     user, brand = seeded
     token = RefreshToken.for_user(user).access_token
@@ -225,5 +227,11 @@ def test_every_operation_conforms_to_the_schema(seeded, live_web, tmp_path):
     output = result.stdout + result.stderr
     print(output)
     print(f"schemathesis took {time.monotonic() - started:.0f} s")
-    assert result.returncode == 0, output[-20000:]
-    assert "No issues found" in output
+    assert result.returncode == 0, output[-20000:]  # no failure
+    # No warning either, but one: in some runs (about half, 2026-12-03) no generated PUT of a template gets a
+    # 2xx and a few get 404, and schemathesis warns that its test data is missing. Why its bodies are all
+    # refused in those runs is not yet known (issue 16 stays open for it); any other warning fails.
+    warnings = output.split("= WARNINGS =")[1].split("= SUMMARY =")[0] if "= WARNINGS =" in output else ""
+    allowed = "- PUT /tasks/scheduled/periodic-tasks/{id}/"
+    assert "No issues found" in output or (
+        warnings.count("\n  - ") == 1 and allowed in warnings and "Missing test data: 1 operation" in warnings), output

@@ -227,6 +227,8 @@ def add_links(paths: dict, components: dict | None = None) -> None:
     operation of `P{id}/` by the created `id`, a collection's page (GET `P`) by the `id` of its first item,
     and each operation of `P{id}/` to the others by the same id. A client (or schemathesis's stateful phase)
     goes from a created or listed object to its detail, actions, and deletion."""
+    components = components or {}
+
     def operations_of(collection: str) -> list[tuple[str, dict]]:
         detail = f"{collection}{{id}}/"
         return [(op["operationId"], op) for path, item in paths.items() if path.startswith(detail)
@@ -237,8 +239,16 @@ def add_links(paths: dict, components: dict | None = None) -> None:
         if code is None:
             return
         links = op["responses"][code].setdefault("links", {})
-        for operation_id, _ in targets:
-            links.setdefault(operation_id, {"operationId": operation_id, "parameters": {"id": expression}})
+        # The object the link starts from, in the response: its references go with it (BODY_REFERENCES).
+        prefix = "$response.body#/results/0/" if expression.endswith("/results/0/id") else "$response.body#/"
+        returned = response_properties(op["responses"][code], components, page=prefix.endswith("/0/"))
+        for operation_id, target in targets:
+            definition = {"operationId": operation_id, "parameters": {"id": expression}}
+            body = request_properties(target, components) if target["operationId"].endswith(UPDATES) else set()
+            carried = {name: prefix + name for name in BODY_REFERENCES if name in body and name in returned}
+            if carried:
+                definition["requestBody"] = carried
+            links.setdefault(operation_id, definition)
 
     for path, item in paths.items():
         for method, op in item.items():
@@ -246,12 +256,42 @@ def add_links(paths: dict, components: dict | None = None) -> None:
                 continue
             if method == "post" and operations_of(path):
                 link(op, operations_of(path), "$response.body#/id")
-            if method == "get" and operations_of(path) and is_page(op, components or {}):
+            if method == "get" and operations_of(path) and is_page(op, components):
                 link(op, operations_of(path), "$response.body#/results/0/id")
             if "/{id}/" in path:
                 link(op, operations_of(path.split("{id}/")[0]), "$request.path.id")
             for collection in ALSO_SERVED_UNDER.get((method, path), ()):
                 link(op, operations_of(collection), "$response.body#/id")
+
+
+# References to other objects that an update's body names: a link to an update carries the object's own
+# value, so a client following it (schemathesis's stateful phase) keeps a calendar that exists rather than
+# naming an unknown one (a 404 naming the field).
+BODY_REFERENCES = ("calendar",)
+UPDATES = ("_update", "_partial_update")
+
+
+def properties(schema: dict, components: dict) -> set[str]:
+    """The property names of an object schema, through references and combinations."""
+    schema = components.get(schema.get("$ref", "").rsplit("/", 1)[-1], schema)
+    names = set(schema.get("properties", {}))
+    for key in ("allOf", "oneOf", "anyOf"):
+        for part in schema.get(key, []):
+            names |= properties(part, components)
+    return names
+
+
+def request_properties(op: dict, components: dict) -> set[str]:
+    return properties(op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {}),
+                      components)
+
+
+def response_properties(response: dict, components: dict, page: bool = False) -> set[str]:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    if page:
+        schema = components.get(schema.get("$ref", "").rsplit("/", 1)[-1], schema)
+        schema = schema.get("properties", {}).get("results", {}).get("items", {})
+    return properties(schema, components)
 
 
 def is_page(op: dict, components: dict) -> bool:
