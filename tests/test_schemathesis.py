@@ -18,9 +18,11 @@ scenarios than the default (50 of up to 10 steps), so that it follows more links
 (the user's password, a refresh token, the ids of a failed task, the alerts, the resumable job, the one-off
 jobs, the templates and the calendars) is given to schemathesis as dictionaries it draws from half of the time
 (always for a template's PUT) for the operations that need it (SEEDED): each operation is reached with data it
-can act on. In the stateful phase, the links to a template's update carry its calendar (megahub.api.schema
-BODY_REFERENCES). Side effects stay on this machine: the server publishes to a private broker that no worker
-consumes, so nothing schemathesis submits (tasks, alert notifications) ever runs.
+can act on; every operation on one object draws the ids of objects it may act on (the ones it deletes are its
+own), and ids start far from 1 (`far_ids`) so that no generated id finds an object by luck. In the stateful
+phase, the links to a template's update carry its calendar (megahub.api.schema BODY_REFERENCES). Side effects
+stay on this machine: the server publishes to a private broker that no worker consumes, so nothing
+schemathesis submits (tasks, alert notifications) ever runs.
 """
 
 import json
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from task_core import services as core_services
@@ -40,9 +43,9 @@ from task_core.models import BaseTask, Brand, BrandMembership
 from task_core.state_machine import transition
 from task_monitoring.models import Alert, AlertRule, Worker
 from task_persistence import services as persistence_services
-from task_persistence.models import PersistentJob
-from task_scheduling.models import ScheduleTemplate, TaskCalendar
-from task_scheduling.services import calendars, templates
+from task_persistence.models import Checkpoint, PersistentJob
+from task_scheduling.models import Schedule, ScheduledRun, ScheduleTemplate, TaskCalendar
+from task_scheduling.services import calendars, schedules, templates
 
 from .live import LiveProcess, LiveRedis, child_env, free_port, wait_for, web_answers
 
@@ -87,8 +90,43 @@ SEEDED = {  # operation -> {parameter: dictionary}
     "PUT /tasks/scheduled/periodic-tasks/{id}/": {"path.id": "template_to_replace", "body.calendar": "calendar",
                                                   "body.name": "fresh_name"},
     "POST /tasks/scheduled/periodic-tasks/{id}/pause/": {"path.id": "template_id"},
+    "POST /tasks/scheduled/schedules/{id}/resume/": {"path.id": "paused_schedule"},
     "GET /tasks/scheduled/cron-jobs/{id}/": {"path.id": "one_off"},
+    "GET /tasks/persistent-jobs/persistent-jobs/{id}/checkpoints/": {"path.id": "job"},
+    "GET /tasks/persistent-jobs/checkpoints/{id}/": {"path.id": "checkpoint"},
+    "GET /tasks/scheduled/executions/{id}/": {"path.id": "execution"},
+    "GET /api/v1/scheduler/executions/{id}/": {"path.id": "execution"},
+    "POST /api/v1/scheduler/tasks/{id}/run/": {"path.id": "template"},
+    "POST /api/v1/scheduler/tasks/{id}/queue/": {"path.id": "template"},
     "DELETE /tasks/scheduled/cron-jobs/{id}/": {"path.id": "one_off"},
+    "GET /tasks/{id}/": {"path.id": "task"},
+    "GET /tasks/{id}/events/": {"path.id": "task"},
+    "POST /tasks/{id}/cancel/": {"path.id": "cancellable_task"},
+    "GET /tasks/monitoring/alert-rules/{id}/": {"path.id": "rule"},
+    "PUT /tasks/monitoring/alert-rules/{id}/": {"path.id": "rule"},
+    "PATCH /tasks/monitoring/alert-rules/{id}/": {"path.id": "rule"},
+    "POST /tasks/monitoring/alert-rules/{id}/test/": {"path.id": "rule"},
+    "DELETE /tasks/monitoring/alert-rules/{id}/": {"path.id": "rule_to_delete"},
+    "GET /tasks/monitoring/alerts/{id}/deliveries/": {"path.id": "alert"},
+    "GET /tasks/persistent-jobs/persistent-jobs/{id}/": {"path.id": "job"},
+    "GET /tasks/scheduled/calendars/{id}/": {"path.id": "calendar"},
+    "PUT /tasks/scheduled/calendars/{id}/": {"path.id": "calendar"},
+    "PATCH /tasks/scheduled/calendars/{id}/": {"path.id": "calendar"},
+    "GET /tasks/scheduled/calendars/{id}/preview/": {"path.id": "calendar"},
+    "DELETE /tasks/scheduled/calendars/{id}/": {"path.id": "calendar_to_delete"},
+    "GET /tasks/scheduled/periodic-tasks/{id}/": {"path.id": "template_id"},
+    "PATCH /tasks/scheduled/periodic-tasks/{id}/": {"path.id": "template_id", "body.calendar": "calendar"},
+    "GET /tasks/scheduled/periodic-tasks/{id}/executions/": {"path.id": "template_id"},
+    "POST /tasks/scheduled/periodic-tasks/{id}/run-now/": {"path.id": "template_id"},
+    "GET /tasks/scheduled/periodic-tasks/{id}/schedules/": {"path.id": "template_id"},
+    "POST /tasks/scheduled/periodic-tasks/{id}/schedules/": {"path.id": "template_id"},
+    "POST /tasks/scheduled/periodic-tasks/{id}/resume/": {"path.id": "paused_template"},
+    "DELETE /tasks/scheduled/periodic-tasks/{id}/": {"path.id": "template_to_delete"},
+    "PUT /api/v1/scheduler/tasks/{id}/": {"path.id": "template"},
+    "DELETE /api/v1/scheduler/tasks/{id}/": {"path.id": "v1_template_to_delete"},
+    "GET /tasks/scheduled/schedules/{id}/": {"path.id": "schedule"},
+    "POST /tasks/scheduled/schedules/{id}/pause/": {"path.id": "schedule"},
+    "DELETE /tasks/scheduled/schedules/{id}/": {"path.id": "schedule_to_delete"},
 }
 # Operations that always draw their seeded values: a PUT's positive case is accepted only when its path id and
 # its body's calendar exist and its name is not another template's (schemathesis reuses the names it reads in
@@ -145,7 +183,28 @@ def seed_brand(name: str, user) -> Brand:
                               parameters={"message": "hourly"}, kind="interval", interval_seconds=3600,
                               queue="q-nobody")
     templates.template_run_now(template=cron, actor=user)
-    for n in range(1, 4):  # for the PUTs (SEEDED): no run, no schedule, no other operation draws them
+    for _ in range(4):  # to cancel
+        core_services.task_create(brand=brand, created_by=user, task_type="demo.sleep", queue="q-nobody",
+                                  context_data={"seconds": 1})
+    for n in range(1, 4):  # to delete: a calendar, a rule, templates (each API's own), schedules
+        calendars.calendar_create(brand=brand, name=f"{name} deletable {n}", timezone="UTC")
+        AlertRule.objects.create(brand=brand, name=f"{name} deletable {n}", metric="failure_rate", threshold=0.9)
+        for api in ("", "v1 "):
+            templates.template_create(brand=brand, created_by=user, name=f"{name} {api}deletable {n}",
+                                      task_type="demo.echo", parameters={"message": "bye"}, kind="interval",
+                                      interval_seconds=600, queue="q-nobody")
+        paused_template = templates.template_create(brand=brand, created_by=user, name=f"{name} paused {n}",
+                                                    task_type="demo.echo", parameters={"message": "on hold"},
+                                                    kind="interval", interval_seconds=900, queue="q-nobody")
+        templates.template_pause(template=paused_template, actor=user)
+    paused = templates.template_create(brand=brand, created_by=user, name=f"{name} paused schedules",
+                                       task_type="demo.echo", parameters={"message": "later"}, kind="cron",
+                                       cron_expression="0 5 * * *", queue="q-nobody")
+    for schedule in schedules.schedule_create_many(template=paused, count=4):  # to resume
+        schedules.schedule_pause(schedule=schedule)
+    for _ in range(3):
+        schedules.schedule_create(template=paused, label="deletable")
+    for n in range(1, 4):  # for the PUTs (SEEDED): no run, and no other operation draws them
         templates.template_create(brand=brand, created_by=user, name=f"{name} replaceable {n}", task_type="demo.echo",
                                   parameters={"message": "daily"}, kind="cron", cron_expression="0 4 * * *",
                                   queue="q-nobody")
@@ -163,8 +222,18 @@ def seed_brand(name: str, user) -> Brand:
     return brand
 
 
+def far_ids():
+    """Ids far from 1 whatever ran before in this process (the ids a suite leaves vary), so that no generated
+    id finds a seeded object by luck: every operation must reach its data the way a client would."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT setval(format('%I.%I', schemaname, sequencename), "
+                           "GREATEST(COALESCE(last_value, 0) + 1, 100000), false) FROM pg_sequences")
+
+
 @pytest.fixture
 def seeded():
+    far_ids()
     user = get_user_model().objects.create_user(username="contract", password="contract-pass-123")
     brand = seed_brand("Humari", user)
     seed_brand("Acme", get_user_model().objects.create_user(username="other", password="other-pass-123"))
@@ -185,12 +254,35 @@ def seeded_values(user, brand) -> dict:
         "alert_to_resolve": list(Alert.objects.filter(brand=brand, value=0.9).values_list("pk", flat=True)),
         "job": [str(pk) for pk in PersistentJob.objects.filter(brand=brand).values_list("pk", flat=True)],
         "template": [str(pk) for pk in templates_of.values_list("pk", flat=True)],
-        "template_id": list(templates_of.values_list("pk", flat=True)),
-        "calendar": list(TaskCalendar.objects.filter(brand=brand).values_list("pk", flat=True)),
+        "paused_schedule": list(Schedule.objects.filter(periodic_task__brand=brand, status="paused")
+                                .values_list("pk", flat=True)),
+        "checkpoint": [str(pk) for pk in Checkpoint.objects.filter(job__brand=brand).values_list("pk", flat=True)],
+        "execution": [str(pk) for pk in ScheduledRun.objects.filter(brand=brand).values_list("pk", flat=True)],
+        "template_id": list(templates_of.exclude(name__contains="deletable").values_list("pk", flat=True)),
+        "calendar": list(TaskCalendar.objects.filter(brand=brand).exclude(name__contains="deletable")
+                         .values_list("pk", flat=True)),
         "one_off": list(templates_of.filter(kind="date").values_list("pk", flat=True)),
         # templates no other operation draws (a one-off may be deleted first), and names no template has
         "template_to_replace": list(templates_of.filter(name__contains="replaceable").values_list("pk", flat=True)),
         "fresh_name": [f"contract rename {n}" for n in range(1, 41)],
+        "task": [str(pk) for pk in BaseTask.objects.filter(brand=brand).values_list("pk", flat=True)],
+        "cancellable_task": [str(pk) for pk in BaseTask.objects.filter(brand=brand, status__in=["pending", "queued"])
+                             .values_list("pk", flat=True)],
+        "rule": list(AlertRule.objects.filter(brand=brand).exclude(name__contains="deletable")
+                     .values_list("pk", flat=True)),
+        "rule_to_delete": list(AlertRule.objects.filter(brand=brand, name__contains="deletable")
+                               .values_list("pk", flat=True)),
+        "calendar_to_delete": list(TaskCalendar.objects.filter(brand=brand, name__contains="deletable")
+                                   .values_list("pk", flat=True)),
+        "paused_template": list(templates_of.filter(is_active=False).values_list("pk", flat=True)),
+        "template_to_delete": list(templates_of.filter(name__contains=" deletable").exclude(name__contains="v1 ")
+                                   .values_list("pk", flat=True)),
+        "v1_template_to_delete": [str(pk) for pk in templates_of.filter(name__contains="v1 deletable")
+                                  .values_list("pk", flat=True)],
+        "schedule": list(Schedule.objects.filter(periodic_task__brand=brand).exclude(label="deletable")
+                         .values_list("pk", flat=True)),
+        "schedule_to_delete": list(Schedule.objects.filter(periodic_task__brand=brand, label="deletable")
+                                   .values_list("pk", flat=True)),
     }
 
 
