@@ -4,7 +4,7 @@ Every /tasks/ call is authenticated (the user behind the JWT) and then scoped to
 `X-Brand-ID` header (megahub/api/scoping.py). Read one after the other that is two statements and two ORM
 compilations per request, most of what a refused request costs. `BrandJWTAuthentication` reads the user
 and, when the header names a brand id, the user's role in that brand in one statement
-(`task_core.selectors.user_with_brand_role`); `resolve_brand` then takes the role from the request
+(`task_core.access.user_with_brand_role`); `resolve_brand` then takes the role from the request
 instead of reading it again. What the user may do is decided exactly as before: the same checks of the
 token (simplejwt's) and of the user (not found, inactive, password changed), the same brand rules.
 """
@@ -14,6 +14,8 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
+
+from task_core.access import user_with_brand_role
 
 BRAND_HEADER = "HTTP_X_BRAND_ID"
 MAX_BRAND_ID = 2**63 - 1  # a bigint: a larger id names no brand (and SQLite cannot even bind it)
@@ -46,9 +48,6 @@ class BrandJWTAuthentication(JWTAuthentication):
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as e:
             raise InvalidToken(_("Token contained no recognizable user identification")) from e
-        # Imported here: DRF imports this class while its own modules (which task_core's import) load.
-        from task_core.selectors import user_with_brand_role
-
         user, brand, role = user_with_brand_role(user_id=user_id, brand_id=self.brand_id)
         if user is None:
             raise AuthenticationFailed(_("User not found"), code="user_not_found")

@@ -8,8 +8,8 @@ brand's object is simply not found (404), never forbidden.
 from rest_framework import permissions
 from rest_framework.exceptions import PermissionDenied
 
+from task_core.access import brand_role_for_user
 from task_core.choices import ROLE_RANK, BrandRole
-from task_core.selectors import brand_role_for_user
 
 from .authentication import BRAND_HEADER, MAX_BRAND_ID
 from .exceptions import BrandRequired
