@@ -202,9 +202,13 @@ def seed_brand(name: str, user) -> Brand:
                                        cron_expression="0 5 * * *", queue="q-nobody")
     for schedule in schedules.schedule_create_many(template=paused, count=4):  # to resume
         schedules.schedule_pause(schedule=schedule)
-    for _ in range(3):
-        schedules.schedule_create(template=paused, label="deletable")
-    for n in range(1, 4):  # for the PUTs (SEEDED): no run, and no other operation draws them
+    for n in range(1, 4):  # to delete, on three templates: a delete of one template (from a link) takes its own
+        holder = templates.template_create(brand=brand, created_by=user, name=f"{name} schedules to delete {n}",
+                                           task_type="demo.echo", parameters={"message": "soon"}, kind="cron",
+                                           cron_expression="0 6 * * *", queue="q-nobody")
+        for _ in range(3):
+            schedules.schedule_create(template=holder, label="deletable")
+    for n in range(1, 7):  # for the PUTs (SEEDED): no run, and no other operation draws them
         templates.template_create(brand=brand, created_by=user, name=f"{name} replaceable {n}", task_type="demo.echo",
                                   parameters={"message": "daily"}, kind="cron", cron_expression="0 4 * * *",
                                   queue="q-nobody")
