@@ -12,7 +12,8 @@ the EXPLAIN ANALYZE plan of their slowest statement.
 
 Env: BENCH_READS_ROWS (tasks per brand, default 1,000,000), BENCH_READS_REQUESTS (default 20),
 BENCH_READS_EXPLAIN (how many of the slowest endpoints get a plan, default 3), BENCH_READS_DATABASE (the
-database's name, default megahub_bench_reads).
+database's name, default megahub_bench_reads), BENCH_READS_ONLY (comma-separated parts of endpoint labels:
+measure only those).
 """
 
 import base64
@@ -69,6 +70,9 @@ ENDPOINTS = [
     ("queue stats", "/tasks/queue-stats/"),
     ("system status", "/tasks/system/status/"),
     ("system dashboard", "/tasks/system/dashboard/"),
+    ("system health", "/tasks/system/health/"),
+    ("system orphans", "/tasks/system/orphans/"),
+    ("system task info", "/tasks/system/task-info/"),
     ("scheduling: periodic tasks", "/tasks/scheduled/periodic-tasks/"),
     ("scheduling: periodic tasks, search", "/tasks/scheduled/periodic-tasks/?search=nightly"),
     ("scheduling: periodic tasks by next run", "/tasks/scheduled/periodic-tasks/?ordering=next_run_at"),
@@ -102,6 +106,11 @@ ENDPOINTS = [
     ("scheduler v1: executions, failed", "/api/v1/scheduler/executions?status_filter=failed"),
     ("scheduler v1: executions, limit=200", "/api/v1/scheduler/executions?limit=200"),
     ("scheduler v1: tasks", "/api/v1/scheduler/tasks"),
+    ("scheduler v1: queue status", "/api/v1/scheduler/queue/status"),
+    ("scheduler v1: stats", "/api/v1/scheduler/stats"),
+    ("scheduling: calendars", "/tasks/scheduled/calendars/"),
+    ("scheduling: one-off jobs", "/tasks/scheduled/cron-jobs/"),
+    ("scheduling: ready for execution", "/tasks/scheduled/periodic-tasks/ready-for-execution/"),
     ("monitoring: metrics", "/tasks/monitoring/metrics/"),
     ("monitoring: metrics, one type, slowest",
      "/tasks/monitoring/metrics/?task_type=demo.fail&ordering=-execution_time_ms"),
@@ -125,6 +134,7 @@ ENDPOINTS = [
     ("monitoring: alerts, resolved critical", "/tasks/monitoring/alerts/?state=resolved&severity=critical"),
     ("monitoring: alert rules", "/tasks/monitoring/alert-rules/"),
     ("monitoring: workers", "/tasks/monitoring/workers/"),
+    ("monitoring: workers overview", "/tasks/monitoring/workers/overview/"),
     ("persistence: jobs", "/tasks/persistent-jobs/persistent-jobs/"),
     ("persistence: jobs, interrupted", "/tasks/persistent-jobs/persistent-jobs/?status=interrupted"),
     ("persistence: jobs, resumable", "/tasks/persistent-jobs/persistent-jobs/?resumable=true"),
@@ -503,7 +513,9 @@ def main():
     values = {"since": since, "task": task, "task_prefix": str(task_uuid)[:8], "deep_cursor": cursor(deep),
               "run_cursor": cursor(run_deep), "hot_template": hot_template, "template": template, "job": job,
               "job_task": job_task}
-    paths = [(label, path.format(**values)) for label, path in ENDPOINTS]
+    only = [part for part in os.environ.get("BENCH_READS_ONLY", "").split(",") if part]
+    paths = [(label, path.format(**values)) for label, path in ENDPOINTS
+             if not only or any(part in label for part in only)]
 
     from tests.live import free_port
 
