@@ -10,9 +10,15 @@ follows every one of them, bulk ones and raw SQL included, inside the statement 
   task row is read FOR SHARE, so a status change committed meanwhile by another transaction (whose
   trigger could not see the job yet) either waits for the job's commit or is seen by the insert.
 
-Installed by migration 0002. On SQLite, Django rebuilds a table to alter it (create, copy, drop, rename),
-which drops its triggers: `ensure_installed` (run after every `migrate`, apps.py) puts them back and
-re-copies every task's status to its job when they were missing.
+On PostgreSQL, migration 0002 installs them (and its reverse drops them). PostgreSQL refuses to change the
+type of `task_core_basetask.status` while the trigger names it: a migration that does must drop the
+triggers first (`uninstall`) and install them after. After every `migrate`, `ensure_installed` puts back
+any that are missing and re-copies every task's status.
+
+On SQLite they live outside the migrations: Django alters a table by rebuilding it (create a copy, drop
+the old one, rename), and the rename fails while a trigger of another table names the dropped one (a
+task_core migration would fail on the job's trigger). So they are dropped before every `migrate`
+(`on_pre_migrate`) and installed after it, with a re-copy of every task's status (`on_post_migrate`).
 """
 
 from django.db import connections, transaction
@@ -117,8 +123,8 @@ def installed(connection) -> set[str]:
 
 
 def ensure_installed(connection) -> bool:
-    """After a migrate: when migration 0002 is applied and a trigger is missing (an SQLite table rebuilt
-    since), install them again and correct the jobs. Returns whether it had to."""
+    """After a migrate: when migration 0002 is applied and a trigger is missing (always on SQLite: see the
+    module), install them and correct the jobs. Returns whether it had to."""
     if connection.vendor not in ("postgresql", "sqlite"):
         return False
     if MIGRATION not in MigrationRecorder(connection).applied_migrations():
@@ -130,6 +136,13 @@ def ensure_installed(connection) -> bool:
         install(connection)
         backfill(connection)
     return True
+
+
+def on_pre_migrate(sender, using="default", **kwargs) -> None:
+    """Django's pre_migrate (connected in apps.py): on SQLite, out of the way of table rebuilds."""
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        uninstall(connection)
 
 
 def on_post_migrate(sender, using="default", **kwargs) -> None:

@@ -5,10 +5,12 @@ from django.db import migrations, models
 from task_persistence import status_sync
 
 
-# The triggers that keep each job's status equal to its task's (PostgreSQL and SQLite; see status_sync),
-# then the status of the jobs that exist, then the indexes (built once, filled).
+# The triggers that keep each job's status equal to its task's (status_sync; on SQLite they are installed
+# after the migrate instead, out of the way of table rebuilds), then the status of the jobs that exist,
+# then the indexes (built once, filled).
 def install_and_backfill(apps, schema_editor):
-    status_sync.install(schema_editor.connection)
+    if schema_editor.connection.vendor == "postgresql":
+        status_sync.install(schema_editor.connection)
     status_sync.backfill(schema_editor.connection)
 
 
