@@ -240,10 +240,10 @@ JOIN bench_schedules s ON s.k = CASE WHEN abs(r.n) %% 2 = 0 THEN 0 ELSE 1 + abs(
 
 PERSISTENCE_SQL = """
 INSERT INTO task_persistence_persistentjob (
-    task_id, brand_id, resume_policy, max_resumes, resume_count, current_step, total_steps, checkpoint_count,
-    run_id, worker, heartbeat_at, created_at)
-SELECT t.id, t.brand_id, CASE WHEN t.id %% 4 = 0 THEN 'manual' ELSE 'auto' END, 10, 0, 300, 300, 3, '',
-       t.worker, coalesce(t.completed_at, t.started_at), t.created_at
+    task_id, brand_id, status, resume_policy, max_resumes, resume_count, current_step, total_steps,
+    checkpoint_count, run_id, worker, heartbeat_at, created_at)
+SELECT t.id, t.brand_id, t.status, CASE WHEN t.id %% 4 = 0 THEN 'manual' ELSE 'auto' END, 10, 0, 300, 300, 3,
+       '', t.worker, coalesce(t.completed_at, t.started_at), t.created_at
 FROM task_core_basetask t WHERE t.brand_id = %(brand_id)s AND t.task_type = 'demo.progress';
 INSERT INTO task_persistence_checkpoint (job_id, sequence, step, state, progress, worker, created_at)
 SELECT j.id, c.n, c.n * 100, jsonb_build_object('cursor', c.n * 100), c.n * 33.3, j.worker,

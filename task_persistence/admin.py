@@ -18,9 +18,9 @@ class CheckpointInline(HistoryInline):
 
 @admin.register(PersistentJob)
 class PersistentJobAdmin(BrandScopedAdmin):
-    list_display = ["id", "task", "task_status", "resume_policy", "resume_count", "max_resumes", "current_step",
+    list_display = ["id", "task", "status", "resume_policy", "resume_count", "max_resumes", "current_step",
                     "total_steps", "checkpoint_count", "worker", "heartbeat_at"]
-    list_filter = ["resume_policy", "task__status", ("brand", admin.RelatedOnlyFieldListFilter), "task__task_type"]
+    list_filter = ["resume_policy", "status", ("brand", admin.RelatedOnlyFieldListFilter), "task__task_type"]
     search_fields = ["task__task_id", "task__task_type"]
     list_select_related = ["task", "brand"]
     readonly_fields = [f.name for f in PersistentJob._meta.fields]
@@ -32,10 +32,6 @@ class PersistentJobAdmin(BrandScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # resumed through the action below
-
-    @admin.display(description="status", ordering="task__status")
-    def task_status(self, obj):
-        return obj.task.status
 
     @admin.action(description="Resume selected jobs from their last checkpoint")
     def resume_jobs(self, request, queryset):

@@ -1,15 +1,20 @@
 """PersistentJob (1:1 with a task of a resumable type) and its Checkpoints.
 
-A job has no status of its own: it is its task's (interrupted, failed, ...), changed by core's state
-machine. What the job adds is where the work stands (step, last checkpoint), how it may resume (policy,
-limit, count) and which run holds it (`run_id`, for fencing).
+A job's status is its task's (interrupted, failed, ...), changed by core's state machine. The job holds a
+copy of it, `status`, kept equal by database triggers (status_sync): every path that changes a task's
+status, bulk ones and raw SQL included, changes the job's in the same statement, and core knows nothing
+of it. The cost is one index probe per status change of any task. The copy is what the job lists filter
+on (status, resumable) along their own indexes, where a join to the tasks walked every job of the brand
+(docs/architecture.md, "Reads at scale"). What the job adds is where the work stands (step, last
+checkpoint), how it may resume (policy, limit, count) and which run holds it (`run_id`, for fencing).
 """
 
 from django.db import models
 
+from task_core.choices import TaskStatus
 from task_core.models import BaseTask, Brand
 
-from .querysets import CheckpointQuerySet, PersistentJobQuerySet
+from .querysets import RESUMABLE, CheckpointQuerySet, PersistentJobQuerySet
 
 
 class ResumePolicy(models.TextChoices):
@@ -22,6 +27,9 @@ class PersistentJob(models.Model):
                                 verbose_name="task", help_text="The task whose work this job tracks.")
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+", verbose_name="brand",
                               db_index=False, help_text="The task's brand (copied for brand scoping).")
+    status = models.CharField(
+        "status", max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING, editable=False,
+        help_text="The task's status, copied by database triggers whenever it changes (status_sync).")
     resume_policy = models.CharField(
         "resume policy", max_length=8, choices=ResumePolicy.choices, default=ResumePolicy.AUTO,
         help_text="auto: resumes by itself after an interruption; manual: waits for an operator.")
@@ -50,7 +58,13 @@ class PersistentJob(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["brand", "-created_at"], name="pjob_brand_created")]
+        indexes = [
+            models.Index(fields=["brand", "-created_at"], name="pjob_brand_created"),
+            # the list's order within one status; and the resumable jobs (querysets.RESUMABLE) alone
+            models.Index(fields=["brand", "status", "-created_at", "-id"], name="pjob_brand_status_created"),
+            models.Index(fields=["brand", "-created_at", "-id"], name="pjob_brand_resumable",
+                         condition=RESUMABLE),
+        ]
 
     def __str__(self):
         return f"job {self.pk} of task {self.task_id}"

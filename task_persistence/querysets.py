@@ -3,8 +3,9 @@ from django.db.models import Q
 
 from task_core.choices import TaskStatus
 
-# A job that can be resumed now: interrupted, or failed with a checkpoint to continue from.
-RESUMABLE = Q(task__status=TaskStatus.INTERRUPTED) | Q(task__status=TaskStatus.FAILED, last_checkpoint__isnull=False)
+# A job that can be resumed now: interrupted, or failed with a checkpoint to continue from. The job's own
+# columns (its status is its task's, kept by triggers): also the condition of its partial index.
+RESUMABLE = Q(status=TaskStatus.INTERRUPTED) | Q(status=TaskStatus.FAILED, last_checkpoint__isnull=False)
 
 
 class PersistentJobQuerySet(models.QuerySet):

@@ -51,7 +51,9 @@ def jobs_create(*, tasks: list[BaseTask], resume_policy: str | None = None) -> l
     jobs = []
     for task in resumable:
         options = job_options(task.task_type)
-        jobs.append(PersistentJob(task=task, brand_id=task.brand_id, max_resumes=options.max_resumes,
+        # the status is the task's (the insert trigger reads it again from the row: status_sync)
+        jobs.append(PersistentJob(task=task, brand_id=task.brand_id, status=task.status,
+                                  max_resumes=options.max_resumes,
                                   resume_policy=resume_policy or options.resume_policy))
     return PersistentJob.objects.bulk_create(jobs, batch_size=1000)
 

@@ -1,7 +1,7 @@
 """FilterSets of the persistence endpoints, and the `is_resumable` filter it adds to /tasks/."""
 
 import django_filters
-from django.db.models import F, Q
+from django.db.models import Q
 
 from megahub.api.filters import BooleanFilter, BrandObjectFilter, FilterSet
 from task_core.choices import TaskStatus
@@ -18,9 +18,9 @@ def resumable_tasks(prefix: str = "") -> Q:
 
 
 class PersistentJobFilter(FilterSet):
-    # distinct=False: a job has one task, and django-filter's DISTINCT would sort every match.
-    status = django_filters.MultipleChoiceFilter(field_name="task__status", choices=TaskStatus.choices,
-                                                 distinct=False, method="filter_status",
+    # The job's own copy of its task's status (status_sync): its (brand, status, -created_at, -id) index.
+    # distinct=False: django-filter's DISTINCT would sort every match.
+    status = django_filters.MultipleChoiceFilter(choices=TaskStatus.choices, distinct=False,
                                                  help_text="The task's status (repeat for several).")
     task_type = django_filters.CharFilter(field_name="task__task_type")
     resumable = BooleanFilter(method="filter_resumable",
@@ -30,18 +30,10 @@ class PersistentJobFilter(FilterSet):
         model = PersistentJob
         fields = []
 
-    def filter_status(self, queryset, name, value):
-        """The job's brand is its task's: said in SQL, PostgreSQL can start from the tasks of the brand in
-        that status (their (brand, status, created_at) index) when the status is rare, rather than walk
-        every job of the brand joined to its task."""
-        if not value:
-            return queryset
-        return queryset.filter(task__status__in=value, task__brand_id=F("brand_id"))
-
     def filter_resumable(self, queryset, name, value):
         if value is None:
             return queryset
-        # the job's own last_checkpoint, not a join back through its task (PersistentJobQuerySet.resumable)
+        # the job's own columns (PersistentJobQuerySet.resumable): true is its partial index
         return queryset.resumable() if value else queryset.not_resumable()
 
 

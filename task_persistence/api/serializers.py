@@ -22,7 +22,7 @@ class JobTaskSerializer(serializers.Serializer):
 class PersistentJobSerializer(ModelSerializer):
     task = JobTaskSerializer(read_only=True)
     task_type = CharField(source="task.task_type", read_only=True)
-    status = serializers.ChoiceField(source="task.status", choices=TaskStatus.choices, read_only=True,
+    status = serializers.ChoiceField(choices=TaskStatus.choices, read_only=True,
                                      help_text="The job's task's status.")
     resumable = serializers.SerializerMethodField(help_text="Interrupted, or failed with a checkpoint.")
     last_checkpoint = CheckpointRefSerializer(read_only=True, allow_null=True)
@@ -35,8 +35,8 @@ class PersistentJobSerializer(ModelSerializer):
         read_only_fields = fields
 
     def get_resumable(self, job) -> bool:
-        return job.task.status == TaskStatus.INTERRUPTED or (
-            job.task.status == TaskStatus.FAILED and job.last_checkpoint_id is not None)
+        return job.status == TaskStatus.INTERRUPTED or (
+            job.status == TaskStatus.FAILED and job.last_checkpoint_id is not None)
 
 
 class CheckpointSerializer(ModelSerializer):

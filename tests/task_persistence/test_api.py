@@ -95,6 +95,38 @@ def test_job_list_filters_and_refuses_unknown_parameters(operator_api, brand, op
     assert operator_api.post(f"{JOBS}{foreign.pk}/resume/").status_code == 404
 
 
+def test_job_list_filters_answer_what_the_tasks_statuses_say(operator_api, brand, operator, other_brand, outsider):
+    """The filters read the job's own copy of its task's status: the rows are those its task's status and
+    the job's checkpoint say, newest first, whatever path moved the task."""
+    jobs = [make_job(brand, operator, status=status, checkpoints=checkpoints) for status, checkpoints in [
+        ("interrupted", 0), ("interrupted", 2), ("failed", 1), ("failed", 0), ("completed", 2), (None, 0),
+        ("cancelled", 0), ("running", 1)]]
+    make_job(other_brand, outsider, status="interrupted")
+    BaseTask.objects.filter(pk=jobs[-1].task_id).update(status="interrupted")  # not through the state machine
+
+    def ids(query):
+        resp = operator_api.get(JOBS + query)
+        assert resp.status_code == 200, resp.json()
+        return [j["id"] for j in resp.json()["results"]]
+
+    newest_first = [j.pk for j in reversed(jobs)]
+    tasks = dict(BaseTask.objects.filter(pk__in=[j.task_id for j in jobs]).values_list("pk", "status"))
+    status_of = {j.pk: tasks[j.task_id] for j in jobs}
+    resumable = [pk for pk in newest_first if status_of[pk] == "interrupted" or (
+        status_of[pk] == "failed" and PersistentJob.objects.get(pk=pk).last_checkpoint_id)]
+    assert len(resumable) == 4
+    for status in ("interrupted", "failed", "completed", "queued", "cancelled", "running"):
+        assert ids(f"?status={status}") == [pk for pk in newest_first if status_of[pk] == status], status
+    assert ids("?status=failed&status=cancelled") == [pk for pk in newest_first
+                                                      if status_of[pk] in ("failed", "cancelled")]
+    assert ids("?resumable=true") == resumable == ids("resumable/")
+    assert ids("?resumable=false") == [pk for pk in newest_first if pk not in resumable]
+    assert ids("?status=interrupted&resumable=true") == [pk for pk in resumable if status_of[pk] == "interrupted"]
+    shown = {j["id"]: (j["status"], j["task"]["status"], j["resumable"])
+             for j in operator_api.get(JOBS + "?page_size=50").json()["results"]}
+    assert shown == {pk: (status_of[pk], status_of[pk], pk in resumable) for pk in newest_first}
+
+
 def test_checkpoint_lists_filter_by_job_and_task(operator_api, brand, operator):
     first = make_job(brand, operator, checkpoints=3)
     second = make_job(brand, operator, checkpoints=1)
