@@ -4,13 +4,18 @@
 from rest_framework import serializers
 
 from megahub.api.fields import BooleanField, CharField, IntegerField, JSONObjectField, ModelSerializer
+from megahub.api.representation import CompiledRepresentation
 from task_core.api.serializers import TaskTypeField, task_type_variants, variant_dimensions
 
 from ...models import ScheduledRun, ScheduleTemplate
 from ..serializers import CronExpressionField, ExecutionSerializer
 
 
-class ScheduledTaskSerializer(ModelSerializer):
+class ScheduledTaskSerializer(CompiledRepresentation, ModelSerializer):
+    """A scheduled task as v1 shows it (its representation compiled once for every request: no field reads
+    the request, megahub/api/representation.py)."""
+
+    share_compiled = True
     cron_schedule = CharField(source="cron_expression")
     task_params = serializers.JSONField(source="parameters")
 
@@ -59,7 +64,15 @@ class QueuedSerializer(serializers.Serializer):
     task_id = IntegerField(help_text="The scheduled task's id.")
 
 
-class ExecutionV1Serializer(ModelSerializer):
+class ExecutionV1Serializer(CompiledRepresentation, ModelSerializer):
+    """An execution as v1 shows it (compiled as ScheduledTaskSerializer)."""
+
+    share_compiled = True
+    # The columns its fields read (the list loads these only: no due or creation time, traceback or task id
+    # to decode per row).
+    columns = ("periodic_task_id", "task_id", "outcome", "detail", "task__task_type", "task__status",
+               "task__started_at", "task__completed_at", "task__result_data", "task__error_message",
+               "periodic_task__task_type", "periodic_task__connection_id")
     scheduled_task_id = IntegerField(source="periodic_task_id", allow_null=True)
     connection_id = IntegerField(source="periodic_task.connection_id", default=None, allow_null=True)
     task_type = serializers.SerializerMethodField()

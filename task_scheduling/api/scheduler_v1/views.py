@@ -138,7 +138,7 @@ class SchedulerExecutionViewSet(V1ViewSet):
     filtersets = {"list": SchedulerExecutionFilter}
 
     def get_queryset(self):
-        return brand_executions(brand=self.request.brand)
+        return brand_executions(brand=self.request.brand).only(*ExecutionV1Serializer.columns)
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

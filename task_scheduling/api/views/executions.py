@@ -21,7 +21,7 @@ from ...selectors.executions import (
     newest_runs,
     recent_executions,
 )
-from ...selectors.templates import template_queryset
+from ...selectors.templates import template_executions_lookup
 from ..serializers import ExecutionSerializer, ExecutionStatsSerializer
 from .base import ScopedViewSet
 
@@ -78,5 +78,6 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
         """Statistics of all the brand's runs, or of one periodic task's (`?periodic_task=`)."""
         runs = self.filter_queryset(self.get_queryset())  # a periodic_task of another brand is a 400
         template_id = request.query_params.get("periodic_task")
-        template = template_queryset(brand=request.brand).filter(pk=int(template_id)).first() if template_id else None
+        template = (template_executions_lookup(brand=request.brand).filter(pk=int(template_id)).first()
+                    if template_id else None)
         return Response(ExecutionStatsSerializer(executions_stats(runs=runs, template=template)).data)
