@@ -116,6 +116,9 @@ class StandardPagination(BasePagination):
     # runs anyway, e.g. scheduling's execution statistics): the count then costs no statement of its own
     # (bounded_count's `counted`). Set on the view's paginator, per request.
     counted: int | None = None
+    # Or a queryset of the same number of rows that is cheaper to count than the list's (set by the view, per
+    # request): scheduling's `limit`, counted as the slice of the newest N rather than as the list's filter.
+    count_queryset = None
     page_query_param = "page"
     page_size_query_param = "page_size"
     deep_page_hint = "narrow the filters"
@@ -148,7 +151,8 @@ class StandardPagination(BasePagination):
         """(count, exact) of the list whose first page is `rows`; `whole_list`: they are all its rows."""
         if whole_list:  # every row is on this page: its length is the exact count, no statement
             return len(rows), True
-        return bounded_count(queryset, estimate_first=self.estimate_first, counted=self.counted)
+        return bounded_count(queryset if self.count_queryset is None else self.count_queryset,
+                             estimate_first=self.estimate_first, counted=self.counted)
 
     def _page_link(self, number: int) -> str:
         url = self.request.build_absolute_uri()

@@ -52,10 +52,16 @@ def brand_executions(*, brand):
     return _with_shown_relations(ScheduledRun.objects.for_brand(brand)).order_by("-due_at", "-id")
 
 
+def newest_ids(runs, limit: int):
+    """The ids of the `limit` newest of `runs` (due time, then id): a slice, read from the list's index alone
+    (what counts them, `newest_ids(...).count()`, reads no run row)."""
+    return runs.order_by("-due_at", "-id").values("pk")[:limit]
+
+
 def newest_runs(runs, limit: int):
     """The `limit` newest of `runs` (due time, then id) as a filter, not a slice: a page can still be cut
     from it by cursor, and what is counted or aggregated over it reads `limit` rows at most."""
-    return runs.filter(pk__in=runs.order_by("-due_at", "-id").values("pk")[:limit])
+    return runs.filter(pk__in=newest_ids(runs, limit))
 
 
 def execution_get(*, brand, execution_id: int) -> ScheduledRun | None:

@@ -18,6 +18,7 @@ from ...selectors.executions import (
     brand_executions,
     executions_stats,
     failed_executions,
+    newest_ids,
     newest_runs,
     recent_executions,
 )
@@ -50,10 +51,14 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
         return brand_executions(brand=self.request.brand)
 
     def filter_queryset(self, queryset):
-        """The list's filters, then `limit` (the newest N)."""
+        """The list's filters, then `limit` (the newest N; counted as the slice of their ids, not as the
+        filter on them that the pages are cut from)."""
         queryset = super().filter_queryset(queryset)
         limit = self.request.query_params.get("limit") if self.action == "list" else None
-        return newest_runs(queryset, int(limit)) if limit else queryset
+        if not limit:
+            return queryset
+        self.paginator.count_queryset = newest_ids(queryset, int(limit))
+        return newest_runs(queryset, int(limit))
 
     def _page(self, runs):
         return self.get_paginated_response(ExecutionSerializer(self.paginate_queryset(runs), many=True).data)

@@ -1,6 +1,8 @@
 """/api/v1/scheduler/: the Russian reference's scheduler API, its names and status codes, over our services;
 /api/scheduler/ answers 308 to it."""
 
+from datetime import timedelta
+
 import pytest
 
 from task_scheduling.models import ScheduledRun, ScheduleTemplate
@@ -160,3 +162,35 @@ def test_openapi_lists_it_under_its_own_tag(operator_api):
     ops = [op for path, item in schema["paths"].items() if path.startswith("/api/v1/scheduler/")
            for op in item.values() if isinstance(op, dict)]
     assert len(ops) >= 11 and all(op["tags"] == ["scheduler v1"] for op in ops)
+
+
+def test_v1_rows_are_represented_as_drf_would(operator_api, brand):
+    """The compiled representations (megahub/api/representation.py) answer DRF's own, key for key, for
+    executions read with only the columns they show (a finished run, a failed one, one without a task) and
+    for scheduled tasks."""
+    from rest_framework import serializers
+
+    from task_scheduling.api.scheduler_v1.serializers import ExecutionV1Serializer, ScheduledTaskSerializer
+    from task_scheduling.models import ScheduleTemplate
+    from task_scheduling.selectors.executions import brand_executions
+
+    a = create(operator_api)
+    create(operator_api, name="seo", connection_id=7, task_type="seo_keyword_analysis",
+           task_params={"keyword_ids": [1]})
+    for _ in range(2):
+        operator_api.post(f"{V1}/tasks/{a['id']}/run")
+    first, second = ScheduledRun.objects.filter(periodic_task_id=a["id"]).order_by("id")
+    finish(first.task, "failed", error_message="boom")
+    finish(second.task, "completed", result_data={"ok": True})
+    ScheduledRun.objects.create(brand=brand, periodic_task_id=a["id"], due_at=first.due_at - timedelta(seconds=1),
+                                outcome="error", detail="parameters no longer valid")
+    rows = list(brand_executions(brand=brand).only(*ExecutionV1Serializer.columns))
+    assert {r.outcome for r in rows} == {"manual", "error"}
+    compiled = ExecutionV1Serializer(rows, many=True).data
+    assert [dict(r) for r in compiled] == [serializers.Serializer.to_representation(ExecutionV1Serializer(), r)
+                                           for r in rows]
+    assert [e["error_message"] for e in operator_api.get(f"{V1}/executions").json()] == [
+        None, "boom", "parameters no longer valid"]
+    templates = list(ScheduleTemplate.objects.filter(brand=brand))
+    assert [dict(r) for r in ScheduledTaskSerializer(templates, many=True).data] == [
+        serializers.Serializer.to_representation(ScheduledTaskSerializer(), t) for t in templates]
