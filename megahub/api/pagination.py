@@ -25,6 +25,10 @@ Two options of a paginator class (/tasks/ sets both, `task_core.api.views.TaskPa
   filters); the estimate reads none.
 - `deferred_join`: a page by number selects the ids of its rows first (the OFFSET skips index entries,
   not joined rows), then their rows with the joins of the representation.
+Two a view may set on its paginator, per request, before paginating (scheduling's executions do):
+- `counted`: the list's rows already counted up to API_COUNT_EXACT_LIMIT + 1 by a statement the view runs
+  anyway; the count is then no statement of its own (the estimate only above the limit).
+- `count_queryset`: a queryset of the same rows that is cheaper to count than the list's.
 And one of `CursorListPagination` (scheduling's executions set it):
 - `deferred_join_cursor`: a cursor page selects its rows' ordering columns and ids first (a statement an
   index can answer alone when the list's filters are in it), then their rows with the joins: one statement
