@@ -28,11 +28,18 @@ from .base import ScopedViewSet
 
 
 class ExecutionPagination(CursorListPagination):
-    """A cursor page's runs are chosen by their due time and id first, then read with their task and
-    template: a status filter answered from an index of runs (the in-flight runs' holds their task id,
-    querysets.run_task_status_in) then sorts ids, not joined rows (megahub/api/pagination.py)."""
+    """With a `status` filter or a `limit`, a cursor page's runs are chosen by their due time and id first,
+    then read with their task and template: a status filter answered from an index of runs (the in-flight
+    runs' holds their task id, querysets.run_task_status_in), or the newest N by id, then sorts ids, not
+    joined rows (megahub/api/pagination.py). Without them the list's index gives the page in its order, and
+    one statement reads it with its joins (the ids first would be a statement more for nothing)."""
 
     deferred_join_cursor = True
+    sorted_by_filters = ("status", "limit")
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.deferred_join_cursor = any(name in request.query_params for name in self.sorted_by_filters)
+        return super().paginate_queryset(queryset, request, view)
 
 
 class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
