@@ -47,9 +47,14 @@ def with_template(runs: list, template) -> list:
     return runs
 
 
-def brand_executions(*, brand):
-    """Every run of the brand's schedules (run-now included), newest due time first."""
-    return _with_shown_relations(ScheduledRun.objects.for_brand(brand)).order_by("-due_at", "-id")
+def brand_executions(*, brand, shown=None):
+    """Every run of the brand's schedules (run-now included), newest due time first. `shown`: a
+    representation that reads its run's own `columns` and its task's and template's as `annotations` (a
+    mapping of expressions), instead of the task and template joined as instances."""
+    runs = ScheduledRun.objects.for_brand(brand).order_by("-due_at", "-id")
+    if shown is not None:
+        return runs.only(*shown.columns).annotate(**shown.annotations)
+    return _with_shown_relations(runs)
 
 
 def newest_ids(runs, limit: int):

@@ -166,8 +166,9 @@ def test_openapi_lists_it_under_its_own_tag(operator_api):
 
 def test_v1_rows_are_represented_as_drf_would(operator_api, brand):
     """The compiled representations (megahub/api/representation.py) answer DRF's own, key for key, for
-    executions read with only the columns they show (a finished run, a failed one, one without a task) and
-    for scheduled tasks."""
+    executions read with only the columns they show and their task's and template's as annotations (a
+    finished run, a failed one, runs without a task, one whose template is gone), the same as the periodic
+    task executions show them; and for scheduled tasks."""
     from rest_framework import serializers
 
     from task_scheduling.api.scheduler_v1.serializers import ExecutionV1Serializer, ScheduledTaskSerializer
@@ -184,13 +185,23 @@ def test_v1_rows_are_represented_as_drf_would(operator_api, brand):
     finish(second.task, "completed", result_data={"ok": True})
     ScheduledRun.objects.create(brand=brand, periodic_task_id=a["id"], due_at=first.due_at - timedelta(seconds=1),
                                 outcome="error", detail="parameters no longer valid")
-    rows = list(brand_executions(brand=brand).only(*ExecutionV1Serializer.columns))
-    assert {r.outcome for r in rows} == {"manual", "error"}
+    ScheduledRun.objects.create(brand=brand, periodic_task=None, due_at=first.due_at - timedelta(seconds=2),
+                                outcome="skipped_overlap")  # its template deleted
+    rows = list(brand_executions(brand=brand, shown=ExecutionV1Serializer))
+    assert {r.outcome for r in rows} == {"manual", "error", "skipped_overlap"}
     compiled = ExecutionV1Serializer(rows, many=True).data
     assert [dict(r) for r in compiled] == [serializers.Serializer.to_representation(ExecutionV1Serializer(), r)
                                            for r in rows]
-    assert [e["error_message"] for e in operator_api.get(f"{V1}/executions").json()] == [
-        None, "boom", "parameters no longer valid"]
+    v1 = operator_api.get(f"{V1}/executions").json()
+    assert [e["error_message"] for e in v1] == [None, "boom", "parameters no longer valid", None]
+    # the same readings as the periodic-task executions' (whose rows join the task and template instances)
+    full = operator_api.get("/tasks/scheduled/executions/").json()["results"]
+    connection = dict(ScheduleTemplate.objects.values_list("pk", "connection_id"))
+    assert v1 == [{"id": e["id"], "scheduled_task_id": e["periodic_task"],
+                   "connection_id": connection.get(e["periodic_task"]), "task_type": e["task_type"],
+                   "status": e["status"], "started_at": e["started_at"], "completed_at": e["completed_at"],
+                   "result": e["result_data"], "error_message": e["error_message"] or None} for e in full]
+    assert v1[0]["result"] == {"ok": True} and v1[0]["status"] == "completed" and v1[3]["task_type"] == ""
     templates = list(ScheduleTemplate.objects.filter(brand=brand))
     assert [dict(r) for r in ScheduledTaskSerializer(templates, many=True).data] == [
         serializers.Serializer.to_representation(ScheduledTaskSerializer(), t) for t in templates]
