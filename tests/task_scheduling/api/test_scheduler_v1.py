@@ -205,3 +205,24 @@ def test_v1_rows_are_represented_as_drf_would(operator_api, brand):
     templates = list(ScheduleTemplate.objects.filter(brand=brand))
     assert [dict(r) for r in ScheduledTaskSerializer(templates, many=True).data] == [
         serializers.Serializer.to_representation(ScheduledTaskSerializer(), t) for t in templates]
+
+
+def test_v1_tasks_and_executions_stats_statements_do_not_grow(operator_api):
+    """/api/v1/scheduler/tasks is one statement after the user's (the columns v1 shows, whatever the number of
+    tasks); the executions' statistics one (the newest runs grouped in one statement), two more for one
+    template's (the filter's check of the id, then the template with its next run)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(url):
+        with CaptureQueriesContext(connection) as ctx:
+            assert operator_api.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    for n in range(5):
+        task = create(operator_api, name=f"t{n}")
+        operator_api.post(f"{V1}/tasks/{task['id']}/run")
+        if n in (1, 4):
+            assert statements(f"{V1}/tasks") == 2 and len(operator_api.get(f"{V1}/tasks").json()) == n + 1
+            assert statements("/tasks/scheduled/executions/stats/") == 2
+            assert statements(f"/tasks/scheduled/executions/stats/?periodic_task={task['id']}") == 4
