@@ -25,6 +25,10 @@ Two options of a paginator class (/tasks/ sets both, `task_core.api.views.TaskPa
   filters); the estimate reads none.
 - `deferred_join`: a page by number selects the ids of its rows first (the OFFSET skips index entries,
   not joined rows), then their rows with the joins of the representation.
+Two a view may set on its paginator, per request, before paginating (scheduling's executions do):
+- `counted`: the list's rows already counted up to API_COUNT_EXACT_LIMIT + 1 by a statement the view runs
+  anyway; the count is then no statement of its own (the estimate only above the limit).
+- `count_queryset`: a queryset of the same rows that is cheaper to count than the list's.
 And one of `CursorListPagination` (scheduling's executions set it):
 - `deferred_join_cursor`: a cursor page selects its rows' ordering columns and ids first (a statement an
   index can answer alone when the list's filters are in it), then their rows with the joins: one statement
@@ -76,18 +80,21 @@ def estimated_count(queryset) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def bounded_count(queryset, limit: int | None = None, *, estimate_first: bool = False) -> tuple[int, bool]:
+def bounded_count(queryset, limit: int | None = None, *, estimate_first: bool = False,
+                  counted: int | None = None) -> tuple[int, bool]:
     """(count, exact): exact when the queryset has at most `limit` rows (API_COUNT_EXACT_LIMIT), which
     reads at most limit + 1 rows; otherwise the planner's estimate, never below limit + 1.
     `estimate_first`: the estimate is read first, and the rows are counted only when it is at most `limit`
-    (see the module)."""
+    (see the module). `counted`: the rows were already counted up to limit + 1 (by a statement of the
+    caller's that reads them anyway): no count statement, the estimate only above the limit."""
     limit = settings.API_COUNT_EXACT_LIMIT if limit is None else limit
     if queryset.query.is_sliced:  # already bounded by the list's own `limit`: its exact count is cheap
         return queryset.count(), True
-    estimate = estimated_count(queryset) if estimate_first else None
+    estimate = estimated_count(queryset) if estimate_first and counted is None else None
     if estimate is not None and estimate > limit:
         return estimate, False
-    counted = queryset.order_by()[: limit + 1].count()
+    if counted is None:
+        counted = queryset.order_by()[: limit + 1].count()
     if counted <= limit:
         return counted, True
     if estimate is None:
@@ -109,6 +116,13 @@ class StandardPagination(BasePagination):
     max_page_size = 100  # a page of 500 rows costs several times a list's 30 ms budget in serialization alone
     estimate_first = False  # see the module
     deferred_join = False
+    # The list's rows counted up to API_COUNT_EXACT_LIMIT + 1 by the view before it paginates (a statement it
+    # runs anyway, e.g. scheduling's execution statistics): the count then costs no statement of its own
+    # (bounded_count's `counted`). Set on the view's paginator, per request.
+    counted: int | None = None
+    # Or a queryset of the same number of rows that is cheaper to count than the list's (set by the view, per
+    # request): scheduling's `limit`, counted as the slice of the newest N rather than as the list's filter.
+    count_queryset = None
     page_query_param = "page"
     page_size_query_param = "page_size"
     deep_page_hint = "narrow the filters"
@@ -141,7 +155,8 @@ class StandardPagination(BasePagination):
         """(count, exact) of the list whose first page is `rows`; `whole_list`: they are all its rows."""
         if whole_list:  # every row is on this page: its length is the exact count, no statement
             return len(rows), True
-        return bounded_count(queryset, estimate_first=self.estimate_first)
+        return bounded_count(queryset if self.count_queryset is None else self.count_queryset,
+                             estimate_first=self.estimate_first, counted=self.counted)
 
     def _page_link(self, number: int) -> str:
         url = self.request.build_absolute_uri()

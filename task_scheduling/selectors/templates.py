@@ -1,9 +1,9 @@
 """Reads of schedule templates."""
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, OuterRef, Q, Subquery
 
 from ..choices import ScheduleStatus
-from ..models import ScheduleTemplate
+from ..models import Schedule, ScheduleTemplate
 
 
 def template_queryset(*, brand):
@@ -14,6 +14,18 @@ def template_queryset(*, brand):
                                              distinct=True),
                       next_run=Min("schedules__next_run_at", filter=Q(schedules__status=ScheduleStatus.ACTIVE)))
             .order_by("name", "id"))
+
+
+def template_executions_lookup(*, brand):
+    """The brand's templates as their executions list reads them, in one statement: what an execution shows
+    of its template (task type, connection id) and the next run of its statistics (`next_run`, as
+    template_queryset annotates it), without the schedule counts, calendar and author of a template's
+    representation."""
+    next_run = (Schedule.objects.filter(periodic_task=OuterRef("pk"), status=ScheduleStatus.ACTIVE,
+                                        next_run_at__isnull=False)
+                .order_by("next_run_at").values("next_run_at")[:1])
+    return (ScheduleTemplate.objects.for_brand(brand).only("id", "brand_id", "task_type", "connection_id")
+            .annotate(next_run=Subquery(next_run)))
 
 
 def next_run_of_template(*, template) -> object:

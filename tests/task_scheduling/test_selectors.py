@@ -16,7 +16,7 @@ from task_scheduling.selectors.executions import executions_queryset, executions
 from task_scheduling.selectors.orphans import orphans_find
 from task_scheduling.selectors.schedules import ready_for_execution
 from task_scheduling.selectors.summary import summary
-from task_scheduling.selectors.templates import next_run_of_template, template_queryset
+from task_scheduling.selectors.templates import next_run_of_template, template_executions_lookup, template_queryset
 from task_scheduling.services import calendars, schedules
 
 from .helpers import run_of
@@ -115,3 +115,36 @@ def test_orphans_are_rows_and_schedules_whose_owner_is_gone(make_template, brand
         (999999, "schedule is gone"), (unlinked.pk, "template is gone")}
     assert [s["id"] for s in found["schedules"]] == [unlinked.pk]
     assert orphans_find(brand=other_brand) == {"beat_entries": [], "schedules": []}
+
+
+def test_execution_stats_in_one_statement_equal_the_orm_reading(make_template, brand, django_assert_num_queries):
+    """PostgreSQL reads the statistics in one statement (runs grouped by status, p95 by percentile_disc);
+    the ORM's reading (any database) gives the same figures, for every status and outcome, over the newest
+    STATS_RUNS only, with a status filter, and with nothing to read."""
+    from task_core.choices import TaskStatus
+    from task_scheduling.querysets import run_outcome_in, run_task_status_in
+    from task_scheduling.selectors import executions
+
+    template = make_template()
+    statuses = ["completed"] * 23 + ["failed", "failed", "cancelled", "running", "pending", "interrupted"]
+    for i, status in enumerate(statuses):  # durations 1..23 s for the completed ones, out of order
+        run(template, brand, status, seconds=(i * 7) % 23 + 1, hours_ago=i + 1)
+    for i, outcome in enumerate(["skipped_overlap", "skipped_overlap", "missed", "error"]):
+        run_of(brand=brand, periodic_task=template, outcome=outcome,
+               due_at=timezone.now() - timedelta(minutes=30 + i))
+    runs = executions_queryset(template=template)
+    cases = [runs, runs.filter(run_task_status_in([TaskStatus.COMPLETED])), runs.filter(pk__lt=0),
+             runs.filter(run_task_status_in([TaskStatus.RUNNING, TaskStatus.FAILED], brand=brand)
+                         | run_outcome_in(["skipped_overlap"]))]
+    for limit in (1000, 10):
+        for case in cases:
+            *sql, counted = executions._stats_sql(case, limit, count_up_to=3)
+            assert tuple(sql) == executions._stats_orm(executions.newest_runs(case, limit)), (limit, case.query)
+            assert counted == min(case.count(), 4)
+    by_status, avg, p95, last = executions._stats_orm(runs)
+    assert by_status["completed"] == 23 and by_status["skipped_overlap"] == 2 and by_status["error"] == 1
+    assert p95 == timedelta(seconds=22) and avg == timedelta(seconds=12)  # nearest rank: the 22nd of 23
+    looked_up = template_executions_lookup(brand=brand).get()
+    with django_assert_num_queries(1):  # the template carries its next run (template_executions_lookup)
+        stats = executions.executions_stats(runs=runs, template=looked_up)
+    assert stats["next_run_at"] == next_run_of_template(template=template) and stats["total_runs"] == 33

@@ -16,6 +16,7 @@ from task_core.selectors import broker_queue_lengths
 
 from ...choices import ScheduleKind
 from ...filters import SchedulerExecutionFilter, SchedulerTaskFilter
+from ...models import ScheduleTemplate
 from ...selectors.executions import brand_executions
 from ...selectors.summary import summary
 from ...selectors.templates import template_queryset
@@ -75,6 +76,9 @@ class SchedulerTaskViewSet(V1ViewSet):
     filtersets = {"list": SchedulerTaskFilter}
 
     def get_queryset(self):
+        if self.action == "list":  # the columns v1 shows, without the schedule counts a template's page has
+            return ScheduleTemplate.objects.for_brand(self.request.brand).only(
+                *ScheduledTaskSerializer.columns).order_by("id")
         return template_queryset(brand=self.request.brand).order_by("id")
 
     def _shown(self, template, code=status.HTTP_200_OK):
@@ -138,7 +142,7 @@ class SchedulerExecutionViewSet(V1ViewSet):
     filtersets = {"list": SchedulerExecutionFilter}
 
     def get_queryset(self):
-        return brand_executions(brand=self.request.brand)
+        return brand_executions(brand=self.request.brand, shown=ExecutionV1Serializer)
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

@@ -18,20 +18,32 @@ from ...selectors.executions import (
     brand_executions,
     executions_stats,
     failed_executions,
+    newest_ids,
     newest_runs,
     recent_executions,
 )
-from ...selectors.templates import template_queryset
+from ...selectors.templates import template_executions_lookup
 from ..serializers import ExecutionSerializer, ExecutionStatsSerializer
 from .base import ScopedViewSet
 
 
 class ExecutionPagination(CursorListPagination):
-    """A cursor page's runs are chosen by their due time and id first, then read with their task and
-    template: a status filter answered from an index of runs (the in-flight runs' holds their task id,
-    querysets.run_task_status_in) then sorts ids, not joined rows (megahub/api/pagination.py)."""
+    """With a `status` filter or a `limit`, a cursor page's runs are chosen by their due time and id first,
+    then read with their task and template: a status filter answered from an index of runs (the in-flight
+    runs' holds their task id, querysets.run_task_status_in), or the newest N by id, then sorts ids, not
+    joined rows (megahub/api/pagination.py). Without them the list's index gives the page in its order, and
+    one statement reads it with its joins (the ids first would be a statement more for nothing).
+    Under a `status` filter the first page's count reads the planner's estimate first (`estimate_first`):
+    counting 1,001 runs of several statuses (an OR of indexes) read every entry of each, e.g. 34,000 for
+    `failed,skipped_overlap` at 1M runs (7 ms)."""
 
     deferred_join_cursor = True
+    sorted_by_filters = ("status", "limit")
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.deferred_join_cursor = any(name in request.query_params for name in self.sorted_by_filters)
+        self.estimate_first = "status" in request.query_params
+        return super().paginate_queryset(queryset, request, view)
 
 
 class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
@@ -50,10 +62,14 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
         return brand_executions(brand=self.request.brand)
 
     def filter_queryset(self, queryset):
-        """The list's filters, then `limit` (the newest N)."""
+        """The list's filters, then `limit` (the newest N; counted as the slice of their ids, not as the
+        filter on them that the pages are cut from)."""
         queryset = super().filter_queryset(queryset)
         limit = self.request.query_params.get("limit") if self.action == "list" else None
-        return newest_runs(queryset, int(limit)) if limit else queryset
+        if not limit:
+            return queryset
+        self.paginator.count_queryset = newest_ids(queryset, int(limit))
+        return newest_runs(queryset, int(limit))
 
     def _page(self, runs):
         return self.get_paginated_response(ExecutionSerializer(self.paginate_queryset(runs), many=True).data)
@@ -78,5 +94,6 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
         """Statistics of all the brand's runs, or of one periodic task's (`?periodic_task=`)."""
         runs = self.filter_queryset(self.get_queryset())  # a periodic_task of another brand is a 400
         template_id = request.query_params.get("periodic_task")
-        template = template_queryset(brand=request.brand).filter(pk=int(template_id)).first() if template_id else None
+        template = (template_executions_lookup(brand=request.brand).filter(pk=int(template_id)).first()
+                    if template_id else None)
         return Response(ExecutionStatsSerializer(executions_stats(runs=runs, template=template)).data)

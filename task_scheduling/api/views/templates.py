@@ -1,5 +1,6 @@
 """/tasks/scheduled/periodic-tasks/: schedule templates, their schedules, runs and verbs."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -10,10 +11,10 @@ from megahub.read_cache import cached_read
 from ...choices import ScheduleKind
 from ...filters import ExecutionFilter, TemplateDetailOptions, TemplateFilter
 from ...selectors.cron import cron_validate
-from ...selectors.executions import executions_queryset, executions_stats
+from ...selectors.executions import executions_queryset, executions_stats, executions_stats_counted, with_template
 from ...selectors.schedules import ready_for_execution, schedule_queryset
 from ...selectors.summary import summary, summary_schedules
-from ...selectors.templates import template_queryset
+from ...selectors.templates import template_executions_lookup, template_queryset
 from ...services import schedules, templates
 from ...validators import template_replace_validate
 from ..serializers import (
@@ -46,6 +47,8 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
     filtersets = {"list": TemplateFilter, "retrieve": TemplateDetailOptions, "executions": ExecutionFilter}
 
     def get_queryset(self):
+        if self.action == "executions":  # what its runs and statistics read of the template, in one statement
+            return template_executions_lookup(brand=self.request.brand)
         return template_queryset(brand=self.request.brand)
 
     def list(self, request):
@@ -139,9 +142,13 @@ class PeriodicTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
         duration, last and next run."""
         template = self.get_object()
         runs = self.filter_queryset(executions_queryset(template=template))
-        page = self.paginate_queryset(runs)
+        # the statistics' statement also counts the runs for the first page (up to the exact count's limit)
+        count_up_to = None if "cursor" in request.query_params else settings.API_COUNT_EXACT_LIMIT
+        stats, self.paginator.counted = executions_stats_counted(runs=runs, template=template,
+                                                                 count_up_to=count_up_to)
+        page = with_template(self.paginate_queryset(runs), template)
         response = self.get_paginated_response(ExecutionSerializer(page, many=True).data)
-        response.data["stats"] = executions_stats(template=template, runs=runs)
+        response.data["stats"] = stats
         return response
 
     @extend_schema(methods=["get"], responses={200: ScheduleSerializer(many=True)})

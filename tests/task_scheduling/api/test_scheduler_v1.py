@@ -1,6 +1,8 @@
 """/api/v1/scheduler/: the Russian reference's scheduler API, its names and status codes, over our services;
 /api/scheduler/ answers 308 to it."""
 
+from datetime import timedelta
+
 import pytest
 
 from task_scheduling.models import ScheduledRun, ScheduleTemplate
@@ -160,3 +162,67 @@ def test_openapi_lists_it_under_its_own_tag(operator_api):
     ops = [op for path, item in schema["paths"].items() if path.startswith("/api/v1/scheduler/")
            for op in item.values() if isinstance(op, dict)]
     assert len(ops) >= 11 and all(op["tags"] == ["scheduler v1"] for op in ops)
+
+
+def test_v1_rows_are_represented_as_drf_would(operator_api, brand):
+    """The compiled representations (megahub/api/representation.py) answer DRF's own, key for key, for
+    executions read with only the columns they show and their task's and template's as annotations (a
+    finished run, a failed one, runs without a task, one whose template is gone), the same as the periodic
+    task executions show them; and for scheduled tasks."""
+    from rest_framework import serializers
+
+    from task_scheduling.api.scheduler_v1.serializers import ExecutionV1Serializer, ScheduledTaskSerializer
+    from task_scheduling.models import ScheduleTemplate
+    from task_scheduling.selectors.executions import brand_executions
+
+    a = create(operator_api)
+    create(operator_api, name="seo", connection_id=7, task_type="seo_keyword_analysis",
+           task_params={"keyword_ids": [1]})
+    for _ in range(2):
+        operator_api.post(f"{V1}/tasks/{a['id']}/run")
+    first, second = ScheduledRun.objects.filter(periodic_task_id=a["id"]).order_by("id")
+    finish(first.task, "failed", error_message="boom")
+    finish(second.task, "completed", result_data={"ok": True})
+    ScheduledRun.objects.create(brand=brand, periodic_task_id=a["id"], due_at=first.due_at - timedelta(seconds=1),
+                                outcome="error", detail="parameters no longer valid")
+    ScheduledRun.objects.create(brand=brand, periodic_task=None, due_at=first.due_at - timedelta(seconds=2),
+                                outcome="skipped_overlap")  # its template deleted
+    rows = list(brand_executions(brand=brand, shown=ExecutionV1Serializer))
+    assert {r.outcome for r in rows} == {"manual", "error", "skipped_overlap"}
+    compiled = ExecutionV1Serializer(rows, many=True).data
+    assert [dict(r) for r in compiled] == [serializers.Serializer.to_representation(ExecutionV1Serializer(), r)
+                                           for r in rows]
+    v1 = operator_api.get(f"{V1}/executions").json()
+    assert [e["error_message"] for e in v1] == [None, "boom", "parameters no longer valid", None]
+    # the same readings as the periodic-task executions' (whose rows join the task and template instances)
+    full = operator_api.get("/tasks/scheduled/executions/").json()["results"]
+    connection = dict(ScheduleTemplate.objects.values_list("pk", "connection_id"))
+    assert v1 == [{"id": e["id"], "scheduled_task_id": e["periodic_task"],
+                   "connection_id": connection.get(e["periodic_task"]), "task_type": e["task_type"],
+                   "status": e["status"], "started_at": e["started_at"], "completed_at": e["completed_at"],
+                   "result": e["result_data"], "error_message": e["error_message"] or None} for e in full]
+    assert v1[0]["result"] == {"ok": True} and v1[0]["status"] == "completed" and v1[3]["task_type"] == ""
+    templates = list(ScheduleTemplate.objects.filter(brand=brand))
+    assert [dict(r) for r in ScheduledTaskSerializer(templates, many=True).data] == [
+        serializers.Serializer.to_representation(ScheduledTaskSerializer(), t) for t in templates]
+
+
+def test_v1_tasks_and_executions_stats_statements_do_not_grow(operator_api):
+    """/api/v1/scheduler/tasks is one statement after the user's (the columns v1 shows, whatever the number of
+    tasks); the executions' statistics one (the newest runs grouped in one statement), two more for one
+    template's (the filter's check of the id, then the template with its next run)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(url):
+        with CaptureQueriesContext(connection) as ctx:
+            assert operator_api.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    for n in range(5):
+        task = create(operator_api, name=f"t{n}")
+        operator_api.post(f"{V1}/tasks/{task['id']}/run")
+        if n in (1, 4):
+            assert statements(f"{V1}/tasks") == 2 and len(operator_api.get(f"{V1}/tasks").json()) == n + 1
+            assert statements("/tasks/scheduled/executions/stats/") == 2
+            assert statements(f"/tasks/scheduled/executions/stats/?periodic_task={task['id']}") == 4
