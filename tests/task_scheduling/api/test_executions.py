@@ -231,9 +231,12 @@ def test_template_executions_count_their_first_page_in_the_statistics_statement(
     """A template's runs: the user and brand, the template with its next run, the statistics (whose statement
     also counts the first page), the page: 4 statements, on a first page, a cursor page (not counted) and a
     page by number; with a status filter, 5 (the page's ids first). Above the exact count's limit the count
-    is the planner's estimate (one EXPLAIN more), never a count of its own."""
+    is the planner's estimate (one EXPLAIN more), never a count of its own. Elsewhere than on PostgreSQL the
+    statistics are the ORM's two statements and a first page is counted by a statement of its own."""
     template, newest_first = tied_runs
     url = f"{P}{template.pk}/executions/"
+    pg = connection.vendor == "postgresql"
+    stats = 0 if pg else 1  # the statements the ORM's statistics take more
 
     def get(*args):
         with CaptureQueriesContext(connection) as ctx:
@@ -241,22 +244,25 @@ def test_template_executions_count_their_first_page_in_the_statistics_statement(
         return body, len(ctx.captured_queries)
 
     first, statements = get(url, {"page_size": 2})
-    assert statements == 4 and (first["count"], first["count_is_exact"]) == (7, True)
+    assert statements == 4 + stats + (not pg) and (first["count"], first["count_is_exact"]) == (7, True)
     following, statements = get(first["next"])
-    assert statements == 4 and following["count"] is None and following["stats"]["total_runs"] == 7
+    assert statements == 4 + stats and following["count"] is None and following["stats"]["total_runs"] == 7
     by_number, statements = get(url, {"page": 2, "page_size": 2})
-    assert statements == 4 and by_number["count"] == 7
+    assert statements == 4 + stats + (not pg) and by_number["count"] == 7
     assert [r["id"] for r in following["results"]] == [r["id"] for r in by_number["results"]] == newest_first[2:4]
     settings.API_COUNT_EXACT_LIMIT = 7  # exactly at the limit: still exact
     assert get(url, {"page_size": 2})[0]["count_is_exact"] is True
     settings.API_COUNT_EXACT_LIMIT = 6
     above, statements = get(url, {"page_size": 2})
-    assert statements == 5 and above["count_is_exact"] is False and above["count"] >= 7
+    # on PostgreSQL the planner's estimate (an EXPLAIN), elsewhere a count up to the limit
+    assert statements == 5 + stats and above["count_is_exact"] is False and above["count"] >= 7
     settings.API_COUNT_EXACT_LIMIT = 1000
     for params in ({"status": "completed,skipped_overlap"}, {"status": "pending,completed"}, {"page": 1},
                    {"due_at__gte": (timezone.now() - timedelta(days=1)).isoformat()}):
         counts = queries_per_size(operator_api, url, params)
-        assert counts[2] == counts[5] == (5 if "status" in params else 4), (params, counts)
+        assert counts[2] == counts[5], (params, counts)
+        if pg:
+            assert counts[2] == (5 if "status" in params else 4), (params, counts)
 
 
 def test_other_scheduling_lists_query_count_does_not_grow(operator_api, tied_runs):
