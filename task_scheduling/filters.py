@@ -4,15 +4,15 @@ the options of its detail routes, and the filters this app contributes to core's
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 
 from megahub.api.filters import BooleanFilter, BrandObjectFilter, ChoiceListFilter, FilterSet, IntegerFilter
-from task_core.choices import TaskStatus
+from task_core.choices import TaskOrigin, TaskStatus
 from task_core.filters import InRangeIsoDateTimeFilter, register_task_filter
 
 from .choices import RunOutcome, ScheduleKind, ScheduleStatus
-from .models import Schedule, ScheduledRun, ScheduleTemplate, TaskCalendar
+from .models import Schedule, ScheduleTemplate, TaskCalendar
 from .querysets import run_outcome_in, run_task_status_in
 
 
@@ -200,15 +200,17 @@ class CalendarPreviewOptions(FilterSet):
 
 
 class IsPeriodicFilter(BooleanFilter):
-    """/tasks/?is_periodic=: whether a ScheduledRun links the task. An EXISTS (a semi- or anti-join that
-    walks the list's index), not the LEFT JOIN ... IS NULL of `scheduled_run__isnull`, whose estimate of
-    one row made the planner sort every task of the status."""
+    """/tasks/?is_periodic=: whether the task was created by a schedule or a periodic task's run-now, i.e.
+    its origin is `schedule` (only those create a ScheduledRun; signals.on_task_finished relies on it too).
+    A column of the row the list's index walk reads anyway: it was an
+    EXISTS on the runs, a semi-join whose planning alone cost more than the rest of the page's statement
+    (docs/architecture.md, "Reads at scale")."""
 
     def filter(self, qs, value):
         if value is None:
             return qs
-        linked = Exists(ScheduledRun.objects.filter(task=OuterRef("pk")))
-        return qs.filter(linked if value else ~linked)
+        scheduled = Q(origin=TaskOrigin.SCHEDULE)
+        return qs.filter(scheduled if value else ~scheduled)
 
 
 def register_task_filters() -> None:
