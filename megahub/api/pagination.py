@@ -18,7 +18,8 @@ ordering it offers starts with a field that is never null (filter the nulls out,
 `completed_at`) and near-unique (ties are skipped by an offset within the tie), and an index serves
 each ordering with each filter in it.
 
-Two options of a paginator class (/tasks/ sets both, `task_core.api.views.TaskPagination`):
+Two options of a paginator class (/tasks/ sets both, `task_core.api.views.TaskPagination`; monitoring's metrics
+list the first):
 - `estimate_first`: the planner's estimate is read first and the rows are counted (up to the limit) only when it
   expects at most API_COUNT_EXACT_LIMIT of them. Counting 1,001 rows of a filter that the list's index
   does not hold reads a row of the table for each candidate (tens of thousands for a combination of

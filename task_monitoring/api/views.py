@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from megahub.api.fields import CharField
+from megahub.api.pagination import StandardPagination
 from megahub.api.scoping import BrandScopedMixin
 
 from .. import selectors, services
@@ -31,12 +32,21 @@ class DashboardQuerySerializer(serializers.Serializer):
     task_type = CharField(required=False, allow_blank=True, default="", max_length=120)
 
 
+class MetricsPagination(StandardPagination):
+    """The count read from the planner's estimate first, as /tasks/ does (megahub/api/pagination.py): a
+    status or threshold filter that the list's index does not hold would otherwise read a row for each of
+    the tens of thousands of candidates of its first 1,001 matches."""
+
+    estimate_first = True
+
+
 class MetricsViewSet(BrandScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Per-task metrics of the brand, newest first: filters, thresholds, `search` over type, description
     and flags (`?search=high_memory`)."""
 
     serializer_class = TaskMetricsSerializer
     filterset_class = TaskMetricsFilter
+    pagination_class = MetricsPagination
 
     def get_queryset(self):
         if self.request.brand is None:  # schema generation
