@@ -33,16 +33,18 @@ class ExecutionPagination(CursorListPagination):
     runs' holds their task id, querysets.run_task_status_in), or the newest N by id, then sorts ids, not
     joined rows (megahub/api/pagination.py). Without them the list's index gives the page in its order, and
     one statement reads it with its joins (the ids first would be a statement more for nothing).
-    Under a `status` filter the first page's count reads the planner's estimate first (`estimate_first`):
-    counting 1,001 runs of several statuses (an OR of indexes) read every entry of each, e.g. 34,000 for
-    `failed,skipped_overlap` at 1M runs (7 ms)."""
+    Under a `status` or `task_type` filter the first page's count reads the planner's estimate first
+    (`estimate_first`): counting 1,001 runs of several statuses (an OR of indexes) read every entry of each,
+    e.g. 34,000 for `failed,skipped_overlap` at 1M runs (7 ms), and 1,001 runs of a task type join each
+    candidate run to its task."""
 
     deferred_join_cursor = True
     sorted_by_filters = ("status", "limit")
+    estimated_filters = ("status", "task_type")
 
     def paginate_queryset(self, queryset, request, view=None):
         self.deferred_join_cursor = any(name in request.query_params for name in self.sorted_by_filters)
-        self.estimate_first = "status" in request.query_params
+        self.estimate_first = any(name in request.query_params for name in self.estimated_filters)
         return super().paginate_queryset(queryset, request, view)
 
 
