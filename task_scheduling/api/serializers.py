@@ -190,9 +190,15 @@ class ExecutionSerializer(CompiledRepresentation, ModelSerializer):
         return obj.task.status == TaskStatus.COMPLETED
 
     def get_error_message(self, obj) -> str:
-        if obj.task_id and obj.task:
-            return obj.task.error_message
-        return obj.detail if obj.outcome == RunOutcome.ERROR else ""
+        return run_error_message(obj, obj.task.error_message if obj.task_id and obj.task else None)
+
+
+def run_error_message(run, task_error: str | None) -> str:
+    """A run's error: its task's (`task_error`, None when it has no task), or the detail of a fire that
+    failed before creating one."""
+    if task_error is not None:
+        return task_error
+    return run.detail if run.outcome == RunOutcome.ERROR else ""
 
 
 class ExecutionStatsSerializer(serializers.Serializer):

@@ -8,9 +8,8 @@ from megahub.api.fields import BooleanField, CharField, IntegerField, JSONObject
 from megahub.api.representation import CompiledRepresentation
 from task_core.api.serializers import TaskTypeField, task_type_variants, variant_dimensions
 
-from ...choices import RunOutcome
 from ...models import ScheduledRun, ScheduleTemplate
-from ..serializers import CronExpressionField
+from ..serializers import CronExpressionField, run_error_message
 
 
 class ScheduledTaskSerializer(CompiledRepresentation, ModelSerializer):
@@ -105,9 +104,7 @@ class ExecutionV1Serializer(CompiledRepresentation, ModelSerializer):
         return obj.task_status if obj.task_id else obj.outcome
 
     def get_error_message(self, obj) -> str | None:
-        if obj.task_id:
-            return obj.task_error_message or None
-        return (obj.detail if obj.outcome == RunOutcome.ERROR else "") or None
+        return run_error_message(obj, obj.task_error_message if obj.task_id else None) or None
 
 
 class QueueStatusSerializer(serializers.Serializer):
