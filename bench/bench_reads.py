@@ -226,7 +226,7 @@ SELECT %(brand_id)s, s.schedule_id, s.periodic_task_id, r.task_id, r.due_at, r.o
 FROM (
     SELECT t.id AS n, t.id AS task_id, date_trunc('second', t.created_at) AS due_at,
            CASE WHEN t.id %% 50 = 0 THEN 'manual' ELSE 'fired' END AS outcome,
-           CASE WHEN t.status IN ('completed', 'failed', 'cancelled') THEN t.status ELSE 'unfinished' END AS task_state
+           t.status AS task_state
     FROM task_core_basetask t WHERE t.brand_id = %(brand_id)s AND t.origin = 'schedule'
     UNION ALL
     SELECT -i, NULL, date_trunc('second', o.oldest) - i * interval '39 seconds',

@@ -11,7 +11,8 @@ class TaskPersistenceConfig(AppConfig):
 
         from task_core import signals as core
 
-        from . import shutdown, signals, status_sync
+        from . import shutdown, signals
+        from .status_sync import JOB_STATUS
         from .api.extensions import register_task_extensions
 
         core.tasks_created.connect(signals.on_tasks_created, dispatch_uid="task_persistence.created")
@@ -21,6 +22,6 @@ class TaskPersistenceConfig(AppConfig):
         core.task_interrupted.connect(signals.on_task_interrupted, dispatch_uid="task_persistence.interrupted")
         worker_process_init.connect(shutdown.on_worker_process_init, dispatch_uid="task_persistence.child_init")
         worker_shutting_down.connect(shutdown.on_worker_shutting_down, dispatch_uid="task_persistence.shutdown")
-        pre_migrate.connect(status_sync.on_pre_migrate, sender=self, dispatch_uid="task_persistence.status_sync")
-        post_migrate.connect(status_sync.on_post_migrate, sender=self, dispatch_uid="task_persistence.status_sync")
+        pre_migrate.connect(JOB_STATUS.on_pre_migrate, sender=self, dispatch_uid="task_persistence.status_sync")
+        post_migrate.connect(JOB_STATUS.on_post_migrate, sender=self, dispatch_uid="task_persistence.status_sync")
         register_task_extensions()

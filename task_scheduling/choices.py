@@ -3,8 +3,6 @@ without a cycle."""
 
 from django.db import models
 
-from task_core.choices import TaskStatus
-
 
 class ScheduleKind(models.TextChoices):
     CRON = "cron", "Cron expression"
@@ -44,16 +42,6 @@ class RunOutcome(models.TextChoices):
 # The outcomes of a fire that created a task; every other outcome is a run without one (TASKLESS_OUTCOME).
 OUTCOMES_WITH_TASK = (RunOutcome.FIRED, RunOutcome.MANUAL)
 
-
-
-class RunTaskState(models.TextChoices):
-    """ScheduledRun.task_state: where the run's task stands, as the executions lists filter it (empty: the
-    run has no task)."""
-
-    UNFINISHED = "unfinished", "Unfinished"
-    COMPLETED = TaskStatus.COMPLETED.value, TaskStatus.COMPLETED.label
-    FAILED = TaskStatus.FAILED.value, TaskStatus.FAILED.label
-    CANCELLED = TaskStatus.CANCELLED.value, TaskStatus.CANCELLED.label
 
 
 class EventType(models.TextChoices):

@@ -119,7 +119,7 @@ class ExecutionFilter(FilterSet):
         # own columns and indexes (querysets.run_task_status_in, run_outcome_in).
         condition = Q()
         if statuses := [s for s in wanted if s in TaskStatus.values]:
-            condition |= run_task_status_in(statuses, brand=getattr(self.request, "brand", None))
+            condition |= run_task_status_in(statuses)
         if outcomes := [s for s in wanted if s in RunOutcome.values]:
             condition |= run_outcome_in(outcomes)
         return queryset.filter(condition)

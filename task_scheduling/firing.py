@@ -26,7 +26,7 @@ from task_core.choices import TaskOrigin
 from task_core.services import task_create, task_create_many
 
 from . import beat_sync
-from .choices import EventType, MissedRunPolicy, OverlapPolicy, RunOutcome, RunTaskState, ScheduleKind, ScheduleStatus
+from .choices import EventType, MissedRunPolicy, OverlapPolicy, RunOutcome, ScheduleKind, ScheduleStatus
 from .models import Schedule, ScheduledRun, ScheduleTemplate
 from .run_specs import task_spec
 from .services.events import event, events_add
@@ -205,19 +205,17 @@ def _create_tasks(runs: list[ScheduledRun], plans: dict) -> None:
 
 
 def _link_tasks(runs: list[ScheduledRun]) -> None:
-    """Set each run's task: on PostgreSQL one UPDATE from two arrays (Django's bulk_update builds a CASE
-    of one branch per row, several times slower at 1000 rows)."""
-    for r in runs:
-        r.task_state = RunTaskState.UNFINISHED
+    """Set each run's task (its task_state follows: status_sync): on PostgreSQL one UPDATE from two arrays
+    (Django's bulk_update builds a CASE of one branch per row, several times slower at 1000 rows)."""
     if connection.vendor != "postgresql":
-        ScheduledRun.objects.bulk_update(runs, ["task", "task_state"], batch_size=1000)
+        ScheduledRun.objects.bulk_update(runs, ["task"], batch_size=1000)
         return
     table = ScheduledRun._meta.db_table
     with connection.cursor() as cursor:
         for chunk in chunked(runs):
-            cursor.execute(f"UPDATE {table} AS r SET task_id = v.task_id, task_state = %s "
+            cursor.execute(f"UPDATE {table} AS r SET task_id = v.task_id "
                            f"FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, task_id) WHERE r.id = v.id",
-                           [RunTaskState.UNFINISHED, [r.pk for r in chunk], [r.task_id for r in chunk]])
+                           [[r.pk for r in chunk], [r.task_id for r in chunk]])
 
 
 def _create_one(brand, spec: dict, plan: _Plan):

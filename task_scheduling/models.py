@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from megahub.timestamps import utc_iso
-from task_core.choices import TaskPriority
+from task_core.choices import TaskPriority, TaskStatus
 from task_core.models import BaseTask, Brand
 
 from .choices import (
@@ -19,7 +19,6 @@ from .choices import (
     MissedRunPolicy,
     OverlapPolicy,
     RunOutcome,
-    RunTaskState,
     ScheduleKind,
     ScheduleStatus,
 )
@@ -229,10 +228,9 @@ class ScheduledRun(models.Model):
     outcome = models.CharField("outcome", max_length=20, choices=RunOutcome.choices, help_text="What the fire did.")
     detail = models.CharField("detail", max_length=255, blank=True, default="", help_text="Why it was skipped.")
     task_state = models.CharField(
-        "task state", max_length=20, blank=True, default="", choices=RunTaskState.choices,
-        help_text="Its task's final status (completed, failed or cancelled) once the task has ended, unfinished "
-                  "before, empty without a task (what the executions lists filter on: docs/architecture.md, "
-                  "\"Reads at scale\").")
+        "task state", max_length=20, blank=True, default="", choices=TaskStatus.choices,
+        help_text="Its task's status, copied by database triggers whenever it changes (status_sync); empty "
+                  "for a run that never had a task. What the executions lists filter on.")
     claim_token = models.UUIDField("claim token", default=uuid.uuid4, db_index=True,
                                    help_text="Which firing inserted this claim (to read back the ones it won).")
     created_at = models.DateTimeField("created at", auto_now_add=True)
@@ -248,19 +246,12 @@ class ScheduledRun(models.Model):
             models.Index(fields=["brand", "-due_at", "-id"], name="schedrun_brand_due"),
             models.Index(fields=["periodic_task", "-due_at", "-id"], name="schedrun_template_due_id"),
             models.Index(fields=["schedule", "outcome"], name="schedrun_schedule_outcome"),
-            # The status filters: a task status by the run's task_state, an outcome that created no task by
-            # the few runs that have one.
+            # The status filters: a task status by the run's copy of it (task_state), an outcome that
+            # created no task by the few runs that have one.
             models.Index(fields=["brand", "task_state", "-due_at", "-id"], name="schedrun_brand_state",
                          condition=Q(task__isnull=False)),
             models.Index(fields=["periodic_task", "task_state", "-due_at", "-id"],
                          name="schedrun_template_state", condition=Q(task__isnull=False)),
-            # Runs in flight (task unfinished), with their task id: a filter on an unfinished status reads
-            # them from the index alone and joins the brand's tasks of that status by id (querysets.
-            # run_task_status_in), never each run's task row.
-            models.Index(fields=["brand", "-due_at", "-id"], include=["task"], name="schedrun_brand_inflight",
-                         condition=Q(task_state=RunTaskState.UNFINISHED)),
-            models.Index(fields=["periodic_task", "-due_at", "-id"], include=["task"],
-                         name="schedrun_template_inflight", condition=Q(task_state=RunTaskState.UNFINISHED)),
             models.Index(fields=["brand", "outcome", "-due_at", "-id"], name="schedrun_brand_taskless",
                          condition=TASKLESS_OUTCOME),
             models.Index(fields=["periodic_task", "outcome", "-due_at", "-id"], name="schedrun_template_taskless",

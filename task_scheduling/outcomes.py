@@ -1,7 +1,7 @@
 """What a run and its schedule record when the run's task ends (from task_core.signals.task_finished,
 whatever path finished the task), and the release of a run the "queue" overlap policy held back."""
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 
 from megahub.api.exceptions import ApplicationError
@@ -9,7 +9,7 @@ from megahub.read_cache import invalidate
 from task_core.choices import TaskOrigin, TaskStatus
 from task_core.services import task_create
 
-from .choices import EventType, RunOutcome, RunTaskState, ScheduleStatus
+from .choices import EventType, RunOutcome, ScheduleStatus
 from .models import Schedule, ScheduledRun
 from .run_specs import task_spec
 from .services.events import event, events_add
@@ -18,12 +18,12 @@ from .state_machine import schedules_set_status
 
 def schedule_record_outcome(*, task, status: str) -> None:
     """Record a finished run (completed, failed or cancelled: by the worker, the API, the admin or the
-    reaper) on the run itself and in its schedule's counts, auto-pause after N consecutive failures, and
+    reaper; the run's task_state already follows it: status_sync) in its schedule's counts, auto-pause after N consecutive failures, and
     release a run deferred by the "queue" overlap policy."""
     if status not in TaskStatus.finished():
         return
     with transaction.atomic():  # the run's write commits with its schedule's
-        schedule_id = run_set_finished(task_id=task.pk, status=status)
+        schedule_id = ScheduledRun.objects.filter(task_id=task.pk).values_list("schedule_id", flat=True).first()
         if schedule_id is None:
             return
         schedule = (Schedule.objects.select_for_update(of=("self",)).select_related("periodic_task")
@@ -51,17 +51,6 @@ def schedule_record_outcome(*, task, status: str) -> None:
                 schedules=[schedule], to_status=ScheduleStatus.PAUSED, event_type=EventType.AUTO_PAUSED,
                 detail=f"auto-paused after {schedule.consecutive_failures} consecutive failed runs")
     schedule_release_deferred(schedule_id=schedule.pk)
-
-
-def run_set_finished(*, task_id: int, status: str) -> int | None:
-    """Copy the task's final status onto its run (its `task_state`, what the executions lists filter on), in
-    the statement that finds the run; the run's schedule id (None without a run or once its schedule is
-    deleted)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {ScheduledRun._meta.db_table} SET task_state = %s WHERE task_id = %s "
-                       "RETURNING schedule_id", [status, task_id])
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 @transaction.atomic
@@ -92,8 +81,7 @@ def schedule_release_deferred(*, schedule_id: int):
         Schedule.objects.filter(pk=schedule.pk).update(error_message=detail)
         schedules_set_status(schedules=[schedule], to_status=ScheduleStatus.ERROR, detail=detail)
         return None
-    ScheduledRun.objects.filter(pk=run.pk).update(task=task, task_state=RunTaskState.UNFINISHED,
-                                                  outcome=RunOutcome.FIRED,
+    ScheduledRun.objects.filter(pk=run.pk).update(task=task, outcome=RunOutcome.FIRED,
                                                   detail="deferred run started after the previous one ended")
     Schedule.objects.filter(pk=schedule.pk).update(run_count=F("run_count") + 1)
     events_add([event(schedule, EventType.FIRED, due_at=run.due_at, task_id=task.task_id,

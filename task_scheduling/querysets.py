@@ -4,9 +4,8 @@ from django.db import models
 from django.utils import timezone
 
 from task_core.choices import TaskStatus
-from task_core.models import BaseTask
 
-from .choices import OUTCOMES_WITH_TASK, RunOutcome, RunTaskState, ScheduleKind, ScheduleStatus
+from .choices import OUTCOMES_WITH_TASK, RunOutcome, ScheduleKind, ScheduleStatus
 
 # Task statuses during which a run blocks its schedule's overlap policy: every unfinished status but
 # `interrupted` (nothing of such a run executes, and a run waiting for someone to resume it must not block
@@ -24,26 +23,11 @@ def _one_of(field: str, values) -> dict:
     return {field: values[0]} if len(values) == 1 else {f"{field}__in": values}
 
 
-def run_task_status_in(statuses, brand=None) -> models.Q:
-    """Runs whose task is in one of `statuses`. A final status is read on the run (its `task_state`, written
-    when the task ends): a range of the (brand or template, task_state, -due_at, -id) index of runs with a
-    task, in the lists' order. An unfinished one is read on the task of a run still in flight (`task_state`
-    unfinished): with `brand`, the in-flight runs (their partial index, which holds the task id) joined by
-    id to the brand's tasks of those statuses (the (brand, status, ...) index of tasks, the ids only), so
-    no run row nor task row is read but the page's; without it, each in-flight run's task."""
-    finished = [s for s in statuses if s in TaskStatus.finished()]
-    unfinished = [s for s in statuses if s not in finished]
-    condition = models.Q()
-    if finished:
-        condition |= models.Q(task__isnull=False, **_one_of("task_state", finished))
-    if unfinished:
-        if brand is not None:
-            tasks = BaseTask.objects.filter(brand=brand, **_one_of("status", unfinished)).values("pk")
-            condition |= models.Q(task__isnull=False, task_state=RunTaskState.UNFINISHED, task_id__in=tasks)
-        else:
-            condition |= models.Q(task__isnull=False, task_state=RunTaskState.UNFINISHED,
-                                  **_one_of("task__status", unfinished))
-    return condition
+def run_task_status_in(statuses) -> models.Q:
+    """Runs whose task is in one of `statuses`: read on the run's copy of its task's status (task_state,
+    status_sync), a range of the (brand or template, task_state, -due_at, -id) index of runs with a task,
+    in the lists' order."""
+    return models.Q(task__isnull=False, **_one_of("task_state", statuses))
 
 
 def run_outcome_in(outcomes) -> models.Q:

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from task_persistence import status_sync
+from task_persistence.status_sync import JOB_STATUS
 
 
 # The triggers that keep each job's status equal to its task's (status_sync; on SQLite they are installed
@@ -10,12 +10,12 @@ from task_persistence import status_sync
 # then the indexes (built once, filled).
 def install_and_backfill(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        status_sync.install(schema_editor.connection)
-    status_sync.backfill(schema_editor.connection)
+        JOB_STATUS.install(schema_editor.connection)
+    JOB_STATUS.backfill(schema_editor.connection)
 
 
 def uninstall(apps, schema_editor):
-    status_sync.uninstall(schema_editor.connection)
+    JOB_STATUS.uninstall(schema_editor.connection)
 
 
 class Migration(migrations.Migration):

@@ -12,7 +12,7 @@ from task_core.registry import UnknownTaskType, get_task_type
 from task_core.services import task_create
 
 from .. import beat_sync
-from ..choices import EventType, RunOutcome, RunTaskState, ScheduleKind, ScheduleStatus
+from ..choices import EventType, RunOutcome, ScheduleKind, ScheduleStatus
 from ..models import Schedule, ScheduledRun, ScheduleTemplate
 from ..run_specs import renamed, task_spec
 from ..state_machine import schedules_set_status
@@ -179,7 +179,7 @@ def template_run_now(*, template: ScheduleTemplate, actor=None) -> ScheduledRun:
         except ApplicationError as exc:
             raise renamed(exc, "parameters") from None
         run = ScheduledRun.objects.create(brand=template.brand, periodic_task=template, task=task,
-                                          task_state=RunTaskState.UNFINISHED, due_at=timezone.now(),
+                                          due_at=timezone.now(),
                                           outcome=RunOutcome.MANUAL,
                                           detail=f"run now by {getattr(actor, 'username', None) or 'system'}")
     invalidate([template.brand_id])

@@ -1,4 +1,4 @@
-"""A job's status is its task's, whichever path changes it (database triggers: task_persistence.status_sync).
+"""A job's status is its task's, whichever path changes it (database triggers: task_core.status_copies).
 
 Each test drives a real path of core or of persistence and reads both rows back from the database. The same
 tests run on SQLite (the embedded default: no DATABASE_URL), whose triggers are its own.
@@ -16,7 +16,8 @@ from task_core.choices import TaskStatus as S
 from task_core.models import BaseTask
 from task_core.pipeline import recovery
 from task_core.pipeline.context import RunStopped
-from task_persistence import services, status_sync
+from task_persistence import services
+from task_persistence.status_sync import JOB_STATUS
 from task_persistence.models import PersistentJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -148,14 +149,14 @@ def test_triggers_lost_with_a_rebuilt_table_are_put_back_after_migrate(brand, op
     """SQLite rebuilds a table to alter it, dropping its triggers: the post_migrate check reinstalls them
     and corrects the jobs changed meanwhile (here simulated on either database, inside the test's
     transaction)."""
-    assert status_sync.installed(connection) == set(status_sync.TRIGGERS)
-    assert not status_sync.ensure_installed(connection)
+    assert JOB_STATUS.installed(connection)
+    assert not JOB_STATUS.ensure_installed(connection)
     task = make_task(brand, operator)  # pending: inside the test's transaction, it is sent on a commit
-    status_sync.uninstall(connection)
+    JOB_STATUS.uninstall(connection)
     BaseTask.objects.filter(pk=task.pk).update(status=S.RUNNING)
     assert statuses(task) == (S.RUNNING, S.PENDING)
-    assert status_sync.ensure_installed(connection)
-    assert status_sync.installed(connection) == set(status_sync.TRIGGERS)
+    assert JOB_STATUS.ensure_installed(connection)
+    assert JOB_STATUS.installed(connection)
     assert_job_is(task, S.RUNNING)
     BaseTask.objects.filter(pk=task.pk).update(status=S.INTERRUPTED)
     assert_job_is(task, S.INTERRUPTED)

@@ -7,9 +7,7 @@ from django_celery_beat.models import PeriodicTask as BeatEntry
 
 from task_core.choices import TaskStatus
 from task_core.state_machine import transition
-from task_scheduling.choices import RunTaskState
 from task_scheduling.models import Schedule, ScheduledRun
-from task_scheduling.outcomes import run_set_finished
 
 
 def registered_ago(schedule, seconds):
@@ -38,11 +36,8 @@ def outcomes(schedule=None):
 
 
 def run_of(task=None, **fields) -> ScheduledRun:
-    """A run of `task` (or of none), linked as a fire links it. A task created already ended has its end
-    recorded on the run as the task_finished receiver records it (tests of that path end a task with
-    `finish`)."""
-    run = ScheduledRun.objects.create(task=task, task_state=RunTaskState.UNFINISHED if task else "", **fields)
-    if task is not None and task.status in TaskStatus.finished():
-        run_set_finished(task_id=task.pk, status=task.status)
-        run.refresh_from_db()
+    """A run of `task` (or of none), linked as a fire links it (the run takes its task's status:
+    status_sync)."""
+    run = ScheduledRun.objects.create(task=task, **fields)
+    run.refresh_from_db()
     return run

@@ -29,8 +29,8 @@ from .base import ScopedViewSet
 
 class ExecutionPagination(CursorListPagination):
     """With a `status` filter or a `limit`, a cursor page's runs are chosen by their due time and id first,
-    then read with their task and template: a status filter answered from an index of runs (the in-flight
-    runs' holds their task id, querysets.run_task_status_in), or the newest N by id, then sorts ids, not
+    then read with their task and template: a status filter answered from an index of runs (each run holds its
+    task's status, querysets.run_task_status_in), or the newest N by id, then sorts ids, not
     joined rows (megahub/api/pagination.py). Without them the list's index gives the page in its order, and
     one statement reads it with its joins (the ids first would be a statement more for nothing).
     Under a `status` or `task_type` filter the first page's count reads the planner's estimate first

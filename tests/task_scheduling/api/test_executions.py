@@ -84,9 +84,8 @@ def test_one_run_carries_its_error_and_the_run_now_id_fetches_it(operator_api, r
 
 
 def test_status_filters_follow_the_task_through_its_life(operator_api):
-    """In flight, a run is found by its task's status; once the task has ended, by the final status the
-    task_finished receiver copies onto the run (its task_state); once retention deleted the task, by its
-    outcome only, which is then also what it shows."""
+    """A run is found by its task's status, which database triggers copy onto the run (its task_state) with
+    every change; once retention deleted the task, by its outcome only, which is then also what it shows."""
     template = ScheduleTemplate.objects.get(pk=create(operator_api).json()["id"])
     first, second = (operator_api.post(f"{P}{template.pk}/run-now/").json() for _ in range(2))
     a, b = (BaseTask.objects.get(pk=run["id"]) for run in (first, second))
