@@ -12,8 +12,8 @@ class TaskPersistenceConfig(AppConfig):
         from task_core import signals as core
 
         from . import shutdown, signals
-        from .status_sync import JOB_STATUS
         from .api.extensions import register_task_extensions
+        from .status_sync import JOB_STATUS
 
         core.tasks_created.connect(signals.on_tasks_created, dispatch_uid="task_persistence.created")
         core.task_started.connect(signals.on_task_started, dispatch_uid="task_persistence.started")

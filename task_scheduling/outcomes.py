@@ -18,8 +18,8 @@ from .state_machine import schedules_set_status
 
 def schedule_record_outcome(*, task, status: str) -> None:
     """Record a finished run (completed, failed or cancelled: by the worker, the API, the admin or the
-    reaper; the run's task_state already follows it: status_sync) in its schedule's counts, auto-pause after N consecutive failures, and
-    release a run deferred by the "queue" overlap policy."""
+    reaper; the run's task_state already follows it: status_sync) in its schedule's counts, auto-pause
+    after N consecutive failures, and release a run deferred by the "queue" overlap policy."""
     if status not in TaskStatus.finished():
         return
     with transaction.atomic():  # the run's write commits with its schedule's

@@ -17,8 +17,8 @@ from task_core.models import BaseTask
 from task_core.pipeline import recovery
 from task_core.pipeline.context import RunStopped
 from task_persistence import services
-from task_persistence.status_sync import JOB_STATUS
 from task_persistence.models import PersistentJob
+from task_persistence.status_sync import JOB_STATUS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
