@@ -9,7 +9,7 @@ changes the status:
 
 - `<name>_status`, after an UPDATE OF status of a task, when the status changed: the rows pointing to the
   task take the new status (one probe of the copying table's task index: the cost of every status change,
-  copied or not);
+  copied or not, unless `only_tasks` tells which tasks can have a copy);
 - `<name>_insert`, when a row is inserted, or its task column is set: it takes its task's status, whatever
   the writing code said. On PostgreSQL the task row is read FOR SHARE, so a status change committed
   meanwhile by another transaction (whose trigger could not see the row yet) either waits for the row's
@@ -43,6 +43,9 @@ class StatusCopy:
     column: str
     migration: tuple[str, str]  # (app label, migration name) that adds the column and installs the triggers
     task_column: str = "task_id"
+    # A condition on the changed task row (`NEW.<column>`) that every task with a copying row meets: the
+    # status trigger does nothing for the others, in C, without calling its function.
+    only_tasks: str = ""
 
     @property
     def triggers(self) -> tuple[str, str]:
@@ -59,7 +62,7 @@ BEGIN
 END $$""",
             f"""
 CREATE TRIGGER {status} AFTER UPDATE OF status ON {TASK_TABLE}
-FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION {status}()""",
+FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status{self._only()}) EXECUTE FUNCTION {status}()""",
             f"""
 CREATE OR REPLACE FUNCTION {insert}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE task_status varchar;
@@ -81,7 +84,7 @@ FOR EACH ROW WHEN (NEW.{self.task_column} IS NOT NULL) EXECUTE FUNCTION {insert}
         return [
             f"""
 CREATE TRIGGER IF NOT EXISTS {status} AFTER UPDATE OF status ON {TASK_TABLE}
-FOR EACH ROW WHEN OLD.status IS NOT NEW.status
+FOR EACH ROW WHEN OLD.status IS NOT NEW.status{self._only()}
 BEGIN
   UPDATE {self.table} SET {self.column} = NEW.status WHERE {self.task_column} = NEW.id;
 END""",
@@ -92,6 +95,9 @@ BEGIN
   {take}
 END""" for suffix, event in (("", "INSERT"), ("_task", f"UPDATE OF {self.task_column}"))),
         ]
+
+    def _only(self) -> str:
+        return f" AND {self.only_tasks}" if self.only_tasks else ""
 
     def _sqlite_triggers(self) -> tuple[str, ...]:
         status, insert = self.triggers
