@@ -46,7 +46,9 @@ def register_task_fields() -> None:
                         only=tuple(f"metrics__{name}" for name in TaskMetricsSummarySerializer.Meta.fields))
 
 
-class TaskMetricsSerializer(ModelSerializer):
+class TaskMetricsSerializer(CompiledRepresentation, ModelSerializer):
+    share_compiled = True  # no field reads the request
+
     task_id = serializers.UUIDField(source="task.task_id", read_only=True)
     id = IntegerField(source="task_id", read_only=True)
     description = CharField(source="task.description", read_only=True)
@@ -95,7 +97,9 @@ class AlertRuleSerializer(ModelSerializer):
         return [field.run_validation(v) for v in value]
 
 
-class AlertSerializer(ModelSerializer):
+class AlertSerializer(CompiledRepresentation, ModelSerializer):
+    share_compiled = True  # no field reads the request
+
     rule_name = CharField(source="rule.name", read_only=True)
     metric = CharField(source="rule.metric", read_only=True)
     acknowledged_by = CharField(source="acknowledged_by.username", read_only=True, allow_null=True)

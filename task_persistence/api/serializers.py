@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from megahub.api.fields import CharField, IntegerField, ModelSerializer
+from megahub.api.representation import CompiledRepresentation
 from task_core.choices import TaskStatus
 
 from ..models import Checkpoint, PersistentJob
@@ -19,7 +20,9 @@ class JobTaskSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=TaskStatus.choices)
 
 
-class PersistentJobSerializer(ModelSerializer):
+class PersistentJobSerializer(CompiledRepresentation, ModelSerializer):
+    share_compiled = True  # no field reads the request
+
     task = JobTaskSerializer(read_only=True)
     task_type = CharField(source="task.task_type", read_only=True)
     status = serializers.ChoiceField(choices=TaskStatus.choices, read_only=True,

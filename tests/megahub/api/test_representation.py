@@ -113,3 +113,36 @@ def test_a_naive_datetime_goes_through_drf():
     assert compile_representation(One())(naive) == drf(One(), naive)
     aware = SimpleNamespace(at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert compile_representation(One())(aware) == {"at": "2026-01-02T03:04:05.000000Z"}
+
+
+@pytest.mark.django_db
+def test_compiled_job_metrics_and_alert_lists_equal_drf(brand, operator):
+    """The other apps' largest lists: persistent jobs (nested task, method field, a checkpoint or none),
+    metrics rows (dotted sources, a list field) and alerts (a foreign key, an absent user)."""
+    from task_monitoring.api.serializers import AlertSerializer, TaskMetricsSerializer
+    from task_monitoring.models import Alert, AlertRule
+    from task_persistence import services as persistence
+    from task_persistence.api.serializers import PersistentJobSerializer
+    from task_persistence.models import PersistentJob
+
+    tasks = [services.task_create(brand=brand, created_by=operator, task_type="demo.iterate",
+                                  context_data={"items": 3}, queue="q-nobody")[0] for _ in range(2)]
+    assert transition(tasks[0], "running", worker="w1@host")
+    persistence.job_claim(task=tasks[0], run_id="r" * 32, worker="w1@host")
+    persistence.checkpoint_write(task=tasks[0], run_id="r" * 32, step=1, state={"cursor": 0})
+    assert transition(tasks[0], "failed", error_message="boom")
+    jobs = list(PersistentJob.objects.filter(task__in=tasks).select_related("task", "last_checkpoint"))
+    assert {j.last_checkpoint_id is None for j in jobs} == {True, False}
+    metrics = TaskMetrics.objects.create(task=tasks[1], brand=brand, task_type="demo.iterate", status="completed",
+                                         finished_at=timezone.now(), execution_time_ms=5, flags="slow,high_memory")
+    rule = AlertRule.objects.create(brand=brand, name="r", metric="task_failed", threshold=0)
+    alerts = [Alert.objects.create(rule=rule, brand=brand, severity="info", value=1, threshold=0, scope=s,
+                                   acknowledged_by=user, acknowledged_at=timezone.now() if user else None)
+              for s, user in (("a", operator), ("b", None))]
+    for cls, rows in ((PersistentJobSerializer, jobs),
+                      (TaskMetricsSerializer, TaskMetrics.objects.filter(pk=metrics.pk).select_related("task")),
+                      (AlertSerializer, Alert.objects.filter(pk__in=[a.pk for a in alerts])
+                       .select_related("rule", "acknowledged_by"))):
+        rows = list(rows)
+        assert [dict(r) for r in cls(rows, many=True).data] == [drf(cls(), row) for row in rows], cls.__name__
+    assert {r["resumable"] for r in PersistentJobSerializer(jobs, many=True).data} == {True, False}
