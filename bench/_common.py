@@ -45,6 +45,20 @@ def machine() -> str:
     return f"{os.cpu_count()} cores{f' ({cpu})' if cpu else ''}, Python {platform.python_version()}"
 
 
+def speed_probe() -> str:
+    """How fast this machine's CPU is right now: a fixed pure-Python loop, best and worst of 5, ms. A
+    shared VM's speed drifts within minutes; read a run's figures against its probes."""
+    import time
+
+    times = []
+    for _ in range(5):
+        start, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i * i
+        times.append((time.perf_counter() - start) * 1000)
+    return f"speed probe {min(times):.0f}-{max(times):.0f} ms"
+
+
 class Worker:
     """A `celery worker` subprocess; `ready()` waits until it answers a ping (boot is never timed)."""
 

@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import LOG_DIR, ROOT, machine, percentile, set_env_defaults  # noqa: E402
+from bench._common import LOG_DIR, ROOT, machine, percentile, set_env_defaults, speed_probe  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_READS_ROWS", "1000000"))
 REQUESTS = int(os.environ.get("BENCH_READS_REQUESTS", "20"))
@@ -524,7 +524,7 @@ def main():
     client = Client(HTTP_AUTHORIZATION=headers["Authorization"], HTTP_X_BRAND_ID=headers["X-Brand-ID"])
     rows = []
     print(f"bench_reads: {ROWS:,} tasks in each of 2 brands; gunicorn -w 2 on loopback; {REQUESTS} sequential "
-          f"requests per endpoint after {WARMUP} warm-ups; machine: {machine()}", flush=True)
+          f"requests per endpoint after {WARMUP} warm-ups; machine: {machine()}; {speed_probe()}", flush=True)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for label, path in paths:
@@ -535,6 +535,7 @@ def main():
         server.terminate()
         server.wait(20)
 
+    print(f"after the requests: {speed_probe()}", flush=True)
     errors = [label for label, _path, status, *_ in rows if status >= 500]
     if errors:
         raise SystemExit(f"server errors on: {', '.join(errors)} (see {LOG_DIR / 'reads-gunicorn.log'})")
