@@ -10,15 +10,20 @@ changes the status:
 - `<name>_status`, after an UPDATE OF status of a task, when the status changed: the rows pointing to the
   task take the new status (one probe of the copying table's task index: the cost of every status change,
   copied or not, unless `only_tasks` tells which tasks can have a copy);
-- `<name>_insert`, when a row is inserted, or its task column is set: it takes its task's status, whatever
-  the writing code said. On PostgreSQL the task row is read FOR SHARE, so a status change committed
-  meanwhile by another transaction (whose trigger could not see the row yet) either waits for the row's
-  commit or is seen by the write. A row whose task is removed (SET NULL) keeps the last status it had.
+- `<name>_insert` and `<name>_relink`, when a row is inserted, or written with its task column (a save of
+  the whole row included): it takes its task's status, whatever the writing code said. On PostgreSQL the
+  task row is read FOR SHARE, so a status change committed meanwhile by another transaction (whose
+  trigger could not see the row yet) either waits for the row's commit or is seen by the write. A row
+  whose task is removed (SET NULL) keeps the last status it had. The read comes after the row's lock and
+  a status change writes the row after the task's lock: rewriting the task column of a row whose task
+  may change status meanwhile can deadlock. The apps link a row to its task in the transaction that
+  creates the task, and never save a whole row afterwards.
 
 On PostgreSQL, the app's migration installs them (`install`; its reverse `uninstall`). PostgreSQL refuses
-to change the type of `task_core_basetask.status` while a trigger names it: a migration that does must
-uninstall every copy's triggers first and install them after. After every `migrate`, `ensure_installed`
-puts back any that are missing and re-copies every status.
+to change the type of a column of `task_core_basetask` a trigger names (`status`, and those `only_tasks`
+names): a migration that does must uninstall every copy's triggers first and install them after. After
+every `migrate`, `ensure_installed` puts back any that are missing and re-copies every status, or, when
+all are there, replaces them with the current definitions.
 
 On SQLite they live outside the migrations: Django alters a table by rebuilding it (create a copy, drop
 the old one, rename), and the rename fails while a trigger of another table names the dropped one. So they
@@ -48,60 +53,68 @@ class StatusCopy:
     only_tasks: str = ""
 
     @property
-    def triggers(self) -> tuple[str, str]:
-        return f"{self.name}_status", f"{self.name}_insert"
+    def triggers(self) -> tuple[str, str, str]:
+        """(on the task table; on the copying table at an insert; at a change of its task column)."""
+        return f"{self.name}_status", f"{self.name}_insert", f"{self.name}_relink"
 
     def _postgresql_install(self) -> list[str]:
-        status, insert = self.triggers
+        status, insert, relink = self.triggers
+        task = self.task_column
         return [
             f"""
 CREATE OR REPLACE FUNCTION {status}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE {self.table} SET {self.column} = NEW.status WHERE {self.task_column} = NEW.id;
+  UPDATE {self.table} SET {self.column} = NEW.status WHERE {task} = NEW.id;
   RETURN NULL;
 END $$""",
             f"""
-CREATE TRIGGER {status} AFTER UPDATE OF status ON {TASK_TABLE}
+CREATE OR REPLACE TRIGGER {status} AFTER UPDATE OF status ON {TASK_TABLE}
 FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status{self._only()}) EXECUTE FUNCTION {status}()""",
             f"""
 CREATE OR REPLACE FUNCTION {insert}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE task_status varchar;
 BEGIN
-  SELECT status INTO task_status FROM {TASK_TABLE} WHERE id = NEW.{self.task_column} FOR SHARE;
+  SELECT status INTO task_status FROM {TASK_TABLE} WHERE id = NEW.{task} FOR SHARE;
   IF FOUND THEN NEW.{self.column} := task_status; END IF;
   RETURN NEW;
 END $$""",
             f"""
-CREATE TRIGGER {insert} BEFORE INSERT OR UPDATE OF {self.task_column} ON {self.table}
-FOR EACH ROW WHEN (NEW.{self.task_column} IS NOT NULL) EXECUTE FUNCTION {insert}()""",
+CREATE OR REPLACE TRIGGER {insert} BEFORE INSERT ON {self.table}
+FOR EACH ROW WHEN (NEW.{task} IS NOT NULL) EXECUTE FUNCTION {insert}()""",
+            f"""
+CREATE OR REPLACE TRIGGER {relink} BEFORE UPDATE OF {task} ON {self.table}
+FOR EACH ROW WHEN (NEW.{task} IS NOT NULL) EXECUTE FUNCTION {insert}()""",
         ]
 
     def _sqlite_install(self) -> list[str]:
         # No BEFORE trigger may change the written row on SQLite: the row is updated right after the write.
-        status, insert = self.triggers
-        take = (f"UPDATE {self.table} SET {self.column} = (SELECT status FROM {TASK_TABLE} "
-                f"WHERE id = NEW.{self.task_column}) WHERE rowid = NEW.rowid;")
+        status, insert, relink = self.triggers
+        task = self.task_column
+        take = (f"UPDATE {self.table} SET {self.column} = COALESCE((SELECT status FROM {TASK_TABLE} "
+                f"WHERE id = NEW.{task}), {self.column}) WHERE rowid = NEW.rowid;")
         return [
             f"""
 CREATE TRIGGER IF NOT EXISTS {status} AFTER UPDATE OF status ON {TASK_TABLE}
 FOR EACH ROW WHEN OLD.status IS NOT NEW.status{self._only()}
 BEGIN
-  UPDATE {self.table} SET {self.column} = NEW.status WHERE {self.task_column} = NEW.id;
+  UPDATE {self.table} SET {self.column} = NEW.status WHERE {task} = NEW.id;
 END""",
-            *(f"""
-CREATE TRIGGER IF NOT EXISTS {insert}{suffix} AFTER {event} ON {self.table}
-FOR EACH ROW WHEN NEW.{self.task_column} IS NOT NULL
+            f"""
+CREATE TRIGGER IF NOT EXISTS {insert} AFTER INSERT ON {self.table}
+FOR EACH ROW WHEN NEW.{task} IS NOT NULL
 BEGIN
   {take}
-END""" for suffix, event in (("", "INSERT"), ("_task", f"UPDATE OF {self.task_column}"))),
+END""",
+            f"""
+CREATE TRIGGER IF NOT EXISTS {relink} AFTER UPDATE OF {task} ON {self.table}
+FOR EACH ROW WHEN NEW.{task} IS NOT NULL
+BEGIN
+  {take}
+END""",
         ]
 
     def _only(self) -> str:
         return f" AND {self.only_tasks}" if self.only_tasks else ""
-
-    def _sqlite_triggers(self) -> tuple[str, ...]:
-        status, insert = self.triggers
-        return status, insert, f"{insert}_task"
 
     def _backfill(self, connection) -> str:
         if connection.vendor == "postgresql":
@@ -111,9 +124,6 @@ END""" for suffix, event in (("", "INSERT"), ("_task", f"UPDATE OF {self.task_co
         return (f"UPDATE {self.table} SET {self.column} = {task_status} "
                 f"WHERE {self.task_column} IS NOT NULL AND {self.column} IS NOT {task_status}")
 
-    def _names(self, connection) -> tuple[str, ...]:
-        return self.triggers if connection.vendor == "postgresql" else self._sqlite_triggers()
-
     def install(self, connection) -> None:
         statements = self._postgresql_install() if connection.vendor == "postgresql" else self._sqlite_install()
         with connection.cursor() as cursor:
@@ -121,12 +131,13 @@ END""" for suffix, event in (("", "INSERT"), ("_task", f"UPDATE OF {self.task_co
                 cursor.execute(statement)
 
     def uninstall(self, connection) -> None:
-        status, insert = self.triggers
+        status, insert, relink = self.triggers
         if connection.vendor == "postgresql":
             statements = [f"DROP TRIGGER IF EXISTS {status} ON {TASK_TABLE}", f"DROP FUNCTION IF EXISTS {status}()",
-                          f"DROP TRIGGER IF EXISTS {insert} ON {self.table}", f"DROP FUNCTION IF EXISTS {insert}()"]
+                          f"DROP TRIGGER IF EXISTS {insert} ON {self.table}",
+                          f"DROP TRIGGER IF EXISTS {relink} ON {self.table}", f"DROP FUNCTION IF EXISTS {insert}()"]
         else:
-            statements = [f"DROP TRIGGER IF EXISTS {name}" for name in self._sqlite_triggers()]
+            statements = [f"DROP TRIGGER IF EXISTS {name}" for name in self.triggers]
         with connection.cursor() as cursor:
             for statement in statements:
                 cursor.execute(statement)
@@ -139,7 +150,7 @@ END""" for suffix, event in (("", "INSERT"), ("_task", f"UPDATE OF {self.task_co
 
     def installed(self, connection) -> bool:
         """Whether every trigger is present."""
-        names = self._names(connection)
+        names = self.triggers
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%s) AND NOT tgisinternal",
@@ -150,15 +161,17 @@ END""" for suffix, event in (("", "INSERT"), ("_task", f"UPDATE OF {self.task_co
             return cursor.fetchone()[0] == len(names)
 
     def ensure_installed(self, connection) -> bool:
-        """After a migrate: when `migration` is applied and a trigger is missing (always on SQLite: see the
-        module), install them and correct the copies. Returns whether it had to."""
+        """After a migrate, once `migration` is applied: when a trigger is missing (always on SQLite: see the
+        module), install them and correct the copies, and return True; when all are there (PostgreSQL),
+        replace them with this code's definitions (no re-copy) and return False."""
         if connection.vendor not in ("postgresql", "sqlite"):
             return False
         if self.migration not in MigrationRecorder(connection).applied_migrations():
             return False
-        if self.installed(connection):
-            return False
         with transaction.atomic(using=connection.alias):
+            if self.installed(connection):
+                self.install(connection)  # CREATE OR REPLACE: an earlier version's triggers are updated
+                return False
             self.uninstall(connection)
             self.install(connection)
             self.backfill(connection)

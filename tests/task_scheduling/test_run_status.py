@@ -78,3 +78,16 @@ def test_triggers_lost_with_a_rebuilt_table_are_put_back_after_migrate(make_temp
     assert states([run]) == [(S.RUNNING, S.RUNNING)]
     BaseTask.objects.filter(pk=run.task_id).update(status=S.INTERRUPTED)
     assert states([run]) == [(S.INTERRUPTED, S.INTERRUPTED)]
+
+
+def test_triggers_of_an_earlier_definition_are_replaced_after_migrate():
+    """A database that installed an earlier version of the triggers gets this code's (PostgreSQL keeps them
+    across migrates; SQLite installs them afresh after each)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite drops and reinstalls the triggers at every migrate")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE OR REPLACE TRIGGER task_scheduling_run_status AFTER UPDATE OF status "
+                       "ON task_core_basetask FOR EACH ROW EXECUTE FUNCTION task_scheduling_run_status()")
+        assert not RUN_STATUS.ensure_installed(connection)  # all there: replaced, not re-copied
+        cursor.execute("SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'task_scheduling_run_status'")
+        assert "'schedule'" in cursor.fetchone()[0]
