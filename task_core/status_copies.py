@@ -28,13 +28,14 @@ all are there, replaces them with the current definitions.
 On SQLite they live outside the migrations: Django alters a table by rebuilding it (create a copy, drop
 the old one, rename), and the rename fails while a trigger of another table names the dropped one. So they
 are dropped before every `migrate` (`on_pre_migrate`) and installed after it, with a re-copy of every
-status (`on_post_migrate`). The app connects both to its own pre_migrate and post_migrate.
+status (`on_post_migrate`). The app connects both to its own pre_migrate and post_migrate (`connect`).
 """
 
 from dataclasses import dataclass
 
 from django.db import connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.models.signals import post_migrate, pre_migrate
 
 TASK_TABLE = "task_core_basetask"
 
@@ -176,6 +177,19 @@ END""",
             self.install(connection)
             self.backfill(connection)
         return True
+
+    def install_in_migration(self, connection) -> None:
+        """The app's migration that adds the copy: the triggers (PostgreSQL; on SQLite `on_post_migrate`
+        installs them), then the copy of every task's status."""
+        if connection.vendor == "postgresql":
+            self.install(connection)
+        self.backfill(connection)
+
+    def connect(self, app_config) -> None:
+        """Connect `on_pre_migrate` and `on_post_migrate` to the app's own migrate signals (its `ready`)."""
+        uid = f"{self.name}.status_copy"
+        pre_migrate.connect(self.on_pre_migrate, sender=app_config, dispatch_uid=uid)
+        post_migrate.connect(self.on_post_migrate, sender=app_config, dispatch_uid=uid)
 
     def on_pre_migrate(self, sender, using="default", **kwargs) -> None:
         """Django's pre_migrate: on SQLite, out of the way of table rebuilds."""

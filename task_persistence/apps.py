@@ -7,7 +7,6 @@ class TaskPersistenceConfig(AppConfig):
 
     def ready(self):
         from celery.signals import worker_process_init, worker_shutting_down
-        from django.db.models.signals import post_migrate, pre_migrate
 
         from task_core import signals as core
 
@@ -22,6 +21,5 @@ class TaskPersistenceConfig(AppConfig):
         core.task_interrupted.connect(signals.on_task_interrupted, dispatch_uid="task_persistence.interrupted")
         worker_process_init.connect(shutdown.on_worker_process_init, dispatch_uid="task_persistence.child_init")
         worker_shutting_down.connect(shutdown.on_worker_shutting_down, dispatch_uid="task_persistence.shutdown")
-        pre_migrate.connect(JOB_STATUS.on_pre_migrate, sender=self, dispatch_uid="task_persistence.status_sync")
-        post_migrate.connect(JOB_STATUS.on_post_migrate, sender=self, dispatch_uid="task_persistence.status_sync")
+        JOB_STATUS.connect(self)
         register_task_extensions()

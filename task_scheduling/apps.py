@@ -6,7 +6,7 @@ class TaskSchedulingConfig(AppConfig):
     verbose_name = "Task scheduling"
 
     def ready(self):
-        from django.db.models.signals import post_delete, post_migrate, pre_delete, pre_migrate
+        from django.db.models.signals import post_delete, pre_delete
 
         from task_core import signals as core_signals
         from task_core.dashboard import register_dashboard_section
@@ -23,8 +23,7 @@ class TaskSchedulingConfig(AppConfig):
                             dispatch_uid="task_scheduling.schedule_deleted")
         pre_delete.connect(signals.on_template_deleting, sender=ScheduleTemplate,
                            dispatch_uid="task_scheduling.template_deleting")
-        pre_migrate.connect(RUN_STATUS.on_pre_migrate, sender=self, dispatch_uid="task_scheduling.status_sync")
-        post_migrate.connect(RUN_STATUS.on_post_migrate, sender=self, dispatch_uid="task_scheduling.status_sync")
+        RUN_STATUS.connect(self)
         filters.register_task_filters()
         enums.register()
         register_dashboard_section("schedules", schedule_counts, serializer=ScheduleCountsSerializer(),

@@ -22,7 +22,7 @@ def schedule_record_outcome(*, task, status: str) -> None:
     after N consecutive failures, and release a run deferred by the "queue" overlap policy."""
     if status not in TaskStatus.finished():
         return
-    with transaction.atomic():  # the run's write commits with its schedule's
+    with transaction.atomic():  # the schedule's counts, events and status change commit together
         schedule_id = ScheduledRun.objects.filter(task_id=task.pk).values_list("schedule_id", flat=True).first()
         if schedule_id is None:
             return

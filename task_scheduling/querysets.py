@@ -70,8 +70,9 @@ class ScheduledRunQuerySet(models.QuerySet):
 
     def blocking_overlap(self):
         """Runs whose task still occupies the schedule for its overlap policy (OVERLAP_BLOCKING_STATUSES).
-        Unlike BaseTask's `unfinished()`, an `interrupted` run does not count."""
-        return self.filter(task__status__in=OVERLAP_BLOCKING_STATUSES)
+        Unlike BaseTask's `unfinished()`, an `interrupted` run does not count. Read on the run's copy of its
+        task's status (task_state, status_sync): no join to the tasks."""
+        return self.filter(task__isnull=False, task_state__in=OVERLAP_BLOCKING_STATUSES)
 
     def deferred(self):
         """Runs the "queue" overlap policy is holding back (no task yet)."""

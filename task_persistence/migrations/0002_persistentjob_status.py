@@ -9,9 +9,7 @@ from task_persistence.status_sync import JOB_STATUS
 # after the migrate instead, out of the way of table rebuilds), then the status of the jobs that exist,
 # then the indexes (built once, filled).
 def install_and_backfill(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        JOB_STATUS.install(schema_editor.connection)
-    JOB_STATUS.backfill(schema_editor.connection)
+    JOB_STATUS.install_in_migration(schema_editor.connection)
 
 
 def uninstall(apps, schema_editor):

@@ -9,9 +9,7 @@ from task_scheduling.status_sync import RUN_STATUS
 # installed after the migrate instead, out of the way of table rebuilds). A run whose task was deleted
 # before it ended loses the old "unfinished" mark.
 def install_and_backfill(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        RUN_STATUS.install(schema_editor.connection)
-    RUN_STATUS.backfill(schema_editor.connection)
+    RUN_STATUS.install_in_migration(schema_editor.connection)
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("UPDATE task_scheduling_scheduledrun SET task_state = '' WHERE task_state = 'unfinished'")
 
